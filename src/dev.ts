@@ -1,0 +1,60 @@
+// `npm start`: the whole service on one machine — a real Temporal dev server,
+// Postgres and an SMTP sink on 127.0.0.1, plus the worker — until Ctrl-C.
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { DefaultLogger, type LogLevel, Runtime } from '@temporalio/worker';
+import { loadConfig, maskUrl } from './config.ts';
+import { startStack, stackEnv } from './stack/index.ts';
+import { startWorker, type RunningWorker } from './worker.ts';
+
+// The banner below is what a person needs; the SDK's info logs (the whole
+// webpack report among them) would bury it. LOG_LEVEL=INFO brings them back.
+Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL as LogLevel | undefined) ?? 'WARN') });
+
+const started = Date.now();
+let stopping = false;
+let stopStack: (() => Promise<void>) | undefined;
+let worker: RunningWorker | undefined;
+
+async function shutdown(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    console.error('\n[start] stopping…');
+    await worker?.shutdown().catch(() => {});
+    await stopStack?.().catch((err: unknown) => console.error(`[start] stop failed: ${String(err)}`));
+  }
+  process.exit(code);
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void shutdown(0));
+
+try {
+  const stack = await startStack({ defaultPorts: true, mailboxWeb: true });
+  stopStack = stack.stop;
+  if (stopping) await shutdown(0);
+  const { info } = stack;
+  await writeFile(path.join(info.dataDir, 'stack.json'), JSON.stringify(info, null, 2));
+  const config = loadConfig({ ...process.env, ...stackEnv(info) });
+  worker = await startWorker({ config });
+  const cli = info.temporalCli ?? 'temporal';
+  console.log(`
+mailer is running (${((Date.now() - started) / 1000).toFixed(1)} s)
+
+  Temporal Web UI   ${info.temporalUiUrl ?? '(external cluster)'}
+  Temporal address  ${info.temporalAddress}  namespace ${info.temporalNamespace}  task queue ${config.temporal.taskQueue}
+  Temporal CLI      ${cli}  (${info.temporalVersion ?? 'external'})
+  Postgres          ${maskUrl(info.databaseUrl)}
+  SMTP              ${info.smtpUrl}
+  Mailbox           ${info.mailboxUrl ?? '(external SMTP)'}  folder ${info.mailboxDir ?? '-'}
+  All of the above  ${path.join(info.dataDir, 'stack.json')}
+
+Check the whole path (Temporal → Postgres → SMTP) with the smoke workflow:
+  ${cli} workflow execute --address ${info.temporalAddress} --task-queue ${config.temporal.taskQueue} \\
+    --type smokeWorkflow --workflow-id smoke-1 --input '"smoke-1"' --input '"you@example.com"'
+
+Ctrl-C stops everything.`);
+  await worker.done;
+  await shutdown(0);
+} catch (err) {
+  console.error(`[start] ${err instanceof Error ? err.message : String(err)}`);
+  await shutdown(1);
+}

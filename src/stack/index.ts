@@ -1,0 +1,138 @@
+// The local stack: a real Temporal dev server, a real Postgres and a real SMTP
+// sink on 127.0.0.1, each replaced by an existing one when its variable is set
+// (TEMPORAL_ADDRESS, DATABASE_URL, SMTP_URL). Used by `npm start`, the test
+// suite's global setup and the benchmark.
+import type http from 'node:http';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { startMailboxWeb } from './mailbox-web.ts';
+import { pickPort } from './ports.ts';
+import { LocalPostgres } from './postgres.ts';
+import { SmtpSink } from './smtp-sink.ts';
+import { TemporalDevServer } from './temporal-server.ts';
+
+export const projectRoot = path.resolve(import.meta.dirname, '../..');
+
+export interface StackOptions {
+  /** Where every local part keeps its data; default `.data/` in the project. */
+  dataDir?: string;
+  /** Use the usual ports (7233, 8233, 5432, 1025, 1080) when free. Off: any free ports. */
+  defaultPorts?: boolean;
+  /** Exact ports, where a caller must know them in advance. */
+  ports?: Partial<Record<'smtp' | 'mailbox' | 'postgres' | 'temporal' | 'temporalUi', number>>;
+  /** Throw-away data: Postgres without fsync. */
+  ephemeral?: boolean;
+  /** Serve the web mailbox. */
+  mailboxWeb?: boolean;
+  env?: NodeJS.ProcessEnv;
+  log?: (line: string) => void;
+}
+
+/** Every address of the stack, in one place. */
+export interface StackInfo {
+  temporalAddress: string;
+  temporalNamespace: string;
+  temporalUiUrl: string | undefined;
+  temporalCli: string | undefined;
+  temporalVersion: string | undefined;
+  databaseUrl: string;
+  smtpUrl: string;
+  mailboxDir: string | undefined;
+  mailboxUrl: string | undefined;
+  dataDir: string;
+}
+
+export interface Stack {
+  info: StackInfo;
+  temporal: TemporalDevServer | undefined;
+  postgres: LocalPostgres | undefined;
+  smtp: SmtpSink | undefined;
+  stop(): Promise<void>;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const env = options.env ?? process.env;
+  const log = options.log ?? ((line: string) => console.error(`[stack] ${line}`));
+  const dataDir = path.resolve(options.dataDir ?? path.join(projectRoot, '.data'));
+  await mkdir(dataDir, { recursive: true });
+  const taken = new Set<number>();
+  const port = (usual: number, exact?: number) => exact ?? pickPort(options.defaultPorts ? usual : undefined, taken);
+  const ports = options.ports ?? {};
+
+  const parts: { stop(): Promise<void> }[] = [];
+  const stopAll = async () => {
+    // Reverse order of start; one failing stop must not keep the others running.
+    const results = await Promise.allSettled(parts.reverse().map((p) => p.stop()));
+    parts.length = 0;
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  };
+
+  try {
+    let smtp: SmtpSink | undefined;
+    let mailboxUrl: string | undefined;
+    if (!env.SMTP_URL) {
+      smtp = await SmtpSink.start({ dir: path.join(dataDir, 'mailbox'), port: await port(1025, ports.smtp) });
+      parts.push({ stop: () => smtp!.close() });
+      if (options.mailboxWeb) {
+        const webPort = await port(1080, ports.mailbox);
+        const web: http.Server = await startMailboxWeb(smtp.dir, webPort);
+        parts.push({ stop: () => new Promise<void>((r) => web.close(() => r())) });
+        mailboxUrl = `http://127.0.0.1:${webPort}`;
+      }
+    }
+
+    let postgres: LocalPostgres | undefined;
+    if (!env.DATABASE_URL) {
+      postgres = await LocalPostgres.start({
+        dataDir: path.join(dataDir, 'postgres'),
+        logFile: path.join(dataDir, 'postgres.log'),
+        port: await port(5432, ports.postgres),
+        database: 'mailer',
+        ephemeral: options.ephemeral ?? false,
+        log,
+      });
+      parts.push(postgres);
+    }
+
+    let temporal: TemporalDevServer | undefined;
+    if (!env.TEMPORAL_ADDRESS) {
+      const grpcPort = await port(7233, ports.temporal);
+      temporal = await TemporalDevServer.start({
+        dataDir,
+        port: grpcPort,
+        uiPort: await port(grpcPort + 1000, ports.temporalUi),
+        env,
+        log,
+      });
+      parts.push(temporal);
+    }
+
+    const info: StackInfo = {
+      temporalAddress: temporal?.address ?? env.TEMPORAL_ADDRESS!,
+      temporalNamespace: temporal?.namespace ?? env.TEMPORAL_NAMESPACE ?? 'default',
+      temporalUiUrl: temporal?.uiUrl,
+      temporalCli: temporal?.binary,
+      temporalVersion: temporal?.version,
+      databaseUrl: postgres?.url ?? env.DATABASE_URL!,
+      smtpUrl: smtp?.url ?? env.SMTP_URL!,
+      mailboxDir: smtp?.dir,
+      mailboxUrl,
+      dataDir,
+    };
+    return { info, temporal, postgres, smtp, stop: stopAll };
+  } catch (err) {
+    await stopAll().catch(() => {});
+    throw err;
+  }
+}
+
+/** The environment a worker or `mailer` needs to use this stack. */
+export function stackEnv(info: StackInfo): Record<string, string> {
+  return {
+    TEMPORAL_ADDRESS: info.temporalAddress,
+    TEMPORAL_NAMESPACE: info.temporalNamespace,
+    DATABASE_URL: info.databaseUrl,
+    SMTP_URL: info.smtpUrl,
+  };
+}

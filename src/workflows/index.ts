@@ -1,0 +1,4 @@
+// The worker's workflowsPath: every workflow the service runs. Code here runs
+// in Temporal's deterministic sandbox: no Node built-ins, no I/O, no clocks,
+// and activity *types* only.
+export { smokeWorkflow } from './smoke.ts';

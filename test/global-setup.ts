@@ -1,0 +1,58 @@
+// One real stack per test run (Temporal dev server + Postgres; each test file
+// starts its own SMTP sink so it can script replies), one workflow bundle, and
+// a migrated template database that each test file clones.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import pg from 'pg';
+import type { TestProject } from 'vitest/node';
+import { migrate } from '../src/db/migrate.ts';
+import { createPool } from '../src/db/pool.ts';
+import { projectRoot, type StackInfo, startStack } from '../src/stack/index.ts';
+import { workflowsPath } from '../src/worker.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    stack: StackInfo;
+    workflowBundlePath: string;
+    templateDatabase: string;
+  }
+}
+
+export const TEMPLATE_DB = 'mailer_template';
+
+export default async function setup(project: TestProject) {
+  const dataDir = path.join(projectRoot, '.data', `test-${process.pid}`);
+  await rm(dataDir, { recursive: true, force: true });
+  await mkdir(dataDir, { recursive: true });
+  // Tests always get their own servers, never the developer's running ones.
+  const env = { ...process.env };
+  for (const name of ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'SMTP_URL']) delete env[name];
+  const stack = await startStack({ dataDir, ephemeral: true, env });
+  try {
+    const [bundle] = await Promise.all([
+      bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') }),
+      (async () => {
+        const admin = new pg.Client({ connectionString: stack.info.databaseUrl });
+        await admin.connect();
+        await admin.query(`CREATE DATABASE ${TEMPLATE_DB}`);
+        await admin.end();
+        const pool = createPool(stack.info.databaseUrl.replace(/\/[^/]+$/, `/${TEMPLATE_DB}`));
+        await migrate(pool);
+        await pool.end();
+      })(),
+    ]);
+    const bundlePath = path.join(dataDir, 'workflow-bundle.js');
+    await writeFile(bundlePath, bundle.code);
+    project.provide('stack', stack.info);
+    project.provide('workflowBundlePath', bundlePath);
+    project.provide('templateDatabase', TEMPLATE_DB);
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+  return async () => {
+    await stack.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  };
+}

@@ -1,0 +1,57 @@
+// The local stack's lifecycle: after stop (or a failed start) none of its
+// ports is still listening, and no child process is left behind.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isListening, pickPort } from '../src/stack/ports.ts';
+import { startStack } from '../src/stack/index.ts';
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+async function freshPorts() {
+  const taken = new Set<number>();
+  return {
+    smtp: await pickPort(undefined, taken),
+    mailbox: await pickPort(undefined, taken),
+    postgres: await pickPort(undefined, taken),
+    temporal: await pickPort(undefined, taken),
+    temporalUi: await pickPort(undefined, taken),
+  };
+}
+
+const bareEnv = () => {
+  const env = { ...process.env };
+  for (const name of ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'SMTP_URL']) delete env[name];
+  return env;
+};
+
+describe('local stack', () => {
+  it('answers on every port while up and leaves none listening after stop', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'mailer-stack-'));
+    dirs.push(dataDir);
+    const ports = await freshPorts();
+    const stack = await startStack({ dataDir, ports, mailboxWeb: true, ephemeral: true, env: bareEnv(), log: () => {} });
+    try {
+      for (const port of Object.values(ports)) expect(await isListening(port), `port ${port} up`).toBe(true);
+      expect((await fetch(stack.info.temporalUiUrl!)).status).toBe(200);
+      expect((await fetch(stack.info.mailboxUrl!)).status).toBe(200);
+    } finally {
+      await stack.stop();
+    }
+    for (const [name, port] of Object.entries(ports)) expect(await isListening(port), `${name} port ${port} after stop`).toBe(false);
+  });
+
+  it('stops what it already started when a later part fails to start', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'mailer-stack-'));
+    dirs.push(dataDir);
+    const ports = await freshPorts();
+    // Temporal starts last; a wrong explicit CLI path makes it fail after SMTP and Postgres are up.
+    const env = { ...bareEnv(), TEMPORAL_CLI_PATH: path.join(dataDir, 'no-such-temporal') };
+    await expect(startStack({ dataDir, ports, mailboxWeb: true, ephemeral: true, env, log: () => {} })).rejects.toThrow(/TEMPORAL_CLI_PATH/);
+    for (const [name, port] of Object.entries(ports)) expect(await isListening(port), `${name} port ${port}`).toBe(false);
+  });
+});
