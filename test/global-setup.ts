@@ -53,6 +53,8 @@ export default async function setup(project: TestProject) {
   }
   return async () => {
     await stack.stop();
+    // Its data may live outside dataDir (see usableDataDir in src/stack/postgres.ts).
+    await stack.postgres?.destroy();
     await rm(dataDir, { recursive: true, force: true });
   };
 }

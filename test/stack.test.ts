@@ -1,6 +1,6 @@
 // The local stack's lifecycle: after stop (or a failed start) none of its
 // ports is still listening, and no child process is left behind.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,14 @@ const dirs: string[] = [];
 afterAll(async () => {
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
+
+/** A data folder the postgres user can enter, so its data stays inside and is removed with it. */
+async function dataFolder(): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mailer-stack-'));
+  await chmod(dir, 0o755);
+  dirs.push(dir);
+  return dir;
+}
 
 async function freshPorts() {
   const taken = new Set<number>();
@@ -31,8 +39,7 @@ const bareEnv = () => {
 
 describe('local stack', () => {
   it('answers on every port while up and leaves none listening after stop', async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'mailer-stack-'));
-    dirs.push(dataDir);
+    const dataDir = await dataFolder();
     const ports = await freshPorts();
     const stack = await startStack({ dataDir, ports, mailboxWeb: true, ephemeral: true, env: bareEnv(), log: () => {} });
     try {
@@ -41,13 +48,13 @@ describe('local stack', () => {
       expect((await fetch(stack.info.mailboxUrl!)).status).toBe(200);
     } finally {
       await stack.stop();
+      await stack.postgres?.destroy();
     }
     for (const [name, port] of Object.entries(ports)) expect(await isListening(port), `${name} port ${port} after stop`).toBe(false);
   });
 
   it('stops what it already started when a later part fails to start', async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'mailer-stack-'));
-    dirs.push(dataDir);
+    const dataDir = await dataFolder();
     const ports = await freshPorts();
     // Temporal starts last; a wrong explicit CLI path makes it fail after SMTP and Postgres are up.
     const env = { ...bareEnv(), TEMPORAL_CLI_PATH: path.join(dataDir, 'no-such-temporal') };

