@@ -1,14 +1,206 @@
-// The API backend code uses: a Temporal client configured like the worker.
-import { Client, Connection } from '@temporalio/client';
-import type { Config } from './config.ts';
+// The API backend code uses. `send()` validates, writes the email to Postgres
+// (one transaction, before anything else), then starts its workflow. If the
+// start fails after the commit, the email is still safe: it stays `queued`
+// and the reconciler finds it.
+import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import type pg from 'pg';
+import { type Config, loadConfig } from './config.ts';
+import { migrate } from './db/migrate.ts';
+import { createPool } from './db/pool.ts';
+import { type EmailRecord, type EmailStatus, FINAL_STATUSES, insertEmail, isEmailId, loadEmail } from './email/store.ts';
+import { payloadHash, validateIdempotencyKey, validateSendAt, validateSendInput, ValidationError } from './email/validation.ts';
+import { EmailStatus as EmailStatusKey } from './search-attributes.ts';
+import type { SendEmailResult, SendEmailState, sendEmail } from './workflows/send-email.ts';
 
-export interface MailerClient {
-  temporal: Client;
-  close(): Promise<void>;
+export { ValidationError } from './email/validation.ts';
+export { IdempotencyConflictError } from './email/store.ts';
+export type { EmailRecord, EmailStatus } from './email/store.ts';
+
+export class EmailNotFoundError extends Error {
+  override readonly name = 'EmailNotFoundError';
+  readonly code = 'NOT_FOUND';
+  constructor(readonly id: string) {
+    super(`id: no email ${id}`);
+  }
 }
 
-export async function connectTemporal(config: Config): Promise<MailerClient> {
-  const connection = await Connection.connect({ address: config.temporal.address });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  return { temporal, close: () => connection.close() };
+export interface SendOptions {
+  /** The same key always returns the same email; another payload under it is refused. */
+  idempotencyKey?: string;
+  /** Deliver at (not before) this time: a Date or an ISO-8601 string with a time zone. */
+  sendAt?: Date | string;
+}
+
+export interface SendResult {
+  id: string;
+  workflowId: string;
+  /** False when the idempotency key returned an email submitted earlier. */
+  created: boolean;
+  /** False when Temporal could not be reached: the email is stored and the reconciler will start it. */
+  workflowStarted: boolean;
+}
+
+export interface EmailStatusView {
+  id: string;
+  status: EmailStatus;
+  attempts: number;
+  lastError: string | null;
+  sentAt: string | null;
+  messageId: string;
+  createdOn: string;
+  sendAt: string | null;
+  workflowId: string;
+  workflow: {
+    status: string;
+    step?: SendEmailState['step'];
+    pendingActivity?: { type: string; attempt: number; lastFailure: string | null; nextAttemptAt: string | null };
+  } | null;
+}
+
+export interface MailerOptions {
+  config?: Config;
+  /** Reuse connections the caller owns (they are not closed by `close()`). */
+  pool?: pg.Pool;
+  temporal?: Client;
+}
+
+export class Mailer {
+  private constructor(
+    readonly config: Config,
+    readonly pool: pg.Pool,
+    readonly temporal: Client,
+    private readonly owned: { pool: boolean; connection: Connection | undefined },
+  ) {}
+
+  /** Connects to Postgres (applying pending migrations) and to Temporal. */
+  static async connect(options: MailerOptions = {}): Promise<Mailer> {
+    const config = options.config ?? loadConfig();
+    const pool = options.pool ?? createPool(config.databaseUrl);
+    let connection: Connection | undefined;
+    try {
+      await migrate(pool);
+      let temporal = options.temporal;
+      if (!temporal) {
+        connection = await Connection.connect({ address: config.temporal.address });
+        temporal = new Client({ connection, namespace: config.temporal.namespace });
+      }
+      return new Mailer(config, pool, temporal, { pool: !options.pool, connection });
+    } catch (err) {
+      if (!options.pool) await pool.end();
+      await connection?.close();
+      throw err;
+    }
+  }
+
+  async send(input: unknown, options: SendOptions = {}): Promise<SendResult> {
+    // Everything is checked before anything is written.
+    const email = validateSendInput(input);
+    const sendAt = validateSendAt(options.sendAt);
+    const idempotencyKey = validateIdempotencyKey(options.idempotencyKey);
+    const stored = await insertEmail(this.pool, email, {
+      payloadHash: payloadHash(email, sendAt),
+      ...(idempotencyKey ? { idempotencyKey } : {}),
+      ...(sendAt ? { sendAt } : {}),
+      ...(this.config.messageIdDomain ? { messageIdDomain: this.config.messageIdDomain } : {}),
+    });
+    const workflowStarted = await this.startWorkflow(stored.id, sendAt);
+    return { ...stored, workflowStarted };
+  }
+
+  /** Starts (or finds running) the email's workflow; false when Temporal did not answer. */
+  async startWorkflow(emailId: string, sendAt?: Date | null): Promise<boolean> {
+    try {
+      await this.temporal.workflow.start<typeof sendEmail>('sendEmail', {
+        taskQueue: this.config.temporal.taskQueue,
+        workflowId: `email-${emailId}`,
+        args: [{ emailId, ...(sendAt ? { sendAt: sendAt.toISOString() } : {}) }],
+        // A second start for the same email joins the running workflow, and a
+        // completed email is never run again. Temporal remembers closed runs only
+        // for the namespace's retention; the sent flag in Postgres is the guard after that.
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+        typedSearchAttributes: [{ key: EmailStatusKey, value: 'queued' }],
+        staticSummary: `Email ${emailId}`,
+        staticDetails: sendAt ? `Scheduled for ${sendAt.toISOString()}` : 'Send now',
+      });
+      return true;
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return true; // already ran to completion
+      return false;
+    }
+  }
+
+  async get(id: string): Promise<EmailRecord | undefined> {
+    if (!isEmailId(id)) throw new ValidationError('id', 'is not an email id (a UUID)');
+    return loadEmail(this.pool, id);
+  }
+
+  /** The record combined with the workflow's own view (current step, pending delivery attempt). */
+  async status(id: string): Promise<EmailStatusView> {
+    const email = await this.get(id);
+    if (!email) throw new EmailNotFoundError(id);
+    let workflow: EmailStatusView['workflow'] = null;
+    try {
+      const handle = this.temporal.workflow.getHandle(email.workflowId);
+      const description = await handle.describe();
+      workflow = { status: description.status.name };
+      const pending = description.raw.pendingActivities?.[0];
+      if (pending) {
+        const next = pending.nextAttemptScheduleTime?.seconds;
+        workflow.pendingActivity = {
+          type: pending.activityType?.name ?? 'unknown',
+          attempt: pending.attempt ?? 1,
+          lastFailure: pending.lastFailure?.message ?? null,
+          nextAttemptAt: next ? new Date(Number(next) * 1000).toISOString() : null,
+        };
+      }
+      if (description.status.name === 'RUNNING') workflow.step = (await handle.query<SendEmailState>('state')).step;
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+    return {
+      id: email.id, status: email.status, attempts: email.attempts, lastError: email.lastError,
+      sentAt: email.sentAt?.toISOString() ?? null, messageId: email.messageId, createdOn: email.createdOn.toISOString(),
+      sendAt: email.sendAt?.toISOString() ?? null, workflowId: email.workflowId, workflow,
+    };
+  }
+
+  /**
+   * Cancels an email that has not been sent. Waits (up to `timeoutMs`) for the
+   * workflow to acknowledge, because a delivery in flight may still complete;
+   * the returned status is the truth from Postgres.
+   */
+  async cancel(id: string, { timeoutMs = 30_000 } = {}): Promise<{ id: string; status: EmailStatus }> {
+    const email = await this.get(id);
+    if (!email) throw new EmailNotFoundError(id);
+    if (FINAL_STATUSES.includes(email.status)) return { id, status: email.status };
+    const handle = this.temporal.workflow.getHandle<typeof sendEmail>(email.workflowId);
+    let running = false;
+    try {
+      running = (await handle.describe()).status.name === 'RUNNING';
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+    }
+    if (running) {
+      await handle.cancel();
+      await Promise.race([
+        handle.result().then((r: SendEmailResult) => r, () => undefined),
+        new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
+      ]);
+    } else {
+      // No workflow to ask: the record alone decides, guarded by the sent flag.
+      await this.pool.query(
+        `UPDATE emails SET status = 'cancelled', updated_at = clock_timestamp()
+          WHERE id = $1 AND NOT email_has_been_sent AND status IN ('queued', 'scheduled')`,
+        [id],
+      );
+    }
+    const after = await loadEmail(this.pool, id);
+    return { id, status: after!.status };
+  }
+
+  async close(): Promise<void> {
+    await this.owned.connection?.close();
+    if (this.owned.pool) await this.pool.end();
+  }
 }

@@ -13,6 +13,17 @@ export class ConfigError extends Error {
   }
 }
 
+/** How `deliver` is retried; travels to the workflow in prepare's result, so it is part of history. */
+export interface DeliverPolicy {
+  initialIntervalMs: number;
+  backoffCoefficient: number;
+  maximumIntervalMs: number;
+  /** 0 means unlimited. */
+  maximumAttempts: number;
+  startToCloseMs: number;
+  heartbeatMs: number;
+}
+
 export interface Config {
   temporal: {
     address: string;
@@ -20,41 +31,149 @@ export interface Config {
     taskQueue: string;
   };
   databaseUrl: string;
-  smtpUrl: string;
+  /** Only the worker sends mail; clients may leave it unset. */
+  smtpUrl: string | undefined;
+  smtp: {
+    poolSize: number;
+    /** Plain SMTP allowed to a non-loopback host (never by default). */
+    allowPlaintext: boolean;
+  };
+  deliver: DeliverPolicy;
+  worker: {
+    /** Deliveries per second across ALL workers of the task queue (Temporal's task-queue limit). */
+    rateLimitPerSecond: number | undefined;
+    maxConcurrentDeliveries: number;
+    maxConcurrentActivities: number;
+    shutdownGraceMs: number;
+  };
+  rules: {
+    allow: string[];
+    deny: string[];
+    perRecipient: { maxEmails: number; windowMinutes: number } | undefined;
+  };
+  /** Right-hand side of every Message-ID: `<email-id@domain>`. */
+  messageIdDomain: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
 
-function required(env: Env, name: string, hint: string): string {
+function get(env: Env, name: string): string | undefined {
   const value = env[name]?.trim();
-  if (!value) throw new ConfigError(name, `is not set (${hint})`);
-  return value;
+  return value ? value : undefined;
 }
 
-function url(env: Env, name: string, protocols: string[], hint: string): string {
-  const value = required(env, name, hint);
+function url(env: Env, name: string, protocols: string[], hint: string): string | undefined {
+  const value = get(env, name);
+  if (value === undefined) return undefined;
   let parsed: URL;
   try {
     parsed = new URL(value);
   } catch {
-    throw new ConfigError(name, 'is not a valid URL');
+    throw new ConfigError(name, `is not a valid URL (${hint})`);
   }
   if (!protocols.includes(parsed.protocol)) {
-    throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+    throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(' or ')} (${hint})`);
   }
   return value;
 }
 
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
+
+/** "500ms", "2s", "10m", "1h" → milliseconds. */
+export function parseDuration(value: string, name = 'duration'): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)$/.exec(value.trim());
+  if (!match) throw new ConfigError(name, `"${value}" is not a duration like 500ms, 2s, 10m or 1h`);
+  return Math.round(Number(match[1]) * UNITS[match[2]!]!);
+}
+
+function duration(env: Env, name: string, fallback: string): number {
+  return parseDuration(get(env, name) ?? fallback, name);
+}
+
+function integer(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = get(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min) throw new ConfigError(name, `"${raw}" is not a whole number ≥ ${min}`);
+  return Number(raw);
+}
+
+/** "5/s", "50/m", "3000/h" → per second. */
+export function parseRate(value: string, name = 'rate'): number {
+  const match = /^(\d+(?:\.\d+)?)\s*\/\s*(s|m|min|h)$/.exec(value.trim());
+  if (!match || Number(match[1]) <= 0) throw new ConfigError(name, `"${value}" is not a rate like 5/s, 50/m or 3000/h`);
+  return (Number(match[1]) * 1000) / UNITS[match[2]!]!;
+}
+
+/** "10/60m" or "10/1h": X emails per Y minutes. */
+export function parseWindowLimit(value: string, name = 'limit'): { maxEmails: number; windowMinutes: number } {
+  const match = /^(\d+)\s*\/\s*(\d+)\s*(m|min|h)$/.exec(value.trim());
+  if (!match || Number(match[1]) < 1 || Number(match[2]) < 1) {
+    throw new ConfigError(name, `"${value}" is not a limit like 10/60m (10 emails per 60 minutes)`);
+  }
+  return { maxEmails: Number(match[1]), windowMinutes: Number(match[2]) * (match[3] === 'h' ? 60 : 1) };
+}
+
+/** An address or a whole domain (`@example.com`), lower-cased. */
+export function parseRulePattern(value: string, name = 'pattern'): string {
+  const pattern = value.trim().toLowerCase();
+  if (!/^([a-z0-9!#$%&'*+/=?^_`{|}~.-]+)?@[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(pattern)) {
+    throw new ConfigError(name, `"${value}" is neither an address (a@example.com) nor a domain (@example.com)`);
+  }
+  return pattern;
+}
+
+function list(env: Env, name: string): string[] {
+  const raw = get(env, name);
+  return raw ? raw.split(',').filter((p) => p.trim()).map((p) => parseRulePattern(p, name)) : [];
+}
+
 export function loadConfig(env: Env = process.env): Config {
+  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], 'e.g. postgres://user:pass@host:5432/mailer');
+  if (!databaseUrl) throw new ConfigError('DATABASE_URL', 'is not set (e.g. postgres://user:pass@host:5432/mailer)');
+  const rate = get(env, 'EMAIL_RATE_LIMIT');
+  const perRecipient = get(env, 'EMAIL_PER_RECIPIENT_LIMIT');
+  const deliver: DeliverPolicy = {
+    initialIntervalMs: duration(env, 'DELIVER_RETRY_INITIAL_INTERVAL', '2s'),
+    backoffCoefficient: 2,
+    maximumIntervalMs: duration(env, 'DELIVER_RETRY_MAX_INTERVAL', '10m'),
+    maximumAttempts: integer(env, 'DELIVER_MAX_ATTEMPTS', 20),
+    startToCloseMs: duration(env, 'DELIVER_TIMEOUT', '60s'),
+    heartbeatMs: duration(env, 'DELIVER_HEARTBEAT_TIMEOUT', '15s'),
+  };
+  if (deliver.heartbeatMs >= deliver.startToCloseMs) {
+    throw new ConfigError('DELIVER_HEARTBEAT_TIMEOUT', 'must be shorter than DELIVER_TIMEOUT');
+  }
   return {
     temporal: {
-      address: env.TEMPORAL_ADDRESS?.trim() || '127.0.0.1:7233',
-      namespace: env.TEMPORAL_NAMESPACE?.trim() || 'default',
-      taskQueue: env.TEMPORAL_TASK_QUEUE?.trim() || 'email',
+      address: get(env, 'TEMPORAL_ADDRESS') ?? '127.0.0.1:7233',
+      namespace: get(env, 'TEMPORAL_NAMESPACE') ?? 'default',
+      taskQueue: get(env, 'TEMPORAL_TASK_QUEUE') ?? 'email',
     },
-    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], 'e.g. postgres://user:pass@host:5432/mailer'),
+    databaseUrl,
     smtpUrl: url(env, 'SMTP_URL', ['smtp:', 'smtps:'], 'e.g. smtp://user:pass@smtp.example.com:587'),
+    smtp: {
+      poolSize: integer(env, 'SMTP_POOL_SIZE', 8, 1),
+      allowPlaintext: get(env, 'SMTP_ALLOW_PLAINTEXT') === 'true',
+    },
+    deliver,
+    worker: {
+      rateLimitPerSecond: rate ? parseRate(rate, 'EMAIL_RATE_LIMIT') : undefined,
+      maxConcurrentDeliveries: integer(env, 'WORKER_MAX_CONCURRENT_DELIVERIES', 32, 1),
+      maxConcurrentActivities: integer(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES', 64, 1),
+      shutdownGraceMs: duration(env, 'WORKER_SHUTDOWN_GRACE', '30s'),
+    },
+    rules: {
+      allow: list(env, 'EMAIL_ALLOW'),
+      deny: list(env, 'EMAIL_DENY'),
+      perRecipient: perRecipient ? parseWindowLimit(perRecipient, 'EMAIL_PER_RECIPIENT_LIMIT') : undefined,
+    },
+    messageIdDomain: get(env, 'MESSAGE_ID_DOMAIN'),
   };
+}
+
+/** The task queue of `deliver`: its own, so Temporal's task-queue rate limit covers deliveries only. */
+export function deliverTaskQueue(taskQueue: string): string {
+  return `${taskQueue}-deliver`;
 }
 
 /** Replaces the password in a URL so it can be printed. */
@@ -68,12 +187,14 @@ export function maskUrl(value: string): string {
   }
 }
 
-export function describeConfig(config: Config): Record<string, string> {
+export function describeConfig(config: Config): Record<string, string | number | undefined> {
   return {
     TEMPORAL_ADDRESS: config.temporal.address,
     TEMPORAL_NAMESPACE: config.temporal.namespace,
     TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
     DATABASE_URL: maskUrl(config.databaseUrl),
-    SMTP_URL: maskUrl(config.smtpUrl),
+    SMTP_URL: config.smtpUrl && maskUrl(config.smtpUrl),
+    EMAIL_RATE_LIMIT: config.worker.rateLimitPerSecond && `${config.worker.rateLimitPerSecond}/s`,
+    DELIVER_MAX_ATTEMPTS: config.deliver.maximumAttempts,
   };
 }

@@ -1,11 +1,18 @@
 // The worker process: builds the database pool, the SMTP transport and the
 // Temporal connection once, hands them to the activities, and closes them
-// after the worker has drained. `npm run worker` runs it against the environment.
+// after the workers have drained. `npm run worker` runs it against the environment.
+//
+// Two Temporal workers share those resources:
+//  - `<queue>`: the workflows and the short database steps;
+//  - `<queue>-deliver`: only `deliver`, so Temporal's task-queue rate limit
+//    (`EMAIL_RATE_LIMIT`, enforced by the server across every worker of the
+//    queue) counts deliveries and nothing else. A separate queue also keeps
+//    deliver out of eager activity dispatch, which would bypass that limit.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { DefaultLogger, type LogLevel, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from './activities/index.ts';
-import { type Config, describeConfig, loadConfig } from './config.ts';
+import { type Config, deliverTaskQueue, describeConfig, loadConfig } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
 import { createSmtpTransport } from './smtp.ts';
@@ -19,52 +26,77 @@ export interface WorkerOptions {
 }
 
 export interface RunningWorker {
-  worker: Worker;
-  /** Resolves when the worker has stopped and every resource is closed. */
+  workers: Worker[];
+  /** Resolves when both workers have stopped and every resource is closed. */
   done: Promise<void>;
+  /** Stops polling, lets in-flight activities finish within the grace period, then closes everything. */
   shutdown(): Promise<void>;
 }
 
 export async function startWorker({ config, workflowBundle }: WorkerOptions): Promise<RunningWorker> {
-  const pool = createPool(config.databaseUrl);
-  const transport = createSmtpTransport(config.smtpUrl);
+  if (!config.smtpUrl) throw new Error('SMTP_URL: is not set (the worker delivers mail; e.g. smtp://user:pass@smtp.example.com:587)');
+  const pool = createPool(config.databaseUrl, config.worker.maxConcurrentDeliveries + 8);
+  const transport = createSmtpTransport(config.smtpUrl, config.smtp);
   let connection: NativeConnection | undefined;
+  const closeResources = async () => {
+    transport.close();
+    await Promise.allSettled([pool.end(), connection?.close()]);
+  };
   try {
     await migrate(pool);
     connection = await NativeConnection.connect({ address: config.temporal.address });
-    const worker = await Worker.create({
+    const activities = createActivities({ pool, transport, config });
+    const { deliver, ...steps } = activities;
+    const common = {
       connection,
       namespace: config.temporal.namespace,
+      shutdownGraceTime: config.worker.shutdownGraceMs,
+    };
+    const main = await Worker.create({
+      ...common,
       taskQueue: config.temporal.taskQueue,
       ...(workflowBundle ? { workflowBundle } : { workflowsPath }),
-      activities: createActivities({ pool, transport }),
+      activities: steps,
+      maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
     });
-    const conn = connection;
-    const done = worker.run().finally(async () => {
-      transport.close();
-      await Promise.allSettled([pool.end(), conn.close()]);
+    const delivery = await Worker.create({
+      ...common,
+      taskQueue: deliverTaskQueue(config.temporal.taskQueue),
+      activities: { deliver },
+      maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentDeliveries,
+      ...(config.worker.rateLimitPerSecond ? { maxTaskQueueActivitiesPerSecond: config.worker.rateLimitPerSecond } : {}),
     });
+    const workers = [main, delivery];
+    const done = Promise.all(workers.map((w) => w.run())).then(
+      () => closeResources(),
+      async (err: unknown) => {
+        for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+        await closeResources();
+        throw err;
+      },
+    );
     return {
-      worker,
+      workers,
       done,
       async shutdown() {
-        if (worker.getState() === 'RUNNING') worker.shutdown();
+        for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
         await done;
       },
     };
   } catch (err) {
-    transport.close();
-    await Promise.allSettled([pool.end(), connection?.close()]);
+    await closeResources();
     throw err;
   }
 }
 
 async function main(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL as LogLevel | undefined) ?? 'INFO') });
   const config = loadConfig();
   console.error(`[worker] starting with ${JSON.stringify(describeConfig(config))}`);
   const running = await startWorker({ config });
-  console.error(`[worker] polling task queue "${config.temporal.taskQueue}"; Ctrl-C to stop`);
-  // The SDK shuts the worker down on SIGINT/SIGTERM; run() then resolves.
+  console.error(`[worker] polling "${config.temporal.taskQueue}" and "${deliverTaskQueue(config.temporal.taskQueue)}"; Ctrl-C to stop`);
+  // The SDK shuts the workers down on SIGINT/SIGTERM; in-flight deliveries get
+  // WORKER_SHUTDOWN_GRACE to finish, then run() resolves.
   await running.done;
   console.error('[worker] stopped');
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { connectTemporal, type MailerClient } from '../src/client.ts';
+import { Mailer } from '../src/client.ts';
 import { type Config, loadConfig } from '../src/config.ts';
 import { createPool } from '../src/db/pool.ts';
 import { SmtpSink } from '../src/stack/smtp-sink.ts';
@@ -21,7 +21,7 @@ export interface TestEnv {
   config: Config;
   pool: pg.Pool;
   sink: SmtpSink;
-  client: MailerClient;
+  client: Mailer;
   startWorker(overrides?: Partial<Config>): Promise<RunningWorker>;
   close(): Promise<void>;
 }
@@ -32,7 +32,17 @@ function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
-export async function createTestEnv(): Promise<TestEnv> {
+/** Fast retries so failure paths finish in seconds; the real schedule is tested on the time-skipping server. */
+export const FAST_RETRIES = {
+  DELIVER_RETRY_INITIAL_INTERVAL: '200ms',
+  DELIVER_RETRY_MAX_INTERVAL: '1s',
+  DELIVER_MAX_ATTEMPTS: '6',
+  DELIVER_TIMEOUT: '10s',
+  DELIVER_HEARTBEAT_TIMEOUT: '3s',
+  WORKER_SHUTDOWN_GRACE: '5s',
+};
+
+export async function createTestEnv(extraEnv: Record<string, string> = {}): Promise<TestEnv> {
   const stack = inject('stack');
   const database = `test_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
   const admin = new pg.Client({ connectionString: stack.databaseUrl });
@@ -48,9 +58,11 @@ export async function createTestEnv(): Promise<TestEnv> {
     TEMPORAL_TASK_QUEUE: `test-${database}`,
     DATABASE_URL: withDatabase(stack.databaseUrl, database),
     SMTP_URL: sink.url,
+    ...FAST_RETRIES,
+    ...extraEnv,
   });
   const pool = createPool(config.databaseUrl);
-  const client = await connectTemporal(config);
+  const client = await Mailer.connect({ config, pool });
   const workers: RunningWorker[] = [];
 
   return {
@@ -78,6 +90,20 @@ export async function createTestEnv(): Promise<TestEnv> {
       await cleanup.end();
     },
   };
+}
+
+/** Runs the email's workflow to its end and returns its result (or the failure). */
+export async function outcome(env: TestEnv, workflowId: string): Promise<{ status?: string; failure?: Error }> {
+  try {
+    return await env.client.temporal.workflow.getHandle(workflowId).result();
+  } catch (err) {
+    return { failure: err as Error };
+  }
+}
+
+export async function row(env: TestEnv, id: string) {
+  const { rows } = await env.pool.query('SELECT * FROM emails WHERE id = $1', [id]);
+  return rows[0];
 }
 
 /** Waits until the sink holds `count` messages, then parses them. */

@@ -1,0 +1,70 @@
+// Records the workflow histories that test/replay.test.ts replays: one per
+// path an email can take. Run it (`npm run record-histories`) only when a
+// workflow change is meant to be incompatible with running emails; otherwise
+// the committed histories are the gate that catches such a change.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { Mailer } from '../src/client.ts';
+import { loadConfig } from '../src/config.ts';
+import { startStack, stackEnv } from '../src/stack/index.ts';
+import { SmtpSink } from '../src/stack/smtp-sink.ts';
+import { startWorker } from '../src/worker.ts';
+
+Runtime.install({ logger: new DefaultLogger('ERROR') });
+const exec = promisify(execFile);
+const out = path.resolve(import.meta.dirname, '../test/fixtures/histories');
+const dataDir = await mkdtemp(path.join(os.tmpdir(), 'mailer-record-'));
+const env = { ...process.env };
+for (const name of ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'SMTP_URL']) delete env[name];
+const stack = await startStack({ dataDir, ephemeral: true, env, log: () => {} });
+const sink = await SmtpSink.start({ dir: path.join(dataDir, 'sink') });
+const config = loadConfig({ ...stackEnv(stack.info), SMTP_URL: sink.url, DELIVER_RETRY_INITIAL_INTERVAL: '200ms', DELIVER_MAX_ATTEMPTS: '3' });
+const worker = await startWorker({ config });
+const mailer = await Mailer.connect({ config });
+const from = 'app@acme.example';
+try {
+  await mkdir(out, { recursive: true });
+  const scenarios: Record<string, () => Promise<string>> = {
+    sent: async () => (await mailer.send({ from, to: 'a@example.com', subject: 's', text: 't' })).workflowId,
+    'retried-then-sent': async () => {
+      sink.replyQueue.push({ kind: 'reject', code: 421, message: 'try later' });
+      return (await mailer.send({ from, to: 'b@example.com', subject: 's', text: 't' })).workflowId;
+    },
+    'failed-permanent': async () => {
+      sink.replyQueue.push({ kind: 'reject', code: 550, message: 'no such user' });
+      return (await mailer.send({ from, to: 'c@example.com', subject: 's', text: 't' })).workflowId;
+    },
+    blocked: async () => {
+      await mailer.pool.query("INSERT INTO recipient_rules (kind, pattern) VALUES ('deny', '@blocked.example') ON CONFLICT DO NOTHING");
+      return (await mailer.send({ from, to: 'd@blocked.example', subject: 's', text: 't' })).workflowId;
+    },
+    'scheduled-then-cancelled': async () => {
+      const sent = await mailer.send({ from, to: 'e@example.com', subject: 's', text: 't' }, { sendAt: new Date(Date.now() + 3_600_000) });
+      await new Promise((r) => setTimeout(r, 1000));
+      await mailer.cancel(sent.id);
+      return sent.workflowId;
+    },
+    'scheduled-then-sent': async () => (await mailer.send({ from, to: 'f@example.com', subject: 's', text: 't' }, { sendAt: new Date(Date.now() + 1500) })).workflowId,
+  };
+  for (const [name, run] of Object.entries(scenarios)) {
+    const workflowId = await run();
+    const handle = mailer.temporal.workflow.getHandle(workflowId);
+    await handle.result().catch(() => undefined);
+    // The CLI writes the standard JSON form that historyFromJSON reads back.
+    const { stdout } = await exec(stack.info.temporalCli!, ['workflow', 'show', '--address', stack.info.temporalAddress, '--workflow-id', workflowId, '--output', 'json'], { maxBuffer: 64 * 1024 * 1024 });
+    await writeFile(path.join(out, `send-email-${name}.json`), stdout);
+    console.log(`recorded ${name}: ${(JSON.parse(stdout) as { events: unknown[] }).events.length} events`);
+  }
+} finally {
+  await mailer.close();
+  await worker.shutdown();
+  await sink.close();
+  await stack.stop();
+  await stack.postgres?.destroy();
+  await rm(dataDir, { recursive: true, force: true });
+}

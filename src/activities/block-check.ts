@@ -1,0 +1,77 @@
+// blockCheck: deny list, allow list and the per-recipient limit. The limit
+// counts the emails to the same recipient submitted before this one (by
+// created_on, then id) within the window ending at THIS email's submission
+// time — so a backlog flushed hours later is judged as it was submitted, and
+// a retry computes the same count from the same immutable rows.
+import { ApplicationFailure } from '@temporalio/activity';
+import { FINAL_STATUSES, type EmailStatus } from '../email/store.ts';
+import type { ActivityDeps } from './deps.ts';
+
+export type BlockRule = 'deny' | 'allow' | 'per_recipient_limit';
+
+/** What goes back into workflow history: no addresses, only the verdict. */
+export type BlockCheckResult =
+  | { outcome: 'pass' }
+  | { outcome: 'blocked'; rule: BlockRule }
+  | { outcome: 'final'; status: EmailStatus };
+
+function matches(address: string, pattern: string): boolean {
+  return pattern.startsWith('@') ? address.endsWith(pattern) : address === pattern;
+}
+
+export function createBlockCheck({ pool, config }: ActivityDeps) {
+  return async function blockCheck(emailId: string): Promise<BlockCheckResult> {
+    const { rows } = await pool.query<{ status: EmailStatus; created_on: Date }>('SELECT status, created_on FROM emails WHERE id = $1', [emailId]);
+    const email = rows[0];
+    if (!email) throw ApplicationFailure.nonRetryable(`email ${emailId} does not exist`, 'EmailNotFound');
+    if (FINAL_STATUSES.includes(email.status)) return { outcome: 'final', status: email.status };
+    // A delivery was already attempted (this is a re-run after a lost workflow):
+    // it passed the check then, and judging it again could only contradict that.
+    if (email.status === 'sending') return { outcome: 'pass' };
+
+    const recipients = (await pool.query<{ address: string }>('SELECT address FROM email_recipients WHERE email_id = $1', [emailId])).rows.map((r) => r.address);
+    const dbRules = (await pool.query<{ kind: 'allow' | 'deny'; pattern: string }>('SELECT kind, pattern FROM recipient_rules')).rows;
+    const deny = [...config.rules.deny, ...dbRules.filter((r) => r.kind === 'deny').map((r) => r.pattern)];
+    const allow = [...config.rules.allow, ...dbRules.filter((r) => r.kind === 'allow').map((r) => r.pattern)];
+
+    let reason: Record<string, unknown> | undefined;
+    const denied = recipients.flatMap((a) => deny.filter((p) => matches(a, p)).map((pattern) => ({ recipient: a, pattern })));
+    if (denied.length) reason = { rule: 'deny', matches: denied };
+    if (!reason && allow.length) {
+      const notAllowed = recipients.filter((a) => !allow.some((p) => matches(a, p)));
+      if (notAllowed.length) reason = { rule: 'allow', notAllowed };
+    }
+    if (!reason) {
+      const limitRow = (await pool.query<{ max_emails: number; window_minutes: number }>("SELECT max_emails, window_minutes FROM recipient_limits WHERE scope = 'per_recipient'")).rows[0];
+      const limit = limitRow ? { maxEmails: limitRow.max_emails, windowMinutes: limitRow.window_minutes } : config.rules.perRecipient;
+      if (limit) {
+        const counts = await pool.query<{ address: string; earlier: number }>(
+          `SELECT r.address, count(o.email_id)::int AS earlier
+             FROM email_recipients r
+             LEFT JOIN email_recipients o
+               ON o.address = r.address
+              AND o.created_on > r.created_on - make_interval(mins => $2)
+              AND (o.created_on, o.email_id) < (r.created_on, r.email_id)
+            WHERE r.email_id = $1
+            GROUP BY r.address`,
+          [emailId, limit.windowMinutes],
+        );
+        const over = counts.rows.filter((c) => c.earlier >= limit.maxEmails);
+        if (over.length) reason = { rule: 'per_recipient_limit', limit, over, judgedAt: email.created_on };
+      }
+    }
+    if (!reason) return { outcome: 'pass' };
+
+    // Only a not-yet-final email becomes blocked; the reason (with addresses) stays in Postgres.
+    const updated = await pool.query(
+      `UPDATE emails SET status = 'blocked', block_reason = $2, updated_at = clock_timestamp()
+        WHERE id = $1 AND status IN ('queued', 'scheduled') RETURNING id`,
+      [emailId, JSON.stringify(reason)],
+    );
+    if (!updated.rowCount) {
+      const now = (await pool.query<{ status: EmailStatus }>('SELECT status FROM emails WHERE id = $1', [emailId])).rows[0];
+      return { outcome: 'final', status: now?.status ?? 'cancelled' };
+    }
+    return { outcome: 'blocked', rule: reason.rule as BlockRule };
+  };
+}

@@ -1,0 +1,39 @@
+// prepare: builds the MIME message from the record and its attachments (read
+// from Postgres, never from workflow history) with nodemailer's composer,
+// checks it composes and records its size, and hands the workflow the plan
+// for delivery: which task queue and which retry policy, from this worker's
+// configuration. The plan lands in history, so a replay uses the same one.
+import { createHash } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/activity';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import { deliverTaskQueue, type DeliverPolicy } from '../config.ts';
+import { mailOptions } from '../email/mail-options.ts';
+import { FINAL_STATUSES, loadAttachments, loadEmail, type EmailStatus } from '../email/store.ts';
+import type { ActivityDeps } from './deps.ts';
+
+export type PrepareResult =
+  | { outcome: 'ready'; size: number; deliverTaskQueue: string; policy: DeliverPolicy }
+  | { outcome: 'final'; status: EmailStatus };
+
+export function createPrepare({ pool, config }: ActivityDeps) {
+  return async function prepare(emailId: string): Promise<PrepareResult> {
+    const email = await loadEmail(pool, emailId);
+    if (!email) throw ApplicationFailure.nonRetryable(`email ${emailId} does not exist`, 'EmailNotFound');
+    if (FINAL_STATUSES.includes(email.status)) return { outcome: 'final', status: email.status };
+    const attachments = await loadAttachments(pool, emailId);
+    for (const a of attachments) {
+      // The bytes must be the ones accepted at submission.
+      if (createHash('sha256').update(a.content).digest('hex') !== a.checksum) {
+        throw ApplicationFailure.nonRetryable(`attachment ${a.filename} of email ${emailId} does not match its checksum`, 'AttachmentCorrupt');
+      }
+    }
+    let mime: Buffer;
+    try {
+      mime = await new MailComposer(mailOptions(email, attachments)).compile().build();
+    } catch (err) {
+      throw ApplicationFailure.nonRetryable(`email ${emailId} cannot be composed: ${(err as Error).message}`, 'EmailInvalid');
+    }
+    await pool.query('UPDATE emails SET mime_size = $2, updated_at = clock_timestamp() WHERE id = $1', [emailId, mime.length]);
+    return { outcome: 'ready', size: mime.length, deliverTaskQueue: deliverTaskQueue(config.temporal.taskQueue), policy: config.deliver };
+  };
+}

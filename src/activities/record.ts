@@ -1,0 +1,25 @@
+// Final state changes the workflow asks for. Each is guarded by the sent flag:
+// an email that reached the server is `sent`, whatever else was requested.
+import type { EmailStatus } from '../email/store.ts';
+import type { ActivityDeps } from './deps.ts';
+
+async function finalStatus(deps: ActivityDeps, emailId: string, target: 'failed' | 'cancelled'): Promise<EmailStatus> {
+  const { rows } = await deps.pool.query<{ status: EmailStatus }>(
+    `WITH changed AS (
+       UPDATE emails SET status = $2, delivery_claim = NULL, updated_at = clock_timestamp()
+        WHERE id = $1 AND NOT email_has_been_sent AND status IN ('queued', 'scheduled', 'sending')
+        RETURNING status)
+     SELECT status FROM changed UNION ALL SELECT status FROM emails WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM changed)`,
+    [emailId, target],
+  );
+  return rows[0]?.status ?? target;
+}
+
+export function createRecordActivities(deps: ActivityDeps) {
+  return {
+    /** Delivery gave up (retry budget spent): the email is `failed`, with the last error already recorded. */
+    markFailed: (emailId: string) => finalStatus(deps, emailId, 'failed'),
+    /** The workflow was cancelled: `cancelled` unless it was already sent. */
+    markCancelled: (emailId: string) => finalStatus(deps, emailId, 'cancelled'),
+  };
+}

@@ -1,0 +1,199 @@
+// `mailer <command>`: every command takes --json and then prints exactly one
+// JSON object on stdout. Bad input exits 2 with one line naming the field and
+// the reason; other failures exit 1.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { EmailNotFoundError, IdempotencyConflictError, Mailer, ValidationError } from '../client.ts';
+import { ConfigError, loadConfig } from '../config.ts';
+import { listEmails, type EmailStatus } from '../email/store.ts';
+import { cliEnv } from './env.ts';
+import { addRule, listRules, removeRule, setPerRecipientLimit, showLimits } from './rules.ts';
+
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`${field}: ${reason}`);
+  }
+}
+
+const USAGE = `usage: mailer <command> [options] [--json]
+
+  send --from A --to B [--to C…] [--cc …] [--bcc …] [--reply-to …] --subject S
+       (--text T | --html H) [--attach FILE…] [--header "Name: value"…]
+       [--idempotency-key K] [--send-at ISO-8601]
+  status ID              the record and its workflow
+  cancel ID              cancel an email that has not been sent
+  list [--status S] [--limit N]
+  rules add deny|allow PATTERN     (PATTERN: a@example.com or @example.com)
+  rules remove deny|allow PATTERN
+  rules list
+  limits set --per-recipient X/Ymin
+  limits show`;
+
+type Out = (human: string, json: Record<string, unknown>) => void;
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+function parse<const O extends Options>(args: string[], options: O = {} as O) {
+  try {
+    return parseArgs({ args, options: { ...options, json: { type: 'boolean' as const } }, allowPositionals: true, strict: true });
+  } catch (err) {
+    const message = (err as Error).message;
+    const option = /'(-[^' ]+)/.exec(message)?.[1] ?? 'arguments';
+    throw new UsageError(option, message.replace(/\. To specify.*$/, ''));
+  }
+}
+
+async function withMailer<T>(fn: (mailer: Mailer) => Promise<T>): Promise<T> {
+  const mailer = await Mailer.connect({ config: loadConfig(cliEnv()) });
+  try {
+    return await fn(mailer);
+  } finally {
+    await mailer.close();
+  }
+}
+
+function positional(values: string[], index: number, name: string): string {
+  const value = values[index];
+  if (!value) throw new UsageError(name, 'is missing');
+  return value;
+}
+
+async function send(args: string[], out: Out): Promise<void> {
+  const { values } = parse(args, {
+    from: { type: 'string' }, to: { type: 'string', multiple: true }, cc: { type: 'string', multiple: true },
+    bcc: { type: 'string', multiple: true }, 'reply-to': { type: 'string', multiple: true }, subject: { type: 'string' },
+    text: { type: 'string' }, html: { type: 'string' }, attach: { type: 'string', multiple: true },
+    header: { type: 'string', multiple: true }, 'idempotency-key': { type: 'string' }, 'send-at': { type: 'string' },
+  });
+  const headers: Record<string, string> = {};
+  for (const h of values.header ?? []) {
+    const colon = h.indexOf(':');
+    if (colon < 1) throw new UsageError('--header', `"${h}" is not "Name: value"`);
+    headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
+  }
+  // The operator names files on their own machine; the service only ever sees the bytes.
+  const attachments = await Promise.all(
+    (values.attach ?? []).map(async (file) => {
+      const content = await readFile(file).catch((err: NodeJS.ErrnoException) => {
+        throw new UsageError('--attach', `cannot read ${file}: ${err.code ?? err.message}`);
+      });
+      return { filename: path.basename(file), content };
+    }),
+  );
+  const input = {
+    from: values.from, to: values.to, subject: values.subject,
+    ...(values.cc ? { cc: values.cc } : {}), ...(values.bcc ? { bcc: values.bcc } : {}),
+    ...(values['reply-to'] ? { replyTo: values['reply-to'] } : {}),
+    ...(values.text !== undefined ? { text: values.text } : {}), ...(values.html !== undefined ? { html: values.html } : {}),
+    ...(values.header ? { headers } : {}), ...(attachments.length ? { attachments } : {}),
+  };
+  const result = await withMailer((m) =>
+    m.send(input, {
+      ...(values['idempotency-key'] !== undefined ? { idempotencyKey: values['idempotency-key'] } : {}),
+      ...(values['send-at'] !== undefined ? { sendAt: values['send-at'] } : {}),
+    }),
+  );
+  out(`${result.id}  (workflow ${result.workflowId}${result.created ? '' : ', existing email for this idempotency key'})`, {
+    id: result.id, workflowId: result.workflowId, created: result.created, workflowStarted: result.workflowStarted,
+  });
+}
+
+async function status(args: string[], out: Out): Promise<void> {
+  const { positionals } = parse(args);
+  const view = await withMailer((m) => m.status(positional(positionals, 0, 'ID')));
+  const step = view.workflow?.step ? `, step ${view.workflow.step}` : '';
+  const pending = view.workflow?.pendingActivity;
+  out(
+    `${view.id}  ${view.status}  attempts ${view.attempts}${step}` +
+      (view.sentAt ? `  sent ${view.sentAt}` : '') +
+      (view.lastError ? `\n  last error: ${view.lastError}` : '') +
+      (pending ? `\n  ${pending.type} attempt ${pending.attempt}, next ${pending.nextAttemptAt ?? 'now'}` : '') +
+      `\n  Message-ID ${view.messageId}  workflow ${view.workflowId} (${view.workflow?.status ?? 'none'})`,
+    { ...view },
+  );
+}
+
+async function cancel(args: string[], out: Out): Promise<void> {
+  const { positionals } = parse(args);
+  const result = await withMailer((m) => m.cancel(positional(positionals, 0, 'ID')));
+  out(`${result.id}  ${result.status}`, result);
+}
+
+const STATUSES: EmailStatus[] = ['queued', 'scheduled', 'blocked', 'sending', 'sent', 'failed', 'cancelled'];
+
+async function list(args: string[], out: Out): Promise<void> {
+  const { values } = parse(args, { status: { type: 'string' }, limit: { type: 'string' } });
+  const statusFilter = values.status as EmailStatus | undefined;
+  if (statusFilter && !STATUSES.includes(statusFilter)) throw new UsageError('--status', `must be one of ${STATUSES.join(', ')}`);
+  const limit = values.limit === undefined ? 50 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError('--limit', 'must be a whole number from 1 to 10000');
+  const emails = await withMailer((m) => listEmails(m.pool, { ...(statusFilter ? { status: statusFilter } : {}), limit }));
+  const rows = emails.map((e) => ({ id: e.id, status: e.status, createdOn: e.createdOn.toISOString(), attempts: e.attempts, sentAt: e.sentAt?.toISOString() ?? null, lastError: e.lastError }));
+  out(rows.map((r) => `${r.id}  ${r.status.padEnd(9)}  ${r.createdOn}  attempts ${r.attempts}`).join('\n') || '(no emails)', { emails: rows });
+}
+
+async function rules(args: string[], out: Out): Promise<void> {
+  const { positionals } = parse(args);
+  const action = positional(positionals, 0, 'action');
+  await withMailer(async (m) => {
+    if (action === 'list') {
+      const all = await listRules(m.pool, m.config);
+      return out(all.map((r) => `${r.kind.padEnd(5)}  ${r.pattern}${r.source === 'config' ? '  (from configuration)' : ''}`).join('\n') || '(no rules)', { rules: all });
+    }
+    if (action !== 'add' && action !== 'remove') throw new UsageError('action', 'must be add, remove or list');
+    const kind = positional(positionals, 1, 'kind');
+    if (kind !== 'allow' && kind !== 'deny') throw new UsageError('kind', 'must be allow or deny');
+    const pattern = positional(positionals, 2, 'PATTERN');
+    const changed = action === 'add' ? await addRule(m.pool, kind, pattern) : await removeRule(m.pool, kind, pattern);
+    out(`${action === 'add' ? 'added' : 'removed'} ${kind} ${changed.pattern}${changed.changed ? '' : ' (no change)'}`, { action, kind, ...changed });
+  });
+}
+
+async function limits(args: string[], out: Out): Promise<void> {
+  const { values, positionals } = parse(args, { 'per-recipient': { type: 'string' } });
+  const action = positional(positionals, 0, 'action');
+  await withMailer(async (m) => {
+    if (action === 'show') {
+      const current = await showLimits(m.pool, m.config);
+      return out(current.perRecipient ? `per recipient: ${current.perRecipient.maxEmails} emails per ${current.perRecipient.windowMinutes} min (${current.source})` : 'per recipient: no limit', current);
+    }
+    if (action !== 'set') throw new UsageError('action', 'must be set or show');
+    if (!values['per-recipient']) throw new UsageError('--per-recipient', 'is missing (e.g. --per-recipient 10/60m)');
+    const limit = await setPerRecipientLimit(m.pool, values['per-recipient']);
+    out(`per recipient: ${limit.maxEmails} emails per ${limit.windowMinutes} min`, { perRecipient: limit });
+  });
+}
+
+const COMMANDS: Record<string, (args: string[], out: Out) => Promise<void>> = { send, status, cancel, list, rules, limits };
+
+export async function main(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const out: Out = (human, data) => console.log(json ? JSON.stringify(data) : human);
+  const [command, ...rest] = argv;
+  try {
+    const run = command ? COMMANDS[command] : undefined;
+    if (!run) {
+      if (!command || command === 'help' || command === '--help') {
+        console.log(USAGE);
+        return command ? 0 : 2;
+      }
+      throw new UsageError('command', `unknown command "${command}"`);
+    }
+    await run(rest, out);
+    return 0;
+  } catch (err) {
+    const known = err instanceof ValidationError || err instanceof UsageError || err instanceof IdempotencyConflictError || err instanceof ConfigError || err instanceof EmailNotFoundError;
+    const e = err as Error & { field?: string; code?: string; variable?: string };
+    const field = e.field ?? e.variable;
+    console.error(`error: ${e.message}`);
+    if (json) console.log(JSON.stringify({ error: { code: e.code ?? e.name, ...(field ? { field } : {}), message: e.message } }));
+    return known && !(err instanceof ConfigError) && !(err instanceof EmailNotFoundError) ? 2 : 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

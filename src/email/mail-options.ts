@@ -1,0 +1,45 @@
+// The only place an email record becomes nodemailer options. Every key here is
+// ours: attachments carry `content` only (never `path`/`href`, so nodemailer
+// never reads a file or fetches a URL), header names come from the allowlist
+// in validation.ts, and there is no `raw` or `envelope` — nodemailer derives
+// the envelope from the validated addresses.
+import type { SendMailOptions } from 'nodemailer';
+import type { EmailRecord } from './store.ts';
+import type { Address, NormalizedAttachment } from './validation.ts';
+import { ALLOWED_HEADERS } from './validation.ts';
+
+const toNodemailer = (a: Address) => ({ name: a.name ?? '', address: a.address });
+
+export function mailOptions(email: EmailRecord, attachments: NormalizedAttachment[]): SendMailOptions {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(email.headers)) {
+    const canonical = ALLOWED_HEADERS.get(name.toLowerCase());
+    // Validated on the way in; asserted again here because this is the last gate.
+    if (!canonical) throw new Error(`header ${JSON.stringify(name)} is not allowed`);
+    headers[canonical] = value;
+  }
+  return {
+    from: toNodemailer(email.from),
+    to: email.to.map(toNodemailer),
+    cc: email.cc.map(toNodemailer),
+    bcc: email.bcc.map(toNodemailer),
+    replyTo: email.replyTo.map(toNodemailer),
+    subject: email.subject,
+    ...(email.text !== null ? { text: email.text } : {}),
+    ...(email.html !== null ? { html: email.html } : {}),
+    headers,
+    // Stable across attempts, so a resend after an uncertain failure carries
+    // the same identity and receivers can de-duplicate it.
+    messageId: email.messageId,
+    date: email.createdOn,
+    attachments: attachments.map((a) => ({
+      filename: a.filename,
+      content: a.content,
+      contentType: a.contentType,
+      ...(a.cid ? { cid: a.cid } : {}),
+    })),
+    // Belt and braces: even if a future change let a path slip through, refuse it.
+    disableFileAccess: true,
+    disableUrlAccess: true,
+  };
+}

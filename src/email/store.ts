@@ -1,0 +1,186 @@
+// The email record in Postgres: how it is written (all or nothing, before any
+// workflow exists) and read back by the activities.
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { Address, NormalizedAttachment, NormalizedEmail } from './validation.ts';
+
+export type EmailStatus = 'queued' | 'scheduled' | 'blocked' | 'sending' | 'sent' | 'failed' | 'cancelled';
+export const FINAL_STATUSES: readonly EmailStatus[] = ['sent', 'blocked', 'failed', 'cancelled'];
+
+export class IdempotencyConflictError extends Error {
+  override readonly name = 'IdempotencyConflictError';
+  readonly code = 'IDEMPOTENCY_CONFLICT';
+  readonly field = 'idempotencyKey';
+  constructor(
+    readonly idempotencyKey: string,
+    readonly existingId: string,
+  ) {
+    super(`idempotencyKey: "${idempotencyKey}" was already used for email ${existingId} with a different payload`);
+  }
+}
+
+export interface EmailRecord {
+  id: string;
+  createdOn: Date;
+  from: Address;
+  to: Address[];
+  cc: Address[];
+  bcc: Address[];
+  replyTo: Address[];
+  subject: string;
+  text: string | null;
+  html: string | null;
+  headers: Record<string, string>;
+  sendAt: Date | null;
+  status: EmailStatus;
+  sent: boolean;
+  sentAt: Date | null;
+  messageId: string;
+  smtpResponse: string | null;
+  attempts: number;
+  lastError: string | null;
+  blockReason: unknown;
+  workflowId: string;
+  idempotencyKey: string | null;
+}
+
+export function workflowIdFor(emailId: string): string {
+  return `email-${emailId}`;
+}
+
+export function messageIdFor(emailId: string, from: Address, domain: string | undefined): string {
+  const right = domain ?? from.address.slice(from.address.lastIndexOf('@') + 1);
+  return `<${emailId}@${right}>`;
+}
+
+export interface InsertResult {
+  id: string;
+  workflowId: string;
+  created: boolean;
+}
+
+/** Writes the email, its recipients and attachments in one transaction. */
+export async function insertEmail(
+  pool: pg.Pool,
+  email: NormalizedEmail,
+  options: { idempotencyKey?: string; sendAt?: Date; payloadHash: string; messageIdDomain?: string },
+): Promise<InsertResult> {
+  const id = randomUUID();
+  const workflowId = workflowIdFor(id);
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const inserted = await client.query<{ id: string; created_on: Date }>(
+      `INSERT INTO emails (id, idempotency_key, payload_hash, sender, to_addrs, cc_addrs, bcc_addrs, reply_to,
+                           subject, text_body, html_body, headers, send_at, status, message_id, workflow_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING id, created_on`,
+      [
+        id, options.idempotencyKey ?? null, options.payloadHash,
+        JSON.stringify(email.from), JSON.stringify(email.to), JSON.stringify(email.cc), JSON.stringify(email.bcc), JSON.stringify(email.replyTo),
+        email.subject, email.text, email.html, JSON.stringify(email.headers), options.sendAt ?? null,
+        options.sendAt && options.sendAt.getTime() > Date.now() ? 'scheduled' : 'queued',
+        messageIdFor(id, email.from, options.messageIdDomain), workflowId,
+      ],
+    );
+    const row = inserted.rows[0];
+    if (!row) {
+      // The key exists: same payload → the same email; another payload → refuse.
+      await client.query('ROLLBACK');
+      const existing = await pool.query<{ id: string; workflow_id: string; payload_hash: string }>(
+        'SELECT id, workflow_id, payload_hash FROM emails WHERE idempotency_key = $1',
+        [options.idempotencyKey],
+      );
+      const found = existing.rows[0];
+      if (!found) throw new Error('idempotency key vanished during insert'); // rows are never deleted by the service
+      if (found.payload_hash !== options.payloadHash) throw new IdempotencyConflictError(options.idempotencyKey!, found.id);
+      return { id: found.id, workflowId: found.workflow_id, created: false };
+    }
+    const recipients = [...new Set([...email.to, ...email.cc, ...email.bcc].map((a) => a.address.toLowerCase()))];
+    await client.query(
+      `INSERT INTO email_recipients (email_id, address, created_on)
+       SELECT $1, unnest($2::text[]), $3`,
+      [id, recipients, row.created_on],
+    );
+    await insertAttachments(client, id, email.attachments);
+    await client.query('COMMIT');
+    return { id, workflowId, created: true };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+async function insertAttachments(client: pg.PoolClient, emailId: string, attachments: NormalizedAttachment[]): Promise<void> {
+  for (const [position, a] of attachments.entries()) {
+    await client.query(
+      `INSERT INTO email_attachments (email_id, position, filename, content_type, content, size, checksum, content_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [emailId, position, a.filename, a.contentType, a.content, a.size, a.checksum, a.cid],
+    );
+  }
+}
+
+interface EmailRow {
+  id: string;
+  created_on: Date;
+  sender: Address;
+  to_addrs: Address[];
+  cc_addrs: Address[];
+  bcc_addrs: Address[];
+  reply_to: Address[];
+  subject: string;
+  text_body: string | null;
+  html_body: string | null;
+  headers: Record<string, string>;
+  send_at: Date | null;
+  status: EmailStatus;
+  email_has_been_sent: boolean;
+  sent_at: Date | null;
+  message_id: string;
+  smtp_response: string | null;
+  attempts: number;
+  last_error: string | null;
+  block_reason: unknown;
+  workflow_id: string;
+  idempotency_key: string | null;
+}
+
+function fromRow(r: EmailRow): EmailRecord {
+  return {
+    id: r.id, createdOn: r.created_on, from: r.sender, to: r.to_addrs, cc: r.cc_addrs, bcc: r.bcc_addrs, replyTo: r.reply_to,
+    subject: r.subject, text: r.text_body, html: r.html_body, headers: r.headers, sendAt: r.send_at, status: r.status,
+    sent: r.email_has_been_sent, sentAt: r.sent_at, messageId: r.message_id, smtpResponse: r.smtp_response,
+    attempts: r.attempts, lastError: r.last_error, blockReason: r.block_reason, workflowId: r.workflow_id,
+    idempotencyKey: r.idempotency_key,
+  };
+}
+
+export async function loadEmail(db: pg.Pool | pg.PoolClient, id: string): Promise<EmailRecord | undefined> {
+  const { rows } = await db.query<EmailRow>('SELECT * FROM emails WHERE id = $1', [id]);
+  return rows[0] && fromRow(rows[0]);
+}
+
+export async function loadAttachments(db: pg.Pool, id: string): Promise<NormalizedAttachment[]> {
+  const { rows } = await db.query<{ filename: string; content_type: string; content: Buffer; size: number; checksum: string; content_id: string | null }>(
+    'SELECT filename, content_type, content, size, checksum, content_id FROM email_attachments WHERE email_id = $1 ORDER BY position',
+    [id],
+  );
+  return rows.map((r) => ({ filename: r.filename, contentType: r.content_type, content: r.content, size: r.size, checksum: r.checksum, cid: r.content_id }));
+}
+
+export async function listEmails(db: pg.Pool, { status, limit = 50 }: { status?: EmailStatus; limit?: number } = {}): Promise<EmailRecord[]> {
+  const { rows } = await db.query<EmailRow>(
+    `SELECT * FROM emails WHERE ($1::text IS NULL OR status = $1) ORDER BY created_on DESC, id DESC LIMIT $2`,
+    [status ?? null, limit],
+  );
+  return rows.map(fromRow);
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export function isEmailId(value: string): boolean {
+  return UUID.test(value);
+}
