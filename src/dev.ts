@@ -1,6 +1,6 @@
 // `npm start`: the whole service on one machine — a real Temporal dev server,
 // Postgres and an SMTP sink on 127.0.0.1, plus the worker — until Ctrl-C.
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DefaultLogger, type LogLevel, Runtime } from '@temporalio/worker';
 import { loadConfig, maskUrl } from './config.ts';
@@ -15,12 +15,15 @@ const started = Date.now();
 let stopping = false;
 let stopStack: (() => Promise<void>) | undefined;
 let worker: RunningWorker | undefined;
+let stackFile: string | undefined;
 
 async function shutdown(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
     console.error('\n[start] stopping…');
     await worker?.shutdown().catch(() => {});
+    // `mailer` reads this file to find the stack; it must not outlive it.
+    if (stackFile) await rm(stackFile, { force: true });
     await stopStack?.().catch((err: unknown) => console.error(`[start] stop failed: ${String(err)}`));
   }
   process.exit(code);
@@ -32,7 +35,8 @@ try {
   stopStack = stack.stop;
   if (stopping) await shutdown(0);
   const { info } = stack;
-  await writeFile(path.join(info.dataDir, 'stack.json'), JSON.stringify(info, null, 2));
+  stackFile = path.join(info.dataDir, 'stack.json');
+  await writeFile(stackFile, JSON.stringify(info, null, 2));
   const config = loadConfig({ ...process.env, ...stackEnv(info) });
   worker = await startWorker({ config });
   const cli = info.temporalCli ?? 'temporal';
@@ -47,9 +51,10 @@ mailer is running (${((Date.now() - started) / 1000).toFixed(1)} s)
   Mailbox           ${info.mailboxUrl ?? '(external SMTP)'}  folder ${info.mailboxDir ?? '-'}
   All of the above  ${path.join(info.dataDir, 'stack.json')}
 
-Check the whole path (Temporal → Postgres → SMTP) with the smoke workflow:
-  ${cli} workflow execute --address ${info.temporalAddress} --task-queue ${config.temporal.taskQueue} \\
-    --type smokeWorkflow --workflow-id smoke-1 --input '"smoke-1"' --input '"you@example.com"'
+Send an email, then look at it (in another terminal, in this folder):
+  npx mailer send --from app@example.com --to you@example.com --subject Hello --text "It works"
+  npx mailer status <id printed by send>
+  npx mailer list
 
 Ctrl-C stops everything.`);
   await worker.done;
