@@ -12,20 +12,22 @@ import { startWorker, type RunningWorker } from './worker.ts';
 Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL as LogLevel | undefined) ?? 'WARN') });
 
 const started = Date.now();
-let stopping = false;
 let stopStack: (() => Promise<void>) | undefined;
 let worker: RunningWorker | undefined;
 let stackFile: string | undefined;
 
+// Called by the signal handler and by the main flow once the worker stops
+// (the SDK stops it on the same signal): both wait for the one stop sequence.
+let stopped: Promise<void> | undefined;
 async function shutdown(code: number): Promise<never> {
-  if (!stopping) {
-    stopping = true;
+  stopped ??= (async () => {
     console.error('\n[start] stopping…');
     await worker?.shutdown().catch(() => {});
     // `mailer` reads this file to find the stack; it must not outlive it.
     if (stackFile) await rm(stackFile, { force: true });
     await stopStack?.().catch((err: unknown) => console.error(`[start] stop failed: ${String(err)}`));
-  }
+  })();
+  await stopped;
   process.exit(code);
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void shutdown(0));
@@ -33,7 +35,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => vo
 try {
   const stack = await startStack({ defaultPorts: true, mailboxWeb: true });
   stopStack = stack.stop;
-  if (stopping) await shutdown(0);
+  if (stopped) await shutdown(0);
   const { info } = stack;
   stackFile = path.join(info.dataDir, 'stack.json');
   await writeFile(stackFile, JSON.stringify(info, null, 2));
