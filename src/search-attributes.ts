@@ -1,16 +1,24 @@
 // The custom search attributes this service upserts on every email workflow.
 // One list, so the local stack registers exactly what the workflows use, and
-// `mailer setup` can register the same on an existing cluster.
+// `mailer setup` registers the same on an existing cluster.
 // Search attributes are stored in plain text by Temporal: never an address,
-// subject or body here, only states and counts.
+// subject or body here, only states, counts and error classes.
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { EmailStatus as RecordStatus } from './email/store.ts';
+
+/** The record's statuses, plus `retrying`: a delivery attempt failed and another is due. */
+export type WorkflowEmailStatus = RecordStatus | 'retrying';
 
 export const EmailStatus = defineSearchAttributeKey('EmailStatus', SearchAttributeType.KEYWORD);
+/** Delivery attempts that failed so far (set while retrying). */
+export const EmailAttempt = defineSearchAttributeKey('EmailAttempt', SearchAttributeType.INT);
+/** Class of the last delivery failure: SmtpTemporary, SmtpConnection, ActivityTimeout, … */
+export const EmailErrorClass = defineSearchAttributeKey('EmailErrorClass', SearchAttributeType.KEYWORD);
 
-export const SEARCH_ATTRIBUTES = [EmailStatus] as const;
+export const SEARCH_ATTRIBUTES = [EmailStatus, EmailAttempt, EmailErrorClass] as const;
 
 /** The type names the `temporal` CLI uses for `--search-attribute Name=Type`. */
-const CLI_TYPE_NAMES: Record<string, string> = {
+export const CLI_TYPE_NAMES: Record<string, string> = {
   [SearchAttributeType.TEXT]: 'Text',
   [SearchAttributeType.KEYWORD]: 'Keyword',
   [SearchAttributeType.INT]: 'Int',

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { Activities } from '../src/activities/index.ts';
 import { loadConfig, type DeliverPolicy } from '../src/config.ts';
+import { SEARCH_ATTRIBUTES } from '../src/search-attributes.ts';
 import { resolveBinary, TEMPORAL_TEST_SERVER } from '../src/stack/binaries.ts';
 
 describe('deliver retry schedule (time-skipping server)', () => {
@@ -18,9 +19,12 @@ describe('deliver retry schedule (time-skipping server)', () => {
     const server = await resolveBinary(TEMPORAL_TEST_SERVER, { log: () => {} });
     testEnv = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: server.path } } });
     // The workflow upserts EmailStatus; the test server must know it, as the dev server does.
+    const types = temporal.api.enums.v1.IndexedValueType;
     await testEnv.connection.operatorService.addSearchAttributes({
       namespace: testEnv.namespace ?? 'default',
-      searchAttributes: { EmailStatus: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD },
+      searchAttributes: Object.fromEntries(
+        SEARCH_ATTRIBUTES.map((k) => [k.name, k.type === 'INT' ? types.INDEXED_VALUE_TYPE_INT : types.INDEXED_VALUE_TYPE_KEYWORD]),
+      ),
     });
   });
   afterAll(() => testEnv?.teardown());

@@ -91,11 +91,12 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
         throw ApplicationFailure.nonRetryable(redactAddresses(detail), c.type);
       }
       await release('last_error = $3', [detail]);
+      // The workflow schedules the next attempt; a throttling reply tells it to wait longer.
       throw ApplicationFailure.create({
         message: redactAddresses(detail),
         type: c.type,
         nonRetryable: false,
-        ...(c.retryAfterMs ? { nextRetryDelay: c.retryAfterMs } : {}),
+        details: c.retryAfterMs ? [{ retryAfterMs: c.retryAfterMs }] : [],
       });
     }
     clearInterval(ticker);

@@ -2,22 +2,32 @@
 // optional send time) enters history; addresses, bodies and attachments stay
 // in Postgres. Steps: optional durable wait until send_at → blockCheck →
 // prepare → deliver. Postgres remains the truth for the email's status; the
-// workflow keeps its own view for queries and the EmailStatus search attribute.
+// workflow keeps its own view for queries, search attributes and the Web UI.
+//
+// Delivery retries are driven here, not by the activity's server-side retry
+// policy: each attempt is one activity execution, and between attempts the
+// workflow sleeps durably with EmailStatus=retrying, the attempt number and
+// the error class upserted. Out of the box a retrying activity shows only
+// "Running" in the Web UI; this makes a stuck email findable by a filter. The
+// common path (first attempt succeeds) costs no extra events.
 import {
-  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   defineQuery,
   isCancellation,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
+  TimeoutFailure,
   upsertSearchAttributes,
+  ActivityCancellationType,
 } from '@temporalio/workflow';
 import type { Activities, DeliverResult } from '../activities/index.ts';
+import type { DeliverPolicy } from '../config.ts';
 import type { EmailStatus } from '../email/store.ts';
-import { EmailStatus as EmailStatusKey } from '../search-attributes.ts';
+import { EmailAttempt, EmailErrorClass, EmailStatus as EmailStatusKey, type WorkflowEmailStatus } from '../search-attributes.ts';
 
 export interface SendEmailInput {
   emailId: string;
@@ -25,13 +35,17 @@ export interface SendEmailInput {
   sendAt?: string;
 }
 
-export type Step = 'scheduled' | 'checking' | 'preparing' | 'delivering' | 'done';
+export type Step = 'scheduled' | 'checking' | 'preparing' | 'delivering' | 'waiting-to-retry' | 'done';
 
 export interface SendEmailState {
   step: Step;
-  status: EmailStatus;
-  /** The last failure the workflow saw (an activity that gave up); attempts in flight are on the pending activity. */
+  status: WorkflowEmailStatus;
+  /** Delivery attempts started by this run. */
+  attempt: number;
   lastError: string | null;
+  lastErrorClass: string | null;
+  /** When the next delivery attempt starts, while waiting to retry. */
+  nextAttemptAt: string | null;
 }
 
 export interface SendEmailResult {
@@ -47,15 +61,42 @@ const steps = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
+interface AttemptFailure {
+  type: string;
+  message: string;
+  nonRetryable: boolean;
+  retryAfterMs: number | undefined;
+}
+
+function attemptFailure(err: unknown): AttemptFailure {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure) {
+    const detail = cause.details?.[0] as { retryAfterMs?: number } | undefined;
+    return { type: cause.type ?? 'Error', message: cause.message, nonRetryable: cause.nonRetryable === true, retryAfterMs: detail?.retryAfterMs };
+  }
+  if (cause instanceof TimeoutFailure) {
+    // A dead or partitioned worker: the attempt's claim expires and a new attempt may send.
+    return { type: 'ActivityTimeout', message: `delivery attempt timed out (${cause.timeoutType})`, nonRetryable: false, retryAfterMs: undefined };
+  }
+  return { type: 'Error', message: cause instanceof Error ? cause.message : String(cause), nonRetryable: false, retryAfterMs: undefined };
+}
+
+/** Backoff before attempt `attempt + 1`: initial × coefficient^(attempt-1), capped. */
+export function retryDelayMs(policy: DeliverPolicy, attempt: number): number {
+  return Math.min(policy.initialIntervalMs * policy.backoffCoefficient ** (attempt - 1), policy.maximumIntervalMs);
+}
+
 export async function sendEmail({ emailId, sendAt }: SendEmailInput): Promise<SendEmailResult> {
-  const state: SendEmailState = { step: 'checking', status: 'queued', lastError: null };
+  const state: SendEmailState = { step: 'checking', status: 'queued', attempt: 0, lastError: null, lastErrorClass: null, nextAttemptAt: null };
   setHandler(stateQuery, () => state);
-  const enter = (step: Step, status: EmailStatus) => {
+  const enter = (step: Step, status: WorkflowEmailStatus) => {
     state.step = step;
     if (state.status !== status) upsertSearchAttributes({ [EmailStatusKey.name]: [status] });
     state.status = status;
+    setCurrentDetails(describe(state));
   };
   const finish = (status: EmailStatus): SendEmailResult => {
+    state.nextAttemptAt = null;
     enter('done', status);
     return { status };
   };
@@ -78,48 +119,61 @@ export async function sendEmail({ emailId, sendAt }: SendEmailInput): Promise<Se
     const plan = await steps.prepare(emailId);
     if (plan.outcome === 'final') return finish(plan.status);
 
-    enter('delivering', 'sending');
     const { deliver } = proxyActivities<Activities>({
       taskQueue: plan.deliverTaskQueue,
       startToCloseTimeout: plan.policy.startToCloseMs,
       heartbeatTimeout: plan.policy.heartbeatMs,
-      // Wait for the attempt to acknowledge a cancel: it may be mid-send, and
+      // Wait for an attempt to acknowledge a cancel: it may be mid-send, and
       // only after it stops do we know whether the email went out.
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-      retry: {
-        initialInterval: plan.policy.initialIntervalMs,
-        backoffCoefficient: plan.policy.backoffCoefficient,
-        maximumInterval: plan.policy.maximumIntervalMs,
-        maximumAttempts: plan.policy.maximumAttempts,
-        nonRetryableErrorTypes: ['EmailNotFound'],
-      },
+      retry: { maximumAttempts: 1 }, // retries are this workflow's loop below
     });
     let delivered: DeliverResult;
-    try {
-      delivered = await deliver(emailId);
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-      state.lastError = failureMessage(err);
-      // Permanent SMTP refusal or retry budget spent: `failed` (unless it was sent after all).
-      const status = await steps.markFailed(emailId);
-      if (status === 'sent') return finish('sent');
-      enter('done', status);
-      // Failing the run (not completing it) lets an operator start a new run
-      // under the same workflow id (reuse policy ALLOW_DUPLICATE_FAILED_ONLY).
-      throw ApplicationFailure.nonRetryable(`email ${emailId} failed: ${state.lastError}`, 'EmailFailed');
+    for (;;) {
+      state.attempt++;
+      state.nextAttemptAt = null;
+      enter('delivering', state.attempt === 1 ? 'sending' : 'retrying');
+      try {
+        delivered = await deliver(emailId);
+        break;
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const failure = attemptFailure(err);
+        state.lastError = failure.message;
+        state.lastErrorClass = failure.type;
+        const budget = plan.policy.maximumAttempts;
+        if (failure.nonRetryable || (budget > 0 && state.attempt >= budget)) {
+          // Permanent SMTP refusal or retry budget spent: `failed` (unless it was sent after all).
+          const status = await steps.markFailed(emailId);
+          if (status === 'sent') return finish('sent');
+          finish(status);
+          // Failing the run (not completing it) lets an operator start a new run
+          // under the same workflow id (reuse policy ALLOW_DUPLICATE_FAILED_ONLY).
+          throw ApplicationFailure.nonRetryable(`email ${emailId} failed after ${state.attempt} attempt(s): ${failure.message}`, 'EmailFailed');
+        }
+        const delay = Math.max(retryDelayMs(plan.policy, state.attempt), failure.retryAfterMs ?? 0);
+        state.nextAttemptAt = new Date(Date.now() + delay).toISOString();
+        upsertSearchAttributes({ [EmailAttempt.name]: [state.attempt], [EmailErrorClass.name]: [failure.type] });
+        enter('waiting-to-retry', 'retrying');
+        await sleep(delay);
+      }
     }
     return finish(delivered.outcome === 'sent' ? 'sent' : delivered.status);
   } catch (err) {
     if (!isCancellation(err)) throw err;
     // Cancelled (before or during delivery): record it unless the email already went out.
     const status = await CancellationScope.nonCancellable(() => steps.markCancelled(emailId));
-    enter('done', status);
+    finish(status);
     if (status === 'sent') return { status };
     throw err;
   }
 }
 
-function failureMessage(err: unknown): string {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  return cause instanceof Error ? cause.message : String(cause);
+/** The Web UI's "current details": where the email stands, without personal data. */
+function describe(s: SendEmailState): string {
+  const lines = [`**${s.status}** — step: ${s.step}`];
+  if (s.attempt) lines.push(`delivery attempt ${s.attempt}`);
+  if (s.lastError) lines.push(`last error (${s.lastErrorClass}): ${s.lastError}`);
+  if (s.nextAttemptAt) lines.push(`next attempt at ${s.nextAttemptAt}`);
+  return lines.join('\n\n');
 }
