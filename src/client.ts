@@ -2,14 +2,15 @@
 // (one transaction, before anything else), then starts its workflow. If the
 // start fails after the commit, the email is still safe: it stays `queued`
 // and the reconciler finds it.
-import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type pg from 'pg';
 import { type Config, loadConfig } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
 import { type EmailRecord, type EmailStatus, FINAL_STATUSES, insertEmail, isEmailId, loadEmail } from './email/store.ts';
 import { payloadHash, validateIdempotencyKey, validateSendAt, validateSendInput, ValidationError } from './email/validation.ts';
-import { EmailStatus as EmailStatusKey } from './search-attributes.ts';
+import { startEmailWorkflow } from './email/start.ts';
+import { type OpsContext, webUiLink } from './operations.ts';
 import type { SendEmailResult, SendEmailState, sendEmail } from './workflows/send-email.ts';
 
 export { ValidationError } from './email/validation.ts';
@@ -50,9 +51,13 @@ export interface EmailStatusView {
   createdOn: string;
   sendAt: string | null;
   workflowId: string;
+  /** The email in the Temporal Web UI. */
+  link: string;
   workflow: {
     status: string;
-    step?: SendEmailState['step'];
+    /** The running workflow's own view (step, delivery attempt, last error, next attempt). */
+    state?: SendEmailState;
+    /** An activity attempt in flight right now, as Temporal sees it. */
     pendingActivity?: { type: string; attempt: number; lastFailure: string | null; nextAttemptAt: string | null };
   } | null;
 }
@@ -64,7 +69,7 @@ export interface MailerOptions {
   temporal?: Client;
 }
 
-export class Mailer {
+export class Mailer implements OpsContext {
   private constructor(
     readonly config: Config,
     readonly pool: pg.Pool,
@@ -107,27 +112,9 @@ export class Mailer {
     return { ...stored, workflowStarted };
   }
 
-  /** Starts (or finds running) the email's workflow; false when Temporal did not answer. */
-  async startWorkflow(emailId: string, sendAt?: Date | null): Promise<boolean> {
-    try {
-      await this.temporal.workflow.start<typeof sendEmail>('sendEmail', {
-        taskQueue: this.config.temporal.taskQueue,
-        workflowId: `email-${emailId}`,
-        args: [{ emailId, ...(sendAt ? { sendAt: sendAt.toISOString() } : {}) }],
-        // A second start for the same email joins the running workflow, and a
-        // completed email is never run again. Temporal remembers closed runs only
-        // for the namespace's retention; the sent flag in Postgres is the guard after that.
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
-        typedSearchAttributes: [{ key: EmailStatusKey, value: 'queued' }],
-        staticSummary: `Email ${emailId}`,
-        staticDetails: sendAt ? `Scheduled for ${sendAt.toISOString()}` : 'Send now',
-      });
-      return true;
-    } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) return true; // already ran to completion
-      return false;
-    }
+  /** Starts (or joins) the email's workflow; false when Temporal did not answer. */
+  startWorkflow(emailId: string, sendAt?: Date | null): Promise<boolean> {
+    return startEmailWorkflow(this.temporal, this.config, emailId, sendAt);
   }
 
   async get(id: string): Promise<EmailRecord | undefined> {
@@ -154,14 +141,14 @@ export class Mailer {
           nextAttemptAt: next ? new Date(Number(next) * 1000).toISOString() : null,
         };
       }
-      if (description.status.name === 'RUNNING') workflow.step = (await handle.query<SendEmailState>('state')).step;
+      if (description.status.name === 'RUNNING') workflow.state = await handle.query<SendEmailState>('state');
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
     return {
       id: email.id, status: email.status, attempts: email.attempts, lastError: email.lastError,
       sentAt: email.sentAt?.toISOString() ?? null, messageId: email.messageId, createdOn: email.createdOn.toISOString(),
-      sendAt: email.sendAt?.toISOString() ?? null, workflowId: email.workflowId, workflow,
+      sendAt: email.sendAt?.toISOString() ?? null, workflowId: email.workflowId, link: webUiLink(this.config, email.workflowId), workflow,
     };
   }
 

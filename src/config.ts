@@ -29,6 +29,8 @@ export interface Config {
     address: string;
     namespace: string;
     taskQueue: string;
+    /** Base URL of the Temporal Web UI, for links in `mailer` output. */
+    uiUrl: string;
   };
   databaseUrl: string;
   /** Only the worker sends mail; clients may leave it unset. */
@@ -53,6 +55,12 @@ export interface Config {
   };
   /** Right-hand side of every Message-ID: `<email-id@domain>`. */
   messageIdDomain: string | undefined;
+  reconcile: {
+    /** How often the Temporal Schedule resends lost emails; undefined = no schedule. */
+    intervalMs: number | undefined;
+    /** An email counts as lost only when its record has not changed for this long. */
+    olderThanMs: number;
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -148,6 +156,7 @@ export function loadConfig(env: Env = process.env): Config {
       address: get(env, 'TEMPORAL_ADDRESS') ?? '127.0.0.1:7233',
       namespace: get(env, 'TEMPORAL_NAMESPACE') ?? 'default',
       taskQueue: get(env, 'TEMPORAL_TASK_QUEUE') ?? 'email',
+      uiUrl: (get(env, 'TEMPORAL_UI_URL') ?? 'http://127.0.0.1:8233').replace(/\/+$/, ''),
     },
     databaseUrl,
     smtpUrl: url(env, 'SMTP_URL', ['smtp:', 'smtps:'], 'e.g. smtp://user:pass@smtp.example.com:587'),
@@ -168,6 +177,10 @@ export function loadConfig(env: Env = process.env): Config {
       perRecipient: perRecipient ? parseWindowLimit(perRecipient, 'EMAIL_PER_RECIPIENT_LIMIT') : undefined,
     },
     messageIdDomain: get(env, 'MESSAGE_ID_DOMAIN'),
+    reconcile: {
+      intervalMs: get(env, 'RECONCILE_INTERVAL') === 'off' ? undefined : duration(env, 'RECONCILE_INTERVAL', '5m'),
+      olderThanMs: duration(env, 'RECONCILE_OLDER_THAN', '1m'),
+    },
   };
 }
 

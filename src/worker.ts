@@ -10,11 +10,13 @@
 //    deliver out of eager activity dispatch, which would bypass that limit.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, type LogLevel, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from './activities/index.ts';
 import { type Config, deliverTaskQueue, describeConfig, loadConfig } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
+import { ensureReconcileSchedule } from './schedule.ts';
 import { createSmtpTransport } from './smtp.ts';
 
 export const workflowsPath = path.resolve(import.meta.dirname, 'workflows/index.ts');
@@ -38,14 +40,18 @@ export async function startWorker({ config, workflowBundle }: WorkerOptions): Pr
   const pool = createPool(config.databaseUrl, config.worker.maxConcurrentDeliveries + 8);
   const transport = createSmtpTransport(config.smtpUrl, config.smtp);
   let connection: NativeConnection | undefined;
+  let clientConnection: Connection | undefined;
   const closeResources = async () => {
     transport.close();
-    await Promise.allSettled([pool.end(), connection?.close()]);
+    await Promise.allSettled([pool.end(), connection?.close(), clientConnection?.close()]);
   };
   try {
     await migrate(pool);
     connection = await NativeConnection.connect({ address: config.temporal.address });
-    const activities = createActivities({ pool, transport, config });
+    clientConnection = await Connection.connect({ address: config.temporal.address });
+    const temporal = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+    await ensureReconcileSchedule(temporal, config);
+    const activities = createActivities({ pool, transport, config, temporal });
     const { deliver, ...steps } = activities;
     const common = {
       connection,

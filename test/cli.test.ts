@@ -1,15 +1,10 @@
 // `mailer` as a user runs it: the real bin script in a child process, against
 // the real stack, reading its one JSON object per command.
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, outcome, receivedMessages, type TestEnv } from './helpers.ts';
-
-const run = promisify(execFile);
-const bin = path.resolve(import.meta.dirname, '../bin/mailer.js');
+import { createTestEnv, outcome, receivedMessages, runMailer, type TestEnv } from './helpers.ts';
 
 describe('mailer CLI', () => {
   let env: TestEnv;
@@ -24,22 +19,7 @@ describe('mailer CLI', () => {
     await env?.close();
   });
 
-  async function mailer(...args: string[]): Promise<{ code: number; json: Record<string, any>; stderr: string }> {
-    const childEnv = {
-      ...process.env,
-      DATABASE_URL: env.config.databaseUrl,
-      TEMPORAL_ADDRESS: env.config.temporal.address,
-      TEMPORAL_NAMESPACE: env.config.temporal.namespace,
-      TEMPORAL_TASK_QUEUE: env.config.temporal.taskQueue,
-    };
-    try {
-      const { stdout, stderr } = await run(process.execPath, [bin, ...args, '--json'], { env: childEnv, timeout: 30_000 });
-      return { code: 0, json: JSON.parse(stdout), stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, json: JSON.parse(e.stdout), stderr: e.stderr };
-    }
-  }
+  const mailer = (...args: string[]) => runMailer(env, ...args);
 
   it('sends with an attachment and shows the status', async () => {
     const file = path.join(dir, 'report.csv');
@@ -74,6 +54,11 @@ describe('mailer CLI', () => {
     const missing = await mailer('status', '00000000-0000-4000-8000-000000000000');
     expect(missing.code).toBe(1);
     expect(missing.json.error.code).toBe('NOT_FOUND');
+  });
+
+  it('setup finds the search attributes already registered on the local stack', async () => {
+    const setup = await mailer('setup');
+    expect(setup.json).toEqual({ namespace: 'default', added: [], present: ['EmailStatus', 'EmailAttempt', 'EmailErrorClass'] });
   });
 
   it('manages rules and the per-recipient limit', async () => {

@@ -1,10 +1,12 @@
 // Per-file isolation on the shared stack: a database cloned from the migrated
 // template, an in-process SMTP sink with scripted replies, a unique task queue,
 // and a worker built from the one bundle. Everything is closed after the file.
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import pg from 'pg';
 import { inject } from 'vitest';
@@ -40,6 +42,8 @@ export const FAST_RETRIES = {
   DELIVER_TIMEOUT: '10s',
   DELIVER_HEARTBEAT_TIMEOUT: '3s',
   WORKER_SHUTDOWN_GRACE: '5s',
+  // Each file's worker would otherwise leave a Schedule firing into its dead task queue.
+  RECONCILE_INTERVAL: 'off',
 };
 
 export async function createTestEnv(extraEnv: Record<string, string> = {}): Promise<TestEnv> {
@@ -56,6 +60,7 @@ export async function createTestEnv(extraEnv: Record<string, string> = {}): Prom
     TEMPORAL_ADDRESS: stack.temporalAddress,
     TEMPORAL_NAMESPACE: stack.temporalNamespace,
     TEMPORAL_TASK_QUEUE: `test-${database}`,
+    ...(stack.temporalUiUrl ? { TEMPORAL_UI_URL: stack.temporalUiUrl } : {}),
     DATABASE_URL: withDatabase(stack.databaseUrl, database),
     SMTP_URL: sink.url,
     ...FAST_RETRIES,
@@ -110,4 +115,26 @@ export async function row(env: TestEnv, id: string) {
 export async function receivedMessages(sink: SmtpSink, count: number, timeoutMs = 30_000): Promise<ParsedMail[]> {
   await waitFor(`${count} message(s) at the SMTP sink`, () => sink.messages.length >= count, { timeoutMs });
   return Promise.all(sink.messages.map((m) => simpleParser(m.raw)));
+}
+
+const execFileAsync = promisify(execFile);
+const mailerBin = path.resolve(import.meta.dirname, '../bin/mailer.js');
+
+/** Runs the real `mailer` command (a child process) against this file's database and task queue, with --json. */
+export async function runMailer(env: TestEnv, ...args: string[]): Promise<{ code: number; json: Record<string, any>; stderr: string }> {
+  const childEnv = {
+    ...process.env,
+    DATABASE_URL: env.config.databaseUrl,
+    TEMPORAL_ADDRESS: env.config.temporal.address,
+    TEMPORAL_NAMESPACE: env.config.temporal.namespace,
+    TEMPORAL_TASK_QUEUE: env.config.temporal.taskQueue,
+    TEMPORAL_UI_URL: env.config.temporal.uiUrl,
+  };
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [mailerBin, ...args, '--json'], { env: childEnv, timeout: 60_000 });
+    return { code: 0, json: JSON.parse(stdout), stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, json: JSON.parse(e.stdout || '{}'), stderr: e.stderr };
+  }
 }

@@ -124,7 +124,7 @@ describe('email pipeline', () => {
   it('waits for send_at, and a cancel before it means nothing is ever sent', async () => {
     const later = new Date(Date.now() + 60 * 60 * 1000);
     const sent = await env.client.send({ from: FROM, to: 'later@example.com', subject: 'Later', text: 'Hi' }, { sendAt: later });
-    await waitFor('the workflow to sleep until send_at', async () => (await env.client.status(sent.id)).workflow?.step === 'scheduled');
+    await waitFor('the workflow to sleep until send_at', async () => (await env.client.status(sent.id)).workflow?.state?.step === 'scheduled');
     expect((await row(env, sent.id)).status).toBe('scheduled');
     expect(await env.client.cancel(sent.id)).toEqual({ id: sent.id, status: 'cancelled' });
     const description = await env.client.temporal.workflow.getHandle(sent.workflowId).describe();

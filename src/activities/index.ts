@@ -2,6 +2,7 @@ import { createBlockCheck } from './block-check.ts';
 import { createDeliver } from './deliver.ts';
 import type { ActivityDeps } from './deps.ts';
 import { createPrepare } from './prepare.ts';
+import { createReconcile } from './reconcile.ts';
 import { createRecordActivities } from './record.ts';
 import { createSmokeActivities } from './smoke.ts';
 
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     prepare: createPrepare(deps),
     deliver: createDeliver(deps),
     ...createRecordActivities(deps),
+    reconcileLost: createReconcile(deps),
     ...createSmokeActivities(deps),
   };
 }

@@ -8,7 +8,7 @@ const stackFile = path.resolve(import.meta.dirname, '../../.data/stack.json');
 
 export function cliEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   if (env.DATABASE_URL || env.TEMPORAL_ADDRESS) return env;
-  let stack: { databaseUrl?: string; temporalAddress?: string; temporalNamespace?: string; smtpUrl?: string };
+  let stack: { databaseUrl?: string; temporalAddress?: string; temporalNamespace?: string; temporalUiUrl?: string };
   try {
     stack = JSON.parse(readFileSync(stackFile, 'utf8')) as typeof stack;
   } catch {
@@ -19,5 +19,6 @@ export function cliEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv 
     DATABASE_URL: stack.databaseUrl,
     TEMPORAL_ADDRESS: stack.temporalAddress,
     TEMPORAL_NAMESPACE: stack.temporalNamespace,
+    TEMPORAL_UI_URL: env.TEMPORAL_UI_URL ?? stack.temporalUiUrl,
   };
 }

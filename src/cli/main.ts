@@ -4,10 +4,11 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { EmailNotFoundError, IdempotencyConflictError, Mailer, ValidationError } from '../client.ts';
-import { ConfigError, loadConfig } from '../config.ts';
+import { IdempotencyConflictError, Mailer, ValidationError } from '../client.ts';
+import { loadConfig } from '../config.ts';
 import { listEmails, type EmailStatus } from '../email/store.ts';
 import { cliEnv } from './env.ts';
+import * as ops from './ops.ts';
 import { addRule, listRules, removeRule, setPerRecipientLimit, showLimits } from './rules.ts';
 
 class UsageError extends Error {
@@ -28,6 +29,11 @@ const USAGE = `usage: mailer <command> [options] [--json]
   status ID              the record and its workflow
   cancel ID              cancel an email that has not been sent
   list [--status S] [--limit N]
+  stuck [--older-than 5m]          delivery being retried, or no progress for that long
+  lost [--older-than 1m]           unfinished records with no running workflow
+  reconcile [--dry-run] [--older-than 1m]   restart every lost email (alias: resend-unsent)
+  retry ID               a new run for a failed email
+  setup                  register the search attributes on the namespace
   rules add deny|allow PATTERN     (PATTERN: a@example.com or @example.com)
   rules remove deny|allow PATTERN
   rules list
@@ -106,14 +112,15 @@ async function send(args: string[], out: Out): Promise<void> {
 async function status(args: string[], out: Out): Promise<void> {
   const { positionals } = parse(args);
   const view = await withMailer((m) => m.status(positional(positionals, 0, 'ID')));
-  const step = view.workflow?.step ? `, step ${view.workflow.step}` : '';
+  const state = view.workflow?.state;
   const pending = view.workflow?.pendingActivity;
   out(
-    `${view.id}  ${view.status}  attempts ${view.attempts}${step}` +
+    `${view.id}  ${view.status}  attempts ${view.attempts}${state ? `, step ${state.step}` : ''}` +
       (view.sentAt ? `  sent ${view.sentAt}` : '') +
       (view.lastError ? `\n  last error: ${view.lastError}` : '') +
-      (pending ? `\n  ${pending.type} attempt ${pending.attempt}, next ${pending.nextAttemptAt ?? 'now'}` : '') +
-      `\n  Message-ID ${view.messageId}  workflow ${view.workflowId} (${view.workflow?.status ?? 'none'})`,
+      (state?.nextAttemptAt ? `\n  next delivery attempt at ${state.nextAttemptAt}` : '') +
+      (pending ? `\n  in flight: ${pending.type}, activity attempt ${pending.attempt}${pending.lastFailure ? `, last failure: ${pending.lastFailure}` : ''}` : '') +
+      `\n  Message-ID ${view.messageId}  workflow ${view.workflowId} (${view.workflow?.status ?? 'none'})\n  ${view.link}`,
     { ...view },
   );
 }
@@ -169,7 +176,21 @@ async function limits(args: string[], out: Out): Promise<void> {
   });
 }
 
-const COMMANDS: Record<string, (args: string[], out: Out) => Promise<void>> = { send, status, cancel, list, rules, limits };
+async function operate(args: string[], out: Out, fn: (m: Mailer, values: { 'older-than'?: string; 'dry-run'?: boolean }, positionals: string[]) => Promise<{ human: string; json: Record<string, unknown> }>) {
+  const { values, positionals } = parse(args, { 'older-than': { type: 'string' }, 'dry-run': { type: 'boolean' } });
+  const result = await withMailer((m) => fn(m, values, positionals));
+  out(result.human, result.json);
+}
+
+const COMMANDS: Record<string, (args: string[], out: Out) => Promise<void>> = {
+  send, status, cancel, list, rules, limits,
+  stuck: (args, out) => operate(args, out, (m, v) => ops.stuck(m, ops.duration(v['older-than'], '--older-than', 5 * 60_000))),
+  lost: (args, out) => operate(args, out, (m, v) => ops.lost(m, ops.duration(v['older-than'], '--older-than', m.config.reconcile.olderThanMs))),
+  reconcile: (args, out) => operate(args, out, (m, v) => ops.runReconcile(m, ops.duration(v['older-than'], '--older-than', m.config.reconcile.olderThanMs), v['dry-run'] ?? false)),
+  'resend-unsent': (args, out) => COMMANDS.reconcile!(args, out),
+  retry: (args, out) => operate(args, out, (m, _v, p) => ops.retry(m, positional(p, 0, 'ID'))),
+  setup: (args, out) => operate(args, out, (m) => ops.setup(m)),
+};
 
 export async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
@@ -187,12 +208,13 @@ export async function main(argv: string[]): Promise<number> {
     await run(rest, out);
     return 0;
   } catch (err) {
-    const known = err instanceof ValidationError || err instanceof UsageError || err instanceof IdempotencyConflictError || err instanceof ConfigError || err instanceof EmailNotFoundError;
+    const e0 = err as { code?: string };
+    const known = err instanceof ValidationError || err instanceof UsageError || err instanceof IdempotencyConflictError || e0.code === 'INVALID_INPUT';
     const e = err as Error & { field?: string; code?: string; variable?: string };
     const field = e.field ?? e.variable;
     console.error(`error: ${e.message}`);
     if (json) console.log(JSON.stringify({ error: { code: e.code ?? e.name, ...(field ? { field } : {}), message: e.message } }));
-    return known && !(err instanceof ConfigError) && !(err instanceof EmailNotFoundError) ? 2 : 1;
+    return known ? 2 : 1;
   }
 }
 

@@ -132,6 +132,7 @@ export function stackEnv(info: StackInfo): Record<string, string> {
   return {
     TEMPORAL_ADDRESS: info.temporalAddress,
     TEMPORAL_NAMESPACE: info.temporalNamespace,
+    ...(info.temporalUiUrl ? { TEMPORAL_UI_URL: info.temporalUiUrl } : {}),
     DATABASE_URL: info.databaseUrl,
     SMTP_URL: info.smtpUrl,
   };

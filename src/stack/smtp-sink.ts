@@ -62,6 +62,9 @@ export class SmtpSink {
       disableReverseLookup: true,
       logger: false,
       size: 50 * 1024 * 1024,
+      // close() cuts open sessions after this instead of waiting 30 s for
+      // clients to hang up: a sink that goes down goes down now.
+      closeTimeout: 200,
       onData: (stream, session, callback) => {
         const chunks: Buffer[] = [];
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -2,4 +2,5 @@
 // in Temporal's deterministic sandbox: no Node built-ins, no I/O, no clocks,
 // and activity *types* only.
 export { sendEmail, stateQuery } from './send-email.ts';
+export { reconcileWorkflow } from './reconcile.ts';
 export { smokeWorkflow } from './smoke.ts';
