@@ -3,6 +3,7 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import nodemailer from 'nodemailer';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isListening, pickPort } from '../src/stack/ports.ts';
 import { startStack } from '../src/stack/index.ts';
@@ -46,6 +47,20 @@ describe('local stack', () => {
       for (const port of Object.values(ports)) expect(await isListening(port), `port ${port} up`).toBe(true);
       expect((await fetch(stack.info.temporalUiUrl!)).status).toBe(200);
       expect((await fetch(stack.info.mailboxUrl!)).status).toBe(200);
+      // The mailbox's switches break and mend the sink, for people trying failure paths by hand.
+      const post = (action: string) => fetch(`${stack.info.mailboxUrl}/sink/${action}`, { method: 'POST' });
+      expect((await post('down')).status).toBe(200);
+      expect(await isListening(ports.smtp)).toBe(false);
+      expect((await post('up')).status).toBe(200);
+      expect(await isListening(ports.smtp)).toBe(true);
+      expect((await post('reject?code=200')).status).toBe(400);
+      await post('reject?code=550');
+      const transport = nodemailer.createTransport({ url: stack.info.smtpUrl });
+      const refused = await transport.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 's', text: 't' }).catch((e: unknown) => e);
+      expect((refused as { responseCode?: number }).responseCode).toBe(550);
+      await post('accept');
+      expect(((await transport.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 's', text: 't' })) as { response: string }).response).toMatch(/^250 /);
+      transport.close();
     } finally {
       await stack.stop();
       await stack.postgres?.destroy();

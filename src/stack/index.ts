@@ -76,7 +76,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       parts.push({ stop: () => smtp!.close() });
       if (options.mailboxWeb) {
         const webPort = await port(1080, ports.mailbox);
-        const web: http.Server = await startMailboxWeb(smtp.dir, webPort);
+        const web: http.Server = await startMailboxWeb(smtp, webPort);
         parts.push({ stop: () => new Promise<void>((r) => web.close(() => r())) });
         mailboxUrl = `http://127.0.0.1:${webPort}`;
       }

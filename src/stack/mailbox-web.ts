@@ -1,8 +1,10 @@
 // A minimal web mailbox over the sink's folder, for people: a list of received
-// messages with links to their raw bytes. Tests read the folder directly.
+// messages with links to their raw bytes, and switches to break the sink on
+// purpose (see docs/operations.md): POST /sink/down, /sink/up,
+// /sink/reject?code=421, /sink/accept. Tests read the folder directly.
 import http from 'node:http';
 import { HOST } from './ports.ts';
-import { readMailbox } from './smtp-sink.ts';
+import { readMailbox, type SmtpSink } from './smtp-sink.ts';
 
 const escape = (s: string) =>
   s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -13,9 +15,23 @@ function subjectOf(raw: Buffer): string {
   return match?.[1]?.replace(/\r?\n[ \t]/g, ' ') ?? '(no subject)';
 }
 
-export async function startMailboxWeb(dir: string, port: number): Promise<http.Server> {
+export async function startMailboxWeb(sink: SmtpSink, port: number): Promise<http.Server> {
+  const dir = sink.dir;
   const server = http.createServer((req, res) => {
     void (async () => {
+      const url = new URL(req.url ?? '/', 'http://mailbox');
+      if (req.method === 'POST' && url.pathname.startsWith('/sink/')) {
+        const action = url.pathname.slice('/sink/'.length);
+        if (action === 'down') await sink.close();
+        else if (action === 'up') await sink.listen();
+        else if (action === 'reject') {
+          const code = Number(url.searchParams.get('code') ?? '421');
+          if (!(code >= 400 && code < 600)) return res.writeHead(400).end('code must be 4xx or 5xx\n');
+          sink.defaultReply = { kind: 'reject', code, message: `${code} rejected by the local sink (POST /sink/accept to undo)` };
+        } else if (action === 'accept') sink.defaultReply = { kind: 'accept' };
+        else return res.writeHead(404).end('unknown action\n');
+        return res.writeHead(200, { 'content-type': 'text/plain' }).end(`sink ${action}\n`);
+      }
       const messages = await readMailbox(dir);
       const raw = /^\/messages\/(\d+)\.eml$/.exec(req.url ?? '');
       if (raw) {
