@@ -11,7 +11,7 @@ import { type EmailRecord, type EmailStatus, FINAL_STATUSES, insertEmail, isEmai
 import { payloadHash, validateIdempotencyKey, validateSendAt, validateSendInput, ValidationError } from './email/validation.ts';
 import { startEmailWorkflow } from './email/start.ts';
 import { type OpsContext, webUiLink } from './operations.ts';
-import type { SendEmailResult, SendEmailState, sendEmail } from './workflows/send-email.ts';
+import type { Resolution, SendEmailResult, SendEmailState, sendEmail } from './workflows/send-email.ts';
 
 export { ValidationError } from './email/validation.ts';
 export { IdempotencyConflictError } from './email/store.ts';
@@ -184,6 +184,22 @@ export class Mailer implements OpsContext {
     }
     const after = await loadEmail(this.pool, id);
     return { id, status: after!.status };
+  }
+
+  /**
+   * Decides a held email (policy `hold`): `sent` when the recipient got the
+   * message from the attempt that died, `resend` to deliver it again (same Message-ID).
+   */
+  async resolve(id: string, decision: Resolution): Promise<{ id: string; decision: Resolution }> {
+    const email = await this.get(id);
+    if (!email) throw new EmailNotFoundError(id);
+    const handle = this.temporal.workflow.getHandle<typeof sendEmail>(email.workflowId);
+    const state = await handle.query<SendEmailState>('state').catch(() => undefined);
+    if (state?.step !== 'held') {
+      throw new ValidationError('id', `email ${id} is not waiting for a decision (it is ${state ? state.status : email.status})`);
+    }
+    await handle.signal<[{ decision: Resolution }]>('resolve', { decision });
+    return { id, decision };
   }
 
   async close(): Promise<void> {

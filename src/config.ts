@@ -22,6 +22,12 @@ export interface DeliverPolicy {
   maximumAttempts: number;
   startToCloseMs: number;
   heartbeatMs: number;
+  /**
+   * When an earlier attempt may have been accepted by the server but never
+   * recorded: `resend` (at-least-once, same Message-ID) or `hold` (wait for
+   * an operator's `mailer resolve`).
+   */
+  onUncertain: 'resend' | 'hold';
 }
 
 export interface Config {
@@ -39,6 +45,8 @@ export interface Config {
     poolSize: number;
     /** Plain SMTP allowed to a non-loopback host (never by default). */
     allowPlaintext: boolean;
+    /** Inactivity limit on an SMTP connection; must stay below DELIVER_TIMEOUT. */
+    socketTimeoutMs: number;
   };
   deliver: DeliverPolicy;
   worker: {
@@ -135,6 +143,11 @@ function list(env: Env, name: string): string[] {
   return raw ? raw.split(',').filter((p) => p.trim()).map((p) => parseRulePattern(p, name)) : [];
 }
 
+function uncertainPolicy(value: string): DeliverPolicy['onUncertain'] {
+  if (value !== 'resend' && value !== 'hold') throw new ConfigError('UNCERTAIN_DELIVERY_POLICY', `"${value}" must be resend or hold`);
+  return value;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], 'e.g. postgres://user:pass@host:5432/mailer');
   if (!databaseUrl) throw new ConfigError('DATABASE_URL', 'is not set (e.g. postgres://user:pass@host:5432/mailer)');
@@ -147,9 +160,13 @@ export function loadConfig(env: Env = process.env): Config {
     maximumAttempts: integer(env, 'DELIVER_MAX_ATTEMPTS', 20),
     startToCloseMs: duration(env, 'DELIVER_TIMEOUT', '60s'),
     heartbeatMs: duration(env, 'DELIVER_HEARTBEAT_TIMEOUT', '15s'),
+    onUncertain: uncertainPolicy(get(env, 'UNCERTAIN_DELIVERY_POLICY') ?? 'resend'),
   };
   if (deliver.heartbeatMs >= deliver.startToCloseMs) {
     throw new ConfigError('DELIVER_HEARTBEAT_TIMEOUT', 'must be shorter than DELIVER_TIMEOUT');
+  }
+  if (duration(env, 'SMTP_SOCKET_TIMEOUT', '30s') >= deliver.startToCloseMs) {
+    throw new ConfigError('SMTP_SOCKET_TIMEOUT', 'must be shorter than DELIVER_TIMEOUT, so a hung server fails the attempt before Temporal times it out');
   }
   return {
     temporal: {
@@ -163,6 +180,7 @@ export function loadConfig(env: Env = process.env): Config {
     smtp: {
       poolSize: integer(env, 'SMTP_POOL_SIZE', 8, 1),
       allowPlaintext: get(env, 'SMTP_ALLOW_PLAINTEXT') === 'true',
+      socketTimeoutMs: duration(env, 'SMTP_SOCKET_TIMEOUT', '30s'),
     },
     deliver,
     worker: {

@@ -134,7 +134,7 @@ export async function findStuck(ctx: OpsContext, { olderThanMs = 5 * 60_000, lim
   const { rows } = await ctx.pool.query<Candidate>(
     `SELECT id, status, attempts, last_error, created_on, updated_at, send_at, workflow_id FROM emails
       WHERE NOT email_has_been_sent AND (
-            (status = 'sending' AND last_error IS NOT NULL)
+            (status = 'sending' AND (last_error IS NOT NULL OR held_since IS NOT NULL))
          OR (status IN ('queued', 'sending') AND updated_at < clock_timestamp() - make_interval(secs => $1)
              AND (send_at IS NULL OR send_at < clock_timestamp() - make_interval(secs => $1))))
       ORDER BY created_on LIMIT $2`,

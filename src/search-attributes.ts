@@ -6,8 +6,12 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { EmailStatus as RecordStatus } from './email/store.ts';
 
-/** The record's statuses, plus `retrying`: a delivery attempt failed and another is due. */
-export type WorkflowEmailStatus = RecordStatus | 'retrying';
+/**
+ * The record's statuses, plus `retrying` (a delivery attempt failed and
+ * another is due) and `held` (an attempt may have been delivered; waiting for
+ * an operator's `mailer resolve`).
+ */
+export type WorkflowEmailStatus = RecordStatus | 'retrying' | 'held';
 
 export const EmailStatus = defineSearchAttributeKey('EmailStatus', SearchAttributeType.KEYWORD);
 /** Delivery attempts that failed so far (set while retrying). */

@@ -22,6 +22,6 @@ export function createSmtpTransport(smtpUrl: string, smtp: Config['smtp']): Smtp
     // start-to-close timeout so a hung server surfaces as a retryable error.
     connectionTimeout: 10_000,
     greetingTimeout: 10_000,
-    socketTimeout: 30_000,
+    socketTimeout: smtp.socketTimeoutMs,
   });
 }

@@ -5,9 +5,15 @@
 //     two must never both send. A claim expires only when its holder stopped
 //     refreshing it (crashed), a heartbeat timeout plus a margin later.
 //  3. After the server accepted the message, the flag, sent_at, the reply and
-//     the status are written in one guarded update, retried on the spot: the
-//     gap between "accepted" and "recorded" is the one place a duplicate can
-//     come from, so it is kept as short as possible.
+//     the status are written in one guarded update, retried on the spot (for
+//     as long as the attempt may live): the gap between "accepted" and
+//     "recorded" is the one place a duplicate can come from, so it is kept as
+//     short as possible.
+//  4. An attempt that takes over an expired claim knows the previous attempt
+//     died mid-delivery and may have been accepted: it records
+//     `possibly_delivered`, then either resends with the same Message-ID
+//     (policy `resend`: at-least-once, receivers can de-duplicate) or stops
+//     and lets the workflow wait for an operator (policy `hold`).
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { mailOptions } from '../email/mail-options.ts';
@@ -15,7 +21,11 @@ import { FINAL_STATUSES, loadAttachments, loadEmail, type EmailStatus } from '..
 import type { ActivityDeps } from './deps.ts';
 import { classifySmtpError } from './smtp-errors.ts';
 
-export type DeliverResult = { outcome: 'sent'; alreadySent: boolean } | { outcome: 'final'; status: EmailStatus };
+export type DeliverResult =
+  | { outcome: 'sent'; alreadySent: boolean; afterUncertain: boolean }
+  | { outcome: 'final'; status: EmailStatus }
+  /** Policy `hold`: an earlier attempt may have been delivered; nothing was sent now. */
+  | { outcome: 'uncertain' };
 
 /** Temporal history is plain text: keep addresses out of failure messages (Postgres keeps the full reply). */
 export function redactAddresses(text: string): string {
@@ -23,43 +33,56 @@ export function redactAddresses(text: string): string {
 }
 
 export function createDeliver({ pool, transport, config }: ActivityDeps) {
-  const claimTtlSeconds = Math.ceil(config.deliver.heartbeatMs / 1000) + 5;
+  // A live attempt refreshes its claim every heartbeat/3; one that has not for
+  // a whole heartbeat timeout is dead (Temporal has given up on it too).
+  const claimTtlSeconds = config.deliver.heartbeatMs / 1000 + 1;
 
+  /** Records the send; keeps trying while the attempt lives, because giving up here is what makes duplicates. */
   async function recordSent(emailId: string, response: string): Promise<void> {
+    const ctx = Context.current();
     for (let attempt = 1; ; attempt++) {
       try {
         await pool.query(
           `UPDATE emails SET email_has_been_sent = true, sent_at = clock_timestamp(), smtp_response = $2, status = 'sent',
-                  last_error = NULL, delivery_claim = NULL, updated_at = clock_timestamp()
+                  last_error = NULL, delivery_claim = NULL, held_since = NULL, updated_at = clock_timestamp()
             WHERE id = $1 AND NOT email_has_been_sent`,
           [emailId, response],
         );
         return;
       } catch (err) {
-        if (attempt >= 6) throw err;
-        Context.current().heartbeat({ recording: attempt });
-        await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+        if (ctx.cancellationSignal.aborted) throw err;
+        ctx.heartbeat({ recording: attempt });
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2000)));
       }
     }
   }
 
-  return async function deliver(emailId: string): Promise<DeliverResult> {
+  return async function deliver(emailId: string, onUncertain: 'resend' | 'hold' = config.deliver.onUncertain): Promise<DeliverResult> {
     const ctx = Context.current();
     const claim = randomUUID();
-    const claimed = await pool.query(
-      `UPDATE emails SET delivery_claim = $2, delivery_claimed_at = clock_timestamp(), status = 'sending',
-              attempts = attempts + 1, updated_at = clock_timestamp()
-        WHERE id = $1 AND NOT email_has_been_sent AND status NOT IN ('sent', 'blocked', 'failed', 'cancelled')
-          AND (delivery_claim IS NULL OR delivery_claimed_at < clock_timestamp() - make_interval(secs => $3))
-        RETURNING id`,
-      [emailId, claim, claimTtlSeconds],
+    const claimed = await pool.query<{ took_over: boolean }>(
+      `UPDATE emails e SET delivery_claim = $2, delivery_claimed_at = clock_timestamp(), status = 'sending',
+              attempts = e.attempts + 1, held_since = NULL, updated_at = clock_timestamp(),
+              possibly_delivered = e.possibly_delivered OR prev.delivery_claim IS NOT NULL,
+              uncertain_resends = e.uncertain_resends + (prev.delivery_claim IS NOT NULL AND $4 = 'resend')::int
+         FROM (SELECT id, delivery_claim FROM emails WHERE id = $1 FOR UPDATE) prev
+        WHERE e.id = prev.id AND NOT e.email_has_been_sent AND e.status NOT IN ('sent', 'blocked', 'failed', 'cancelled')
+          AND (e.delivery_claim IS NULL OR e.delivery_claimed_at < clock_timestamp() - make_interval(secs => $3))
+        RETURNING prev.delivery_claim IS NOT NULL AS took_over`,
+      [emailId, claim, claimTtlSeconds, onUncertain],
     );
     if (!claimed.rowCount) {
       const current = await loadEmail(pool, emailId);
       if (!current) throw ApplicationFailure.nonRetryable(`email ${emailId} does not exist`, 'EmailNotFound');
-      if (current.sent) return { outcome: 'sent', alreadySent: true };
+      if (current.sent) return { outcome: 'sent', alreadySent: true, afterUncertain: false };
       if (FINAL_STATUSES.includes(current.status)) return { outcome: 'final', status: current.status };
       throw ApplicationFailure.retryable(`another delivery attempt of email ${emailId} is in flight`, 'DeliveryInProgress');
+    }
+    const tookOver = claimed.rows[0]!.took_over;
+    if (tookOver && onUncertain === 'hold') {
+      // Do not guess: release the claim and let an operator decide (mailer resolve).
+      await pool.query('UPDATE emails SET delivery_claim = NULL, held_since = clock_timestamp(), updated_at = clock_timestamp() WHERE id = $1 AND delivery_claim = $2', [emailId, claim]);
+      return { outcome: 'uncertain' };
     }
 
     const release = (fields: string, values: unknown[]) =>
@@ -101,6 +124,6 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
     }
     clearInterval(ticker);
     await recordSent(emailId, response);
-    return { outcome: 'sent', alreadySent: false };
+    return { outcome: 'sent', alreadySent: false, afterUncertain: tookOver };
   };
 }

@@ -21,5 +21,14 @@ export function createRecordActivities(deps: ActivityDeps) {
     markFailed: (emailId: string) => finalStatus(deps, emailId, 'failed'),
     /** The workflow was cancelled: `cancelled` unless it was already sent. */
     markCancelled: (emailId: string) => finalStatus(deps, emailId, 'cancelled'),
+    /** An operator confirmed that the uncertain attempt was delivered. */
+    async markSentByOperator(emailId: string): Promise<void> {
+      await deps.pool.query(
+        `UPDATE emails SET email_has_been_sent = true, sent_at = clock_timestamp(), status = 'sent', held_since = NULL,
+                smtp_response = 'marked as sent by an operator after an uncertain delivery', updated_at = clock_timestamp()
+          WHERE id = $1 AND NOT email_has_been_sent`,
+        [emailId],
+      );
+    },
   };
 }

@@ -33,6 +33,7 @@ const USAGE = `usage: mailer <command> [options] [--json]
   lost [--older-than 1m]           unfinished records with no running workflow
   reconcile [--dry-run] [--older-than 1m]   restart every lost email (alias: resend-unsent)
   retry ID               a new run for a failed email
+  resolve ID --sent|--resend   decide a held email (UNCERTAIN_DELIVERY_POLICY=hold)
   setup                  register the search attributes on the namespace
   rules add deny|allow PATTERN     (PATTERN: a@example.com or @example.com)
   rules remove deny|allow PATTERN
@@ -188,6 +189,12 @@ const COMMANDS: Record<string, (args: string[], out: Out) => Promise<void>> = {
   lost: (args, out) => operate(args, out, (m, v) => ops.lost(m, ops.duration(v['older-than'], '--older-than', m.config.reconcile.olderThanMs))),
   reconcile: (args, out) => operate(args, out, (m, v) => ops.runReconcile(m, ops.duration(v['older-than'], '--older-than', m.config.reconcile.olderThanMs), v['dry-run'] ?? false)),
   'resend-unsent': (args, out) => COMMANDS.reconcile!(args, out),
+  resolve: async (args, out) => {
+    const { values, positionals } = parse(args, { sent: { type: 'boolean' }, resend: { type: 'boolean' } });
+    if (values.sent === values.resend) throw new UsageError('decision', 'give exactly one of --sent (the recipient has it) or --resend');
+    const result = await withMailer((m) => m.resolve(positional(positionals, 0, 'ID'), values.sent ? 'sent' : 'resend'));
+    out(`${result.id}  ${result.decision === 'sent' ? 'marked as sent' : 'will be sent again (same Message-ID)'}`, { ...result });
+  },
   retry: (args, out) => operate(args, out, (m, _v, p) => ops.retry(m, positional(p, 0, 'ID'))),
   setup: (args, out) => operate(args, out, (m) => ops.setup(m)),
 };

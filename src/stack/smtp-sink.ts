@@ -31,7 +31,15 @@ export class SmtpSink {
   /** Replies consumed one per DATA; when empty, `defaultReply` answers. */
   readonly replyQueue: SinkReply[] = [];
   defaultReply: SinkReply = { kind: 'accept' };
+  /**
+   * Runs after a message is stored and before the 250 reply: the server has
+   * the message, the client does not know yet. Tests inject faults here.
+   */
+  afterStore: ((message: ReceivedMessage) => Promise<void> | void) | undefined;
   private server: SMTPServer | undefined;
+  private readonly closedSessions = new Set<string>();
+  /** Messages fully received whose reply has not been sent yet (in flight at the server). */
+  pending = 0;
   private seq = 0;
 
   private constructor(
@@ -61,6 +69,9 @@ export class SmtpSink {
       disabledCommands: ['STARTTLS'],
       disableReverseLookup: true,
       logger: false,
+      onClose: (session) => {
+        this.closedSessions.add(session.id);
+      },
       size: 50 * 1024 * 1024,
       // close() cuts open sessions after this instead of waiting 30 s for
       // clients to hang up: a sink that goes down goes down now.
@@ -71,15 +82,26 @@ export class SmtpSink {
         stream.on('error', callback);
         stream.on('end', () => {
           const reply = this.replyQueue.shift() ?? this.defaultReply;
+          this.pending++;
+          const done = callback;
+          callback = (...args: Parameters<typeof callback>) => {
+            this.pending--;
+            done(...args);
+          };
           if (reply.kind === 'reject') {
             callback(smtpError(reply.code, reply.message));
             return;
           }
           const finish = () => {
-            this.store(session.envelope.mailFrom, session.envelope.rcptTo, Buffer.concat(chunks)).then(
-              (msg) => callback(null, `queued as ${msg.seq}`),
-              (err: Error) => callback(err),
-            );
+            // Like a real server, a transaction whose client hung up before the
+            // end of a slow reply is not delivered.
+            if (this.closedSessions.has(session.id)) return callback(new Error('client went away'));
+            this.store(session.envelope.mailFrom, session.envelope.rcptTo, Buffer.concat(chunks))
+              .then(async (msg) => {
+                await this.afterStore?.(msg);
+                callback(null, `queued as ${msg.seq}`);
+              })
+              .catch((err: Error) => callback(err));
           };
           if (reply.delayMs) setTimeout(finish, reply.delayMs);
           else finish();

@@ -14,7 +14,9 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  condition,
   defineQuery,
+  defineSignal,
   isCancellation,
   proxyActivities,
   setCurrentDetails,
@@ -35,7 +37,7 @@ export interface SendEmailInput {
   sendAt?: string;
 }
 
-export type Step = 'scheduled' | 'checking' | 'preparing' | 'delivering' | 'waiting-to-retry' | 'done';
+export type Step = 'scheduled' | 'checking' | 'preparing' | 'delivering' | 'waiting-to-retry' | 'held' | 'done';
 
 export interface SendEmailState {
   step: Step;
@@ -53,6 +55,13 @@ export interface SendEmailResult {
 }
 
 export const stateQuery = defineQuery<SendEmailState>('state');
+
+export type Resolution = 'sent' | 'resend';
+/**
+ * An operator's decision for a held email (policy `hold`): it was `sent` by the
+ * attempt that died (the recipient has it), or `resend` it. `mailer resolve`.
+ */
+export const resolveSignal = defineSignal<[{ decision: Resolution }]>('resolve');
 
 // The short database-only steps: retried until Postgres answers again (a
 // database outage must not fail email), each attempt bounded.
@@ -89,6 +98,11 @@ export function retryDelayMs(policy: DeliverPolicy, attempt: number): number {
 export async function sendEmail({ emailId, sendAt }: SendEmailInput): Promise<SendEmailResult> {
   const state: SendEmailState = { step: 'checking', status: 'queued', attempt: 0, lastError: null, lastErrorClass: null, nextAttemptAt: null };
   setHandler(stateQuery, () => state);
+  let resolution: Resolution | undefined;
+  setHandler(resolveSignal, ({ decision }) => {
+    // Only a held email waits for a decision; a stray signal must not steer a later one.
+    if (state.step === 'held' && (decision === 'sent' || decision === 'resend')) resolution = decision;
+  });
   const enter = (step: Step, status: WorkflowEmailStatus) => {
     state.step = step;
     if (state.status !== status) upsertSearchAttributes({ [EmailStatusKey.name]: [status] });
@@ -134,8 +148,7 @@ export async function sendEmail({ emailId, sendAt }: SendEmailInput): Promise<Se
       state.nextAttemptAt = null;
       enter('delivering', state.attempt === 1 ? 'sending' : 'retrying');
       try {
-        delivered = await deliver(emailId);
-        break;
+        delivered = await deliver(emailId, plan.policy.onUncertain);
       } catch (err) {
         if (isCancellation(err)) throw err;
         const failure = attemptFailure(err);
@@ -156,6 +169,19 @@ export async function sendEmail({ emailId, sendAt }: SendEmailInput): Promise<Se
         upsertSearchAttributes({ [EmailAttempt.name]: [state.attempt], [EmailErrorClass.name]: [failure.type] });
         enter('waiting-to-retry', 'retrying');
         await sleep(delay);
+        continue;
+      }
+      if (delivered.outcome !== 'uncertain') break;
+      // Policy `hold`: an attempt died after the server may have accepted the
+      // message. Wait (durably, as long as it takes) for an operator's decision.
+      state.lastError = 'an earlier attempt may have been delivered: its worker stopped before recording the result';
+      state.lastErrorClass = 'UncertainDelivery';
+      resolution = undefined;
+      enter('held', 'held');
+      await condition(() => resolution !== undefined);
+      if (resolution === 'sent') {
+        await steps.markSentByOperator(emailId);
+        return finish('sent');
       }
     }
     return finish(delivered.outcome === 'sent' ? 'sent' : delivered.status);

@@ -1,0 +1,134 @@
+// One child process of the bench (spawned by bench/run.ts with an IPC channel),
+// so that workers are separate processes as in production and their CPU and
+// memory can be measured on their own. BENCH_MODE selects what it runs:
+//   pipeline  the real worker: startWorker() from src/worker.ts with the
+//             environment it is given, and a pre-built workflow bundle;
+//   floor     the engine floor: bench/workflows.ts with activities that return
+//             at once, as two workers shaped like startWorker's;
+//   smtp      the SMTP limit: nodemailer's pooled transport (createSmtpTransport)
+//             straight into the sink, BENCH_SMTP_MESSAGES with BENCH_SMTP_IN_FLIGHT
+//             in flight, then reports and exits.
+// It says `ready` over IPC once polling, stops on SIGTERM/SIGINT (the SDK's
+// shutdown), and stops as well if the bench goes away (IPC disconnect).
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { deliverTaskQueue, loadConfig } from '../src/config.ts';
+import { createSmtpTransport } from '../src/smtp.ts';
+import { startWorker } from '../src/worker.ts';
+import type { FloorActivities } from './workflows.ts';
+
+export type ChildMessage =
+  | { type: 'ready' }
+  | { type: 'smtp-done'; sent: number; failed: number; firstError: string | undefined; elapsedMs: number }
+  | { type: 'error'; message: string };
+
+const send = (message: ChildMessage) => process.send?.(message);
+const mode = process.env.BENCH_MODE;
+const bundlePath = process.env.BENCH_BUNDLE;
+
+let stop: (() => Promise<void>) | undefined;
+process.on('disconnect', () => {
+  // The bench is gone: do not outlive it.
+  setTimeout(() => process.exit(1), 10_000).unref();
+  void (stop?.() ?? Promise.resolve()).finally(() => process.exit(1));
+});
+
+async function runPipeline(): Promise<void> {
+  if (!bundlePath) throw new Error('BENCH_BUNDLE is not set');
+  const config = loadConfig(process.env);
+  const running = await startWorker({ config, workflowBundle: { codePath: bundlePath } });
+  stop = () => running.shutdown();
+  send({ type: 'ready' });
+  await running.done;
+}
+
+async function runFloor(): Promise<void> {
+  if (!bundlePath) throw new Error('BENCH_BUNDLE is not set');
+  const config = loadConfig(process.env);
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const deliverQueue = deliverTaskQueue(config.temporal.taskQueue);
+  const activities: FloorActivities = {
+    blockCheck: async () => ({ outcome: 'pass' }),
+    prepare: async () => ({ outcome: 'ready', size: 1000, deliverTaskQueue: deliverQueue, policy: config.deliver }),
+    deliver: async () => ({ outcome: 'sent', alreadySent: false }),
+  };
+  const { deliver, ...steps } = activities;
+  const common = { connection, namespace: config.temporal.namespace, shutdownGraceTime: config.worker.shutdownGraceMs };
+  const workers = [
+    await Worker.create({
+      ...common,
+      taskQueue: config.temporal.taskQueue,
+      workflowBundle: { codePath: bundlePath },
+      activities: steps,
+      maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
+    }),
+    await Worker.create({
+      ...common,
+      taskQueue: deliverQueue,
+      activities: { deliver },
+      maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentDeliveries,
+    }),
+  ];
+  const done = Promise.all(workers.map((w) => w.run()));
+  stop = async () => {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    await done;
+  };
+  send({ type: 'ready' });
+  try {
+    await done;
+  } finally {
+    await connection.close();
+  }
+}
+
+async function runSmtp(): Promise<void> {
+  const config = loadConfig(process.env);
+  const total = Number(process.env.BENCH_SMTP_MESSAGES ?? 1000);
+  const inFlight = Number(process.env.BENCH_SMTP_IN_FLIGHT ?? 32);
+  const message = JSON.parse(process.env.BENCH_SMTP_MESSAGE ?? '{}') as { from: string; subject: string; text: string; html: string };
+  const transport = createSmtpTransport(config.smtpUrl!, config.smtp);
+  send({ type: 'ready' });
+  let next = 0;
+  let sent = 0;
+  let failed = 0;
+  let firstError: string | undefined;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      for (let i = next++; i < total; i = next++) {
+        try {
+          await transport.sendMail({ ...message, to: `user${i}@example.com`, subject: `${message.subject} ${i}` });
+          sent++;
+        } catch (err) {
+          failed++;
+          firstError ??= err instanceof Error ? err.message : String(err);
+        }
+      }
+    }),
+  );
+  const elapsedMs = performance.now() - started;
+  transport.close();
+  send({ type: 'smtp-done', sent, failed, firstError, elapsedMs });
+}
+
+async function main(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  if (mode === 'pipeline') await runPipeline();
+  else if (mode === 'floor') await runFloor();
+  else if (mode === 'smtp') await runSmtp();
+  else throw new Error(`BENCH_MODE: unknown mode "${mode}"`);
+}
+
+main().then(
+  () => {
+    // Let the last IPC message flush, then leave.
+    process.disconnect?.();
+    process.exit(0);
+  },
+  (err: unknown) => {
+    const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    console.error(`[bench-child ${mode}] ${message}`);
+    send({ type: 'error', message });
+    process.exit(1);
+  },
+);

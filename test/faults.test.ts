@@ -1,0 +1,191 @@
+// Nothing lost, nothing sent twice, under the faults that break a classic
+// task queue: workers killed or stopped mid-send, the Temporal server and
+// Postgres crashing and coming back, an SMTP server that is down, slow or
+// flapping. This file owns its own Temporal server and Postgres (it kills
+// them), and runs workers as separate processes.
+import { mkdtemp, rm, chmod } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Mailer } from '../src/client.ts';
+import { type Config, loadConfig } from '../src/config.ts';
+import type { ManagedChild } from '../src/stack/child.ts';
+import { type Stack, stackEnv, startStack } from '../src/stack/index.ts';
+import { SmtpSink } from '../src/stack/smtp-sink.ts';
+import { waitFor } from '../src/stack/wait.ts';
+import { spawnWorker } from './worker-process.ts';
+
+const FROM = 'faults@acme.example';
+
+describe('faults', () => {
+  let stack: Stack;
+  let sink: SmtpSink;
+  let dataDir: string;
+  let mailer: Mailer;
+  let env: Record<string, string>;
+  let config: Config;
+  const workers: ManagedChild[] = [];
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'mailer-faults-'));
+    await chmod(dataDir, 0o755);
+    const bare = { ...process.env };
+    for (const name of ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'SMTP_URL']) delete bare[name];
+    stack = await startStack({ dataDir, ephemeral: true, env: bare, log: () => {} });
+    sink = await SmtpSink.start({ dir: path.join(dataDir, 'sink') });
+    env = {
+      ...stackEnv(stack.info),
+      SMTP_URL: sink.url,
+      TEMPORAL_TASK_QUEUE: 'faults',
+      DELIVER_RETRY_INITIAL_INTERVAL: '200ms',
+      DELIVER_RETRY_MAX_INTERVAL: '1s',
+      DELIVER_MAX_ATTEMPTS: '0',
+      DELIVER_TIMEOUT: '20s',
+      DELIVER_HEARTBEAT_TIMEOUT: '3s',
+      SMTP_SOCKET_TIMEOUT: '15s',
+      WORKER_SHUTDOWN_GRACE: '10s',
+      RECONCILE_INTERVAL: 'off',
+    };
+    config = loadConfig(env);
+    mailer = await Mailer.connect({ config });
+  }, 120_000);
+
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map((w) => w.stop(5000)));
+    sink.replyQueue.length = 0;
+    sink.defaultReply = { kind: 'accept' };
+    sink.afterStore = undefined;
+    await sink.listen();
+  });
+
+  afterAll(async () => {
+    await mailer?.close();
+    await sink?.close();
+    await stack?.stop();
+    await stack?.postgres?.destroy();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  async function worker(extra: Record<string, string> = {}) {
+    const w = await spawnWorker({ ...env, ...extra }, `worker-${workers.length + 1}`);
+    workers.push(w);
+    return w;
+  }
+
+  async function submit(n: number, tag: string): Promise<string[]> {
+    const ids = [];
+    for (let i = 0; i < n; i++) ids.push((await mailer.send({ from: FROM, to: `${tag}-${i}@example.com`, subject: `${tag} ${i}`, text: 'x' })).id);
+    return ids;
+  }
+
+  /** How many times the sink received each email (by its Message-ID). */
+  function receivedCount(id: string): number {
+    return sink.messages.filter((m) => m.raw.includes(`<${id}@acme.example>`)).length;
+  }
+
+  /** Every email final, none lost, each `sent` one received exactly once. */
+  async function expectSettled(ids: string[], timeoutMs = 90_000) {
+    await waitFor('every email to reach a final status', async () => {
+      const { rows } = await mailer.pool.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM emails WHERE id = ANY($1) AND status IN ('sent', 'blocked', 'failed', 'cancelled')",
+        [ids],
+      );
+      return rows[0]!.n === ids.length;
+    }, { timeoutMs, intervalMs: 250 });
+    const { rows } = await mailer.pool.query<{ id: string; status: string }>('SELECT id, status FROM emails WHERE id = ANY($1)', [ids]);
+    for (const row of rows) {
+      expect(row.status, `email ${row.id}`).toBe('sent');
+      expect(receivedCount(row.id), `copies of ${row.id}`).toBe(1);
+    }
+    return rows;
+  }
+
+  it('worker SIGKILLed while deliver is in flight: the attempt times out by heartbeat and another worker delivers', async () => {
+    const first = await worker();
+    sink.replyQueue.push({ kind: 'accept', delayMs: 5000 });
+    const ids = await submit(3, 'sigkill');
+    await waitFor('a delivery in flight at the server', () => sink.pending >= 1);
+    await first.kill();
+    await worker();
+    await expectSettled(ids);
+  });
+
+  it('worker SIGTERM: in-flight deliveries finish within the grace period, nothing half-done', async () => {
+    const first = await worker();
+    for (let i = 0; i < 3; i++) sink.replyQueue.push({ kind: 'accept', delayMs: 2000 });
+    const ids = await submit(3, 'sigterm');
+    await waitFor('deliveries in flight at the server', () => sink.pending >= 1);
+    const inFlight = (await mailer.pool.query<{ id: string }>("SELECT id FROM emails WHERE id = ANY($1) AND delivery_claim IS NOT NULL", [ids])).rows.map((r) => r.id);
+    expect(inFlight.length).toBeGreaterThanOrEqual(1);
+    await first.stop(20_000);
+    expect(first.process.exitCode).toBe(0);
+    // What was in flight when the signal came finished and was recorded by the stopping worker.
+    const { rows } = await mailer.pool.query<{ id: string; status: string; attempts: number; delivery_claim: string | null }>(
+      'SELECT id, status, attempts, delivery_claim FROM emails WHERE id = ANY($1)', [inFlight]);
+    for (const row of rows) expect(row).toMatchObject({ status: 'sent', attempts: 1, delivery_claim: null });
+    await worker();
+    await expectSettled(ids);
+  });
+
+  it('Temporal server killed (SIGKILL) and restarted on the same data file mid-run: all emails complete', async () => {
+    await worker();
+    for (let i = 0; i < 6; i++) sink.replyQueue.push({ kind: 'accept', delayMs: 300 });
+    const ids = await submit(8, 'temporal-crash');
+    await waitFor('some deliveries under way', () => sink.messages.length + sink.pending >= 1);
+    await stack.temporal!.kill();
+    await stack.temporal!.launch();
+    await expectSettled(ids);
+  });
+
+  it('Postgres killed and restarted mid-run: activities fail, retry and complete', async () => {
+    await worker();
+    for (let i = 0; i < 6; i++) sink.replyQueue.push({ kind: 'accept', delayMs: 300 });
+    const ids = await submit(8, 'postgres-crash');
+    await waitFor('some deliveries under way', () => sink.pending >= 1);
+    await stack.postgres!.kill();
+    await stack.postgres!.launch();
+    await expectSettled(ids);
+  });
+
+  it('SMTP down for longer than several retries, then back: delivered once each', async () => {
+    await worker();
+    await sink.close();
+    const ids = await submit(3, 'smtp-down');
+    await waitFor('several failed attempts', async () => {
+      const { rows } = await mailer.pool.query<{ n: number }>('SELECT min(attempts)::int AS n FROM emails WHERE id = ANY($1)', [ids]);
+      return rows[0]!.n >= 3;
+    }, { timeoutMs: 30_000 });
+    await sink.listen();
+    await expectSettled(ids);
+  });
+
+  it('SMTP slow (replies after 8 s): delivered once each, no second attempt', async () => {
+    await worker();
+    for (let i = 0; i < 2; i++) sink.replyQueue.push({ kind: 'accept', delayMs: 8000 });
+    const ids = await submit(2, 'smtp-slow');
+    const rows = await expectSettled(ids);
+    const attempts = await mailer.pool.query<{ attempts: number }>('SELECT attempts FROM emails WHERE id = ANY($1)', [rows.map((r) => r.id)]);
+    expect(attempts.rows.map((r) => r.attempts)).toEqual([1, 1]);
+  });
+
+  it('SMTP flapping (down and up every 300 ms): delivered once each', async () => {
+    await worker();
+    let flapping = true;
+    const flap = (async () => {
+      for (let up = false; flapping; up = !up) {
+        if (up) await sink.listen();
+        else await sink.close();
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await sink.listen();
+    })();
+    const ids = await submit(6, 'smtp-flap');
+    await waitFor('a few attempts during the flapping', async () => {
+      const { rows } = await mailer.pool.query<{ n: number }>('SELECT sum(attempts)::int AS n FROM emails WHERE id = ANY($1)', [ids]);
+      return rows[0]!.n >= 8;
+    }, { timeoutMs: 30_000 });
+    flapping = false;
+    await flap;
+    await expectSettled(ids);
+  });
+});

@@ -1,0 +1,21 @@
+// A worker as a real, separate process (`node --import tsx src/worker.ts`),
+// so tests can kill it the way production loses workers: SIGKILL, SIGTERM.
+import { mkdtemp, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ManagedChild } from '../src/stack/child.ts';
+import { waitFor } from '../src/stack/wait.ts';
+
+const workerScript = path.resolve(import.meta.dirname, '../src/worker.ts');
+
+export async function spawnWorker(env: Record<string, string>, name = 'worker'): Promise<ManagedChild> {
+  const logFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'mailer-worker-')), `${name}.log`);
+  const child = ManagedChild.spawn(name, process.execPath, ['--import', 'tsx', workerScript], logFile, {
+    env: { ...process.env, LOG_LEVEL: 'WARN', ...env },
+  });
+  await waitFor(`${name} to poll its task queues`, async () => {
+    if (!child.running) throw new Error(`${name} exited:\n${await child.tail()}`);
+    return (await readFile(logFile, 'utf8').catch(() => '')).includes('polling');
+  }, { timeoutMs: 60_000, intervalMs: 200 });
+  return child;
+}
