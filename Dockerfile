@@ -39,9 +39,10 @@ COPY migrations ./migrations
 COPY bin ./bin
 # The base image's non-root user.
 USER node
-# No HEALTHCHECK: the worker serves nothing to probe; it exits (and Docker
-# restarts it) when it loses Postgres or Temporal for good. Temporal's Web UI
-# shows its pollers under the task queues `email` and `email-deliver`.
+# No HEALTHCHECK: the worker serves nothing a probe could ask (no HTTP port).
+# It exits non-zero when it cannot start (e.g. Postgres or Temporal unreachable),
+# and the compose file restarts it; Temporal's Web UI shows its pollers under
+# the task queues `email` and `email-deliver`.
 # SIGTERM stops polling and lets in-flight deliveries finish within
 # WORKER_SHUTDOWN_GRACE: give the container longer than that to stop.
 CMD ["node", "--import", "tsx", "src/worker.ts"]

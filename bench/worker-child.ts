@@ -21,7 +21,12 @@ export type ChildMessage =
   | { type: 'smtp-done'; sent: number; failed: number; firstError: string | undefined; elapsedMs: number }
   | { type: 'error'; message: string };
 
-const send = (message: ChildMessage) => process.send?.(message);
+/** Resolves once the message has been handed to the IPC channel. */
+const send = (message: ChildMessage) =>
+  new Promise<void>((resolve) => {
+    if (!process.send) return resolve();
+    process.send(message, undefined, {}, () => resolve());
+  });
 const mode = process.env.BENCH_MODE;
 const bundlePath = process.env.BENCH_BUNDLE;
 
@@ -37,7 +42,7 @@ async function runPipeline(): Promise<void> {
   const config = loadConfig(process.env);
   const running = await startWorker({ config, workflowBundle: { codePath: bundlePath } });
   stop = () => running.shutdown();
-  send({ type: 'ready' });
+  await send({ type: 'ready' });
   await running.done;
 }
 
@@ -73,7 +78,7 @@ async function runFloor(): Promise<void> {
     for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
     await done;
   };
-  send({ type: 'ready' });
+  await send({ type: 'ready' });
   try {
     await done;
   } finally {
@@ -87,7 +92,7 @@ async function runSmtp(): Promise<void> {
   const inFlight = Number(process.env.BENCH_SMTP_IN_FLIGHT ?? 32);
   const message = JSON.parse(process.env.BENCH_SMTP_MESSAGE ?? '{}') as { from: string; subject: string; text: string; html: string };
   const transport = createSmtpTransport(config.smtpUrl!, config.smtp);
-  send({ type: 'ready' });
+  await send({ type: 'ready' });
   let next = 0;
   let sent = 0;
   let failed = 0;
@@ -108,7 +113,7 @@ async function runSmtp(): Promise<void> {
   );
   const elapsedMs = performance.now() - started;
   transport.close();
-  send({ type: 'smtp-done', sent, failed, firstError, elapsedMs });
+  await send({ type: 'smtp-done', sent, failed, firstError, elapsedMs });
 }
 
 async function main(): Promise<void> {
@@ -120,15 +125,11 @@ async function main(): Promise<void> {
 }
 
 main().then(
-  () => {
-    // Let the last IPC message flush, then leave.
-    process.disconnect?.();
-    process.exit(0);
-  },
-  (err: unknown) => {
+  () => process.exit(0),
+  async (err: unknown) => {
     const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
     console.error(`[bench-child ${mode}] ${message}`);
-    send({ type: 'error', message });
+    await send({ type: 'error', message });
     process.exit(1);
   },
 );

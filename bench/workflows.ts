@@ -9,6 +9,7 @@
 import {
   ActivityCancellationType,
   defineQuery,
+  defineSignal,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -20,10 +21,11 @@ import { EmailStatus } from '../src/search-attributes.ts';
 export interface FloorActivities {
   blockCheck(emailId: string): Promise<{ outcome: 'pass' }>;
   prepare(emailId: string): Promise<{ outcome: 'ready'; size: number; deliverTaskQueue: string; policy: DeliverPolicy }>;
-  deliver(emailId: string): Promise<{ outcome: 'sent'; alreadySent: boolean }>;
+  deliver(emailId: string, onUncertain: DeliverPolicy['onUncertain']): Promise<{ outcome: 'sent'; alreadySent: boolean }>;
 }
 
 export const floorStateQuery = defineQuery<{ step: string; status: string }>('state');
+export const floorResolveSignal = defineSignal<[{ decision: 'sent' | 'resend' }]>('resolve');
 
 // The same options as sendEmail's database steps.
 const steps = proxyActivities<FloorActivities>({
@@ -34,6 +36,7 @@ const steps = proxyActivities<FloorActivities>({
 export async function floorEmail({ emailId }: { emailId: string }): Promise<{ status: 'sent' }> {
   const state = { step: 'checking', status: 'queued' };
   setHandler(floorStateQuery, () => state);
+  setHandler(floorResolveSignal, () => {});
   const enter = (step: string, status: string) => {
     state.step = step;
     if (state.status !== status) upsertSearchAttributes({ [EmailStatus.name]: [status] });
@@ -53,7 +56,7 @@ export async function floorEmail({ emailId }: { emailId: string }): Promise<{ st
     retry: { maximumAttempts: 1 },
   });
   enter('delivering', 'sending');
-  await deliver(emailId);
+  await deliver(emailId, plan.policy.onUncertain);
   enter('done', 'sent');
   return { status: 'sent' };
 }

@@ -168,6 +168,63 @@ describe('faults', () => {
     expect(attempts.rows.map((r) => r.attempts)).toEqual([1, 1]);
   });
 
+  /** Kills `victim` after the server stored the first message but before it answers 250: the uncertain window. */
+  function crashInTheWindow(victim: () => ManagedChild | undefined) {
+    let done = false;
+    sink.afterStore = async () => {
+      if (done) return;
+      done = true;
+      await victim()?.kill();
+    };
+  }
+
+  const mailerIn = (id: string) => sink.messages.filter((m) => m.raw.includes(`<${id}@acme.example>`));
+
+  it('uncertain window, policy resend: sent again with the identical Message-ID, and recorded', async () => {
+    const first = await worker();
+    crashInTheWindow(() => first);
+    const [id] = await submit(1, 'uncertain-resend');
+    await waitFor('the crash in the window', () => !first.running);
+    await worker();
+    await waitFor('the email to be sent', async () => (await mailer.get(id!))?.status === 'sent', { timeoutMs: 60_000 });
+    const { rows } = await mailer.pool.query('SELECT possibly_delivered, uncertain_resends, attempts FROM emails WHERE id = $1', [id]);
+    expect(rows[0]).toMatchObject({ possibly_delivered: true, uncertain_resends: 1 });
+    // Two copies, one identity: a receiver can de-duplicate them.
+    const copies = mailerIn(id!);
+    expect(copies).toHaveLength(2);
+    const messageIds = copies.map((m) => /^message-id:\s*(\S+)/im.exec(m.raw.toString())?.[1]);
+    expect(messageIds).toEqual([`<${id}@acme.example>`, `<${id}@acme.example>`]);
+  });
+
+  it('uncertain window, policy hold: waits for an operator; --sent records it without a second copy, --resend sends it again', async () => {
+    const hold = { UNCERTAIN_DELIVERY_POLICY: 'hold' };
+    let current = await worker(hold);
+    crashInTheWindow(() => current);
+    const [delivered] = await submit(1, 'uncertain-hold-sent');
+    await waitFor('the crash in the window', () => !current.running);
+    current = await worker(hold);
+    const held = await waitFor('the email to be held', async () => {
+      const view = await mailer.status(delivered!);
+      return view.workflow?.state?.step === 'held' ? view : undefined;
+    }, { timeoutMs: 60_000 });
+    expect(held.workflow!.state).toMatchObject({ status: 'held', lastErrorClass: 'UncertainDelivery' });
+    expect((await mailer.pool.query('SELECT possibly_delivered, held_since IS NOT NULL AS held FROM emails WHERE id = $1', [delivered])).rows[0]).toEqual({ possibly_delivered: true, held: true });
+    await mailer.resolve(delivered!, 'sent');
+    await waitFor('the decision to be recorded', async () => (await mailer.get(delivered!))?.status === 'sent');
+    expect(mailerIn(delivered!)).toHaveLength(1);
+    expect((await mailer.get(delivered!))?.smtpResponse).toContain('marked as sent by an operator');
+
+    crashInTheWindow(() => current);
+    const [resent] = await submit(1, 'uncertain-hold-resend');
+    await waitFor('the crash in the window', () => !current.running);
+    current = await worker(hold);
+    await waitFor('the email to be held', async () => (await mailer.status(resent!)).workflow?.state?.step === 'held', { timeoutMs: 60_000 });
+    await expect(mailer.resolve(delivered!, 'resend')).rejects.toThrow(/not waiting for a decision/);
+    await mailer.resolve(resent!, 'resend');
+    await waitFor('the resend', async () => (await mailer.get(resent!))?.status === 'sent', { timeoutMs: 30_000 });
+    expect(mailerIn(resent!)).toHaveLength(2);
+  });
+
   it('SMTP flapping (down and up every 300 ms): delivered once each', async () => {
     await worker();
     let flapping = true;

@@ -41,6 +41,7 @@ export const FAST_RETRIES = {
   DELIVER_MAX_ATTEMPTS: '6',
   DELIVER_TIMEOUT: '10s',
   DELIVER_HEARTBEAT_TIMEOUT: '3s',
+  SMTP_SOCKET_TIMEOUT: '5s',
   WORKER_SHUTDOWN_GRACE: '5s',
   // Each file's worker would otherwise leave a Schedule firing into its dead task queue.
   RECONCILE_INTERVAL: 'off',

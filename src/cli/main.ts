@@ -199,15 +199,20 @@ const COMMANDS: Record<string, (args: string[], out: Out) => Promise<void>> = {
   setup: (args, out) => operate(args, out, (m) => ops.setup(m)),
 };
 
-export async function main(argv: string[]): Promise<number> {
+/** Runs one command; returns the exit code. `print` and `printError` default to the console. */
+export async function main(
+  argv: string[],
+  print: (line: string) => void = (line) => console.log(line),
+  printError: (line: string) => void = (line) => console.error(line),
+): Promise<number> {
   const json = argv.includes('--json');
-  const out: Out = (human, data) => console.log(json ? JSON.stringify(data) : human);
+  const out: Out = (human, data) => print(json ? JSON.stringify(data) : human);
   const [command, ...rest] = argv;
   try {
     const run = command ? COMMANDS[command] : undefined;
     if (!run) {
       if (!command || command === 'help' || command === '--help') {
-        console.log(USAGE);
+        print(USAGE);
         return command ? 0 : 2;
       }
       throw new UsageError('command', `unknown command "${command}"`);
@@ -219,10 +224,10 @@ export async function main(argv: string[]): Promise<number> {
     const known = err instanceof ValidationError || err instanceof UsageError || err instanceof IdempotencyConflictError || e0.code === 'INVALID_INPUT';
     const e = err as Error & { field?: string; code?: string; variable?: string };
     const field = e.field ?? e.variable;
-    console.error(`error: ${e.message}`);
-    if (json) console.log(JSON.stringify({ error: { code: e.code ?? e.name, ...(field ? { field } : {}), message: e.message } }));
+    // One line, whatever the message holds.
+    printError(`error: ${e.message.replace(/\s*\n\s*/g, ' ')}`);
+    if (json) print(JSON.stringify({ error: { code: e.code ?? e.name, ...(field ? { field } : {}), message: e.message } }));
     return known ? 2 : 1;
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));

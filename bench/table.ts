@@ -1,0 +1,79 @@
+// The printed summary of a bench run: plain-text tables, one per phase.
+import type { BenchResults } from './results.ts';
+
+function table(header: string[], rows: (string | number)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => `  ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('   ')}`.trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join('\n');
+}
+
+const n1 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(1));
+const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : `${(v * 100).toFixed(0)} %`);
+const mib = (v: number | undefined) => (v === undefined ? '—' : `${(v / 1024 / 1024).toFixed(0)} MiB`);
+const signed = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(1)} %`;
+
+export function renderTable(r: BenchResults): string {
+  const env = r.environment as {
+    cores?: number; cpuModel?: string; totalMemoryBytes?: number; node?: string;
+    temporalSdk?: { worker?: string }; temporalVersion?: string; postgres?: { version?: string; settings?: Record<string, string> };
+  };
+  const out: string[] = [];
+  out.push(`mailer bench ${r.startedAt}${r.options.smoke ? '  (SMOKE: tiny sizes, figures not meaningful)' : ''}`);
+  out.push(`  machine  ${env.cores} cores, ${env.cpuModel}, ${((env.totalMemoryBytes ?? 0) / 2 ** 30).toFixed(1)} GiB`);
+  out.push(`  software Node ${env.node}, @temporalio ${env.temporalSdk?.worker}, ${env.temporalVersion}, ${(env.postgres?.version ?? '').split(' on ')[0]} (fsync ${env.postgres?.settings?.fsync})`);
+
+  const { smtp, engine, pipeline, latency, ratelimit, backlog } = r.phases;
+  if (smtp || engine || pipeline) {
+    out.push('', 'Throughput at saturation');
+    const rows: (string | number)[][] = [];
+    if (smtp) rows.push([`SMTP limit: nodemailer pool of ${smtp.poolSize} → sink, ${smtp.inFlight} in flight`, `${n1(smtp.perSecond)} msg/s`, smtp.messages, pct(pipeline?.ratioToSmtp)]);
+    if (engine) rows.push([`Engine floor: empty sendEmail-shaped workflows, ${engine.submitConcurrency} starts in flight`, `${n1(engine.perSecond)} wf/s`, engine.workflows, pct(pipeline?.ratioToEngine)]);
+    if (pipeline) {
+      rows.push([`Full pipeline: send() → sent, ${pipeline.submitConcurrency} send() in flight`, `${n1(pipeline.perSecond)} emails/s`, pipeline.emails, '100 %']);
+      rows.push(['  send() alone (record insert + workflow start)', `${n1(pipeline.submitPerSecond)} sends/s`, pipeline.emails, '']);
+    }
+    out.push(table(['', 'rate', 'n', 'pipeline ÷ this'], rows));
+  }
+  if (pipeline) {
+    out.push('', 'Per delivered email (saturation phase)');
+    const c = pipeline.cpu;
+    const e = engine?.cpu;
+    const cpuRow = (label: string, key: string) => [label, n1(c.perItemMs[key]), e ? n1(e.perItemMs[key]) : '—'];
+    out.push(table(['', 'pipeline', 'engine floor'], [
+      ['history events', `${pipeline.historyEvents.mean}`, engine ? `${engine.historyEvents.mean}` : '—'],
+      cpuRow('CPU ms, all processes', 'total'),
+      cpuRow('  worker process', 'worker'),
+      cpuRow('  Temporal dev server', 'temporal'),
+      cpuRow('  Postgres (all backends)', 'postgres'),
+      cpuRow('  bench: send() client + SMTP sink', 'bench'),
+      ['machine busy during the phase', `${n1((c.machineBusyMs / c.machineCapacityMs) * 100)} %`, e ? `${n1((e.machineBusyMs / e.machineCapacityMs) * 100)} %` : '—'],
+      ['  of which outside the bench', `${n1(((c.machineBusyMs - c.totalMs) / c.machineCapacityMs) * 100)} %`, e ? `${n1(((e.machineBusyMs - e.totalMs) / e.machineCapacityMs) * 100)} %` : '—'],
+    ]));
+    out.push(`  worker peak RSS ${mib(pipeline.memory.workerPeakRssBytes)}, Temporal peak RSS ${mib(pipeline.memory.temporalPeakRssBytes)}, Postgres processes' RSS (sum) ≤ ${mib(pipeline.memory.postgresMaxTreeRssBytes)}`);
+    out.push(`  send() duration at saturation: p50 ${pipeline.sendMs.p50} ms, p99 ${pipeline.sendMs.p99} ms; last sent at ${pipeline.elapsedSeconds} s, last workflow closed at ${pipeline.allClosedSeconds ?? '—'} s`);
+  }
+  if (latency) {
+    out.push('', `Latency send() returned → SMTP sink accepted (open loop; saturation ${n1(latency.saturationRate)} emails/s)`);
+    out.push(table(['load', 'target/s', 'achieved/s', 'n', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'send() p99 ms'], latency.levels.map((l) => [
+      `${l.loadPercent} %`, l.targetRate.toFixed(1), l.achievedRate.toFixed(1), l.delivered, l.latencyMs.p50, l.latencyMs.p95, l.latencyMs.p99, l.latencyMs.max, l.sendMs.p99,
+    ])));
+  }
+  if (ratelimit) {
+    out.push('', `Global rate limit EMAIL_RATE_LIMIT=${ratelimit.limitPerSecond}/s (worker processes share one task-queue limit)`);
+    out.push(table(['workers', 'seconds', 'delivered', 'rate/s', 'error vs limit', 'max in any 1 s'], ratelimit.runs.map((run) => [
+      run.workers, run.seconds, run.delivered, run.ratePerSecond.toFixed(2), signed(run.errorPercent), run.maxIn1s,
+    ])));
+  }
+  if (backlog) {
+    out.push('', `Backlog drain: ${backlog.emails} emails submitted while the sink was down (${Object.entries(backlog.settings).map(([k, v]) => `${k}=${v}`).join(', ')})`);
+    out.push(table(['', ''], [
+      ['outage (sink down → up)', `${backlog.outageSeconds.toFixed(1)} s; ${backlog.emailsTriedBeforeReopen} emails had failed once; ${backlog.failedAttempts} failed attempts in all`],
+      ['drain (sink up → last sent)', `${backlog.drainSeconds.toFixed(1)} s (ideal at the limit: ${backlog.idealDrainSeconds.toFixed(1)} s), ${n1(backlog.drainPerSecond)} emails/s`],
+      ['max in any 1 s vs limit', `${backlog.maxIn1s} vs ${backlog.limitPerSecond}: ${backlog.limitHeld ? 'held' : 'EXCEEDED'}`],
+    ]));
+    out.push('  (the retry backoff is capped at 5 s for this phase: with the default 10 min cap, emails would wait for their next attempt long after the sink returned)');
+  }
+  if (r.notes.length) out.push('', 'Notes', ...r.notes.map((n) => `  - ${n}`));
+  return out.join('\n');
+}
