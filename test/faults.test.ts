@@ -13,7 +13,7 @@ import type { ManagedChild } from '../src/stack/child.ts';
 import { type Stack, stackEnv, startStack } from '../src/stack/index.ts';
 import { SmtpSink } from '../src/stack/smtp-sink.ts';
 import { waitFor } from '../src/stack/wait.ts';
-import { spawnWorker } from './worker-process.ts';
+import { spawnWorker } from '../src/stack/worker-process.ts';
 
 const FROM = 'faults@acme.example';
 

@@ -31,6 +31,8 @@ export class SmtpSink {
   /** Replies consumed one per DATA; when empty, `defaultReply` answers. */
   readonly replyQueue: SinkReply[] = [];
   defaultReply: SinkReply = { kind: 'accept' };
+  /** Refuses these recipients at RCPT TO (e.g. with 550), like a server with no such mailbox. */
+  rejectRecipient: ((address: string) => { code: number; message: string } | undefined) | undefined;
   /**
    * Runs after a message is stored and before the 250 reply: the server has
    * the message, the client does not know yet. Tests inject faults here.
@@ -69,6 +71,10 @@ export class SmtpSink {
       disabledCommands: ['STARTTLS'],
       disableReverseLookup: true,
       logger: false,
+      onRcptTo: (address, _session, callback) => {
+        const refusal = this.rejectRecipient?.(address.address);
+        callback(refusal ? smtpError(refusal.code, refusal.message) : undefined);
+      },
       onClose: (session) => {
         this.closedSessions.add(session.id);
       },

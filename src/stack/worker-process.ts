@@ -3,10 +3,10 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ManagedChild } from '../src/stack/child.ts';
-import { waitFor } from '../src/stack/wait.ts';
+import { ManagedChild } from './child.ts';
+import { waitFor } from './wait.ts';
 
-const workerScript = path.resolve(import.meta.dirname, '../src/worker.ts');
+const workerScript = path.resolve(import.meta.dirname, '../worker.ts');
 
 export async function spawnWorker(env: Record<string, string>, name = 'worker'): Promise<ManagedChild> {
   const logFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'mailer-worker-')), `${name}.log`);
