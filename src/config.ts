@@ -63,6 +63,12 @@ export interface Config {
   };
   /** Right-hand side of every Message-ID: `<email-id@domain>`. */
   messageIdDomain: string | undefined;
+  observability: {
+    logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+    logFormat: 'json' | 'pretty';
+    /** host:port of the worker's Prometheus /metrics endpoint; undefined = none. */
+    metricsAddress: string | undefined;
+  };
   reconcile: {
     /** How often the Temporal Schedule resends lost emails; undefined = no schedule. */
     intervalMs: number | undefined;
@@ -143,6 +149,21 @@ function list(env: Env, name: string): string[] {
   return raw ? raw.split(',').filter((p) => p.trim()).map((p) => parseRulePattern(p, name)) : [];
 }
 
+function oneOf<const T extends readonly string[]>(env: Env, name: string, values: T, fallback: T[number]): T[number] {
+  const raw = get(env, name);
+  if (raw === undefined) return fallback;
+  const value = values.find((v) => v.toLowerCase() === raw.toLowerCase());
+  if (!value) throw new ConfigError(name, `"${raw}" must be one of ${values.join(', ')}`);
+  return value;
+}
+
+function hostPort(env: Env, name: string): string | undefined {
+  const raw = get(env, name);
+  if (raw === undefined) return undefined;
+  if (!/^[A-Za-z0-9.:[\]-]+:\d{1,5}$/.test(raw)) throw new ConfigError(name, `"${raw}" is not host:port (e.g. 127.0.0.1:9464)`);
+  return raw;
+}
+
 function uncertainPolicy(value: string): DeliverPolicy['onUncertain'] {
   if (value !== 'resend' && value !== 'hold') throw new ConfigError('UNCERTAIN_DELIVERY_POLICY', `"${value}" must be resend or hold`);
   return value;
@@ -195,6 +216,11 @@ export function loadConfig(env: Env = process.env): Config {
       perRecipient: perRecipient ? parseWindowLimit(perRecipient, 'EMAIL_PER_RECIPIENT_LIMIT') : undefined,
     },
     messageIdDomain: get(env, 'MESSAGE_ID_DOMAIN'),
+    observability: {
+      logLevel: oneOf(env, 'LOG_LEVEL', ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const, 'INFO'),
+      logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
+      metricsAddress: hostPort(env, 'METRICS_ADDRESS'),
+    },
     reconcile: {
       intervalMs: get(env, 'RECONCILE_INTERVAL') === 'off' ? undefined : duration(env, 'RECONCILE_INTERVAL', '5m'),
       olderThanMs: duration(env, 'RECONCILE_OLDER_THAN', '1m'),

@@ -2,14 +2,20 @@
 // Postgres and an SMTP sink on 127.0.0.1, plus the worker — until Ctrl-C.
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DefaultLogger, type LogLevel, Runtime } from '@temporalio/worker';
 import { loadConfig, maskUrl } from './config.ts';
+import { installRuntime, type ObservabilityConfig } from './observability.ts';
+import { pickPort } from './stack/ports.ts';
 import { startStack, stackEnv } from './stack/index.ts';
 import { startWorker, type RunningWorker } from './worker.ts';
 
 // The banner below is what a person needs; the SDK's info logs (the whole
 // webpack report among them) would bury it. LOG_LEVEL=INFO brings them back.
-Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL as LogLevel | undefined) ?? 'WARN') });
+const metricsAddress = process.env.METRICS_ADDRESS ?? `127.0.0.1:${await pickPort(9464)}`;
+installRuntime({
+  logLevel: (process.env.LOG_LEVEL?.toUpperCase() as ObservabilityConfig['logLevel'] | undefined) ?? 'WARN',
+  logFormat: process.env.LOG_FORMAT === 'json' ? 'json' : 'pretty',
+  metricsAddress,
+});
 
 const started = Date.now();
 let stopStack: (() => Promise<void>) | undefined;
@@ -46,6 +52,7 @@ try {
 mailer is running (${((Date.now() - started) / 1000).toFixed(1)} s)
 
   Temporal Web UI   ${info.temporalUiUrl ?? '(external cluster)'}
+  Worker metrics    http://${metricsAddress}/metrics
   Temporal address  ${info.temporalAddress}  namespace ${info.temporalNamespace}  task queue ${config.temporal.taskQueue}
   Temporal CLI      ${cli}  (${info.temporalVersion ?? 'external'})
   Postgres          ${maskUrl(info.databaseUrl)}

@@ -11,11 +11,12 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, type LogLevel, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities/index.ts';
 import { type Config, deliverTaskQueue, describeConfig, loadConfig } from './config.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
+import { installRuntime } from './observability.ts';
 import { ensureReconcileSchedule } from './schedule.ts';
 import { createSmtpTransport } from './smtp.ts';
 
@@ -96,11 +97,12 @@ export async function startWorker({ config, workflowBundle }: WorkerOptions): Pr
 }
 
 async function main(): Promise<void> {
-  Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL as LogLevel | undefined) ?? 'INFO') });
   const config = loadConfig();
+  installRuntime(config.observability);
   console.error(`[worker] starting with ${JSON.stringify(describeConfig(config))}`);
   const running = await startWorker({ config });
   console.error(`[worker] polling "${config.temporal.taskQueue}" and "${deliverTaskQueue(config.temporal.taskQueue)}"; Ctrl-C to stop`);
+  if (config.observability.metricsAddress) console.error(`[worker] metrics on http://${config.observability.metricsAddress}/metrics`);
   // The SDK shuts the workers down on SIGINT/SIGTERM; in-flight deliveries get
   // WORKER_SHUTDOWN_GRACE to finish, then run() resolves.
   await running.done;

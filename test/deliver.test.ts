@@ -27,8 +27,8 @@ describe('deliver', () => {
 
   it('returns at once when run again after a successful send', async () => {
     const id = await submit('again@example.com');
-    expect(await new MockActivityEnvironment().run(deliver, id)).toEqual({ outcome: 'sent', alreadySent: false });
-    expect(await new MockActivityEnvironment().run(deliver, id)).toEqual({ outcome: 'sent', alreadySent: true });
+    expect(await new MockActivityEnvironment().run(deliver, id)).toEqual({ outcome: 'sent', alreadySent: false, afterUncertain: false });
+    expect(await new MockActivityEnvironment().run(deliver, id)).toEqual({ outcome: 'sent', alreadySent: true, afterUncertain: false });
     expect(count('again@example.com')).toBe(1);
     expect(await row(env, id)).toMatchObject({ status: 'sent', attempts: 1, email_has_been_sent: true });
   });
@@ -40,10 +40,10 @@ describe('deliver', () => {
     const first = new MockActivityEnvironment().run(deliver, id);
     const second = new MockActivityEnvironment().run(deliver, id).catch((e: unknown) => e);
     const [a, b] = await Promise.all([first, second]);
-    expect(a).toEqual({ outcome: 'sent', alreadySent: false });
+    expect(a).toEqual({ outcome: 'sent', alreadySent: false, afterUncertain: false });
     expect((b as Error & { type?: string }).type).toBe('DeliveryInProgress');
     // Temporal's retry of the refused attempt then finds the flag set.
-    expect(await new MockActivityEnvironment().run(deliver, id)).toEqual({ outcome: 'sent', alreadySent: true });
+    expect(await new MockActivityEnvironment().run(deliver, id)).toEqual({ outcome: 'sent', alreadySent: true, afterUncertain: false });
     expect(count('overlap@example.com')).toBe(1);
     expect((await row(env, id)).attempts).toBe(1);
   });

@@ -3,9 +3,10 @@
 // created_on, then id) within the window ending at THIS email's submission
 // time — so a backlog flushed hours later is judged as it was submitted, and
 // a retry computes the same count from the same immutable rows.
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, log } from '@temporalio/activity';
 import { FINAL_STATUSES, type EmailStatus } from '../email/store.ts';
 import type { ActivityDeps } from './deps.ts';
+import { metrics } from './metrics.ts';
 
 export type BlockRule = 'deny' | 'allow' | 'per_recipient_limit';
 
@@ -72,6 +73,8 @@ export function createBlockCheck({ pool, config }: ActivityDeps) {
       const now = (await pool.query<{ status: EmailStatus }>('SELECT status FROM emails WHERE id = $1', [emailId])).rows[0];
       return { outcome: 'final', status: now?.status ?? 'cancelled' };
     }
+    metrics.blocked({ rule: String(reason.rule) });
+    log.info('email blocked', { emailId, rule: reason.rule });
     return { outcome: 'blocked', rule: reason.rule as BlockRule };
   };
 }

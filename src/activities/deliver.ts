@@ -15,10 +15,11 @@
 //     (policy `resend`: at-least-once, receivers can de-duplicate) or stops
 //     and lets the workflow wait for an operator (policy `hold`).
 import { randomUUID } from 'node:crypto';
-import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import { mailOptions } from '../email/mail-options.ts';
 import { FINAL_STATUSES, loadAttachments, loadEmail, type EmailStatus } from '../email/store.ts';
 import type { ActivityDeps } from './deps.ts';
+import { metrics } from './metrics.ts';
 import { classifySmtpError } from './smtp-errors.ts';
 
 export type DeliverResult =
@@ -82,6 +83,7 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
     if (tookOver && onUncertain === 'hold') {
       // Do not guess: release the claim and let an operator decide (mailer resolve).
       await pool.query('UPDATE emails SET delivery_claim = NULL, held_since = clock_timestamp(), updated_at = clock_timestamp() WHERE id = $1 AND delivery_claim = $2', [emailId, claim]);
+      log.warn('earlier attempt may have been delivered: holding for an operator', { emailId, outcome: 'held' });
       return { outcome: 'uncertain' };
     }
 
@@ -110,10 +112,13 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
       const c = classifySmtpError(err);
       const detail = `${c.type}: ${c.message}`;
       if (c.kind === 'permanent') {
+        log.info('delivery refused', { emailId, errorClass: c.type, responseCode: c.responseCode, outcome: 'failed' });
         await release("status = 'failed', last_error = $3, smtp_response = $4", [detail, c.message]);
         throw ApplicationFailure.nonRetryable(redactAddresses(detail), c.type);
       }
       await release('last_error = $3', [detail]);
+      metrics.retried({ error_class: c.type });
+      log.info('delivery attempt failed', { emailId, errorClass: c.type, outcome: 'retry' });
       // The workflow schedules the next attempt; a throttling reply tells it to wait longer.
       throw ApplicationFailure.create({
         message: redactAddresses(detail),
@@ -124,6 +129,9 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
     }
     clearInterval(ticker);
     await recordSent(emailId, response);
+    const since = Math.max(email!.createdOn.getTime(), email!.sendAt?.getTime() ?? 0);
+    metrics.sent(Date.now() - since);
+    log.info('email sent', { emailId, outcome: 'sent', afterUncertain: tookOver });
     return { outcome: 'sent', alreadySent: false, afterUncertain: tookOver };
   };
 }

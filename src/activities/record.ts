@@ -1,7 +1,9 @@
 // Final state changes the workflow asks for. Each is guarded by the sent flag:
 // an email that reached the server is `sent`, whatever else was requested.
 import type { EmailStatus } from '../email/store.ts';
+import { log } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
+import { metrics } from './metrics.ts';
 
 async function finalStatus(deps: ActivityDeps, emailId: string, target: 'failed' | 'cancelled'): Promise<EmailStatus> {
   const { rows } = await deps.pool.query<{ status: EmailStatus }>(
@@ -18,7 +20,14 @@ async function finalStatus(deps: ActivityDeps, emailId: string, target: 'failed'
 export function createRecordActivities(deps: ActivityDeps) {
   return {
     /** Delivery gave up (retry budget spent): the email is `failed`, with the last error already recorded. */
-    markFailed: (emailId: string) => finalStatus(deps, emailId, 'failed'),
+    async markFailed(emailId: string): Promise<EmailStatus> {
+      const status = await finalStatus(deps, emailId, 'failed');
+      if (status === 'failed') {
+        metrics.failed({});
+        log.info('email failed', { emailId, outcome: status });
+      }
+      return status;
+    },
     /** The workflow was cancelled: `cancelled` unless it was already sent. */
     markCancelled: (emailId: string) => finalStatus(deps, emailId, 'cancelled'),
     /** An operator confirmed that the uncertain attempt was delivered. */

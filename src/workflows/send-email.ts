@@ -18,6 +18,7 @@ import {
   defineQuery,
   defineSignal,
   isCancellation,
+  log,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -104,6 +105,8 @@ export async function sendEmail({ emailId, sendAt }: SendEmailInput): Promise<Se
     if (state.step === 'held' && (decision === 'sent' || decision === 'resend')) resolution = decision;
   });
   const enter = (step: Step, status: WorkflowEmailStatus) => {
+    // Replay-safe (the SDK drops it during replay); ids and states only.
+    log.info('email step', { emailId, step, status, attempt: state.attempt, errorClass: state.lastErrorClass ?? undefined });
     state.step = step;
     if (state.status !== status) upsertSearchAttributes({ [EmailStatusKey.name]: [status] });
     state.status = status;
