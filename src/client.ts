@@ -2,7 +2,7 @@
 // (one transaction, before anything else), then starts its workflow. If the
 // start fails after the commit, the email is still safe: it stays `queued`
 // and the reconciler finds it.
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { type Client, type Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type pg from 'pg';
 import { type Config, loadConfig } from './config.ts';
 import { migrate } from './db/migrate.ts';
@@ -10,6 +10,7 @@ import { createPool } from './db/pool.ts';
 import { type EmailRecord, type EmailStatus, FINAL_STATUSES, insertEmail, isEmailId, loadEmail } from './email/store.ts';
 import { payloadHash, validateIdempotencyKey, validateSendAt, validateSendInput, ValidationError } from './email/validation.ts';
 import { startEmailWorkflow } from './email/start.ts';
+import { connectClient } from './temporal-connection.ts';
 import { type OpsContext, webUiLink } from './operations.ts';
 import type { Resolution, SendEmailResult, SendEmailState, sendEmail } from './workflows/send-email.ts';
 
@@ -86,8 +87,9 @@ export class Mailer implements OpsContext {
       await migrate(pool);
       let temporal = options.temporal;
       if (!temporal) {
-        connection = await Connection.connect({ address: config.temporal.address });
-        temporal = new Client({ connection, namespace: config.temporal.namespace });
+        const connected = await connectClient(config);
+        connection = connected.connection;
+        temporal = connected.client;
       }
       return new Mailer(config, pool, temporal, { pool: !options.pool, connection });
     } catch (err) {

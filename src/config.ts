@@ -1,3 +1,6 @@
+import type { NativeConnectionOptions } from '@temporalio/worker';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+
 // The one place the service reads its environment. Every setting has an
 // explicit default and is validated once at start, so a typo fails loudly
 // instead of silently falling back. Credentials are read here and never logged:
@@ -34,6 +37,12 @@ export interface Config {
   temporal: {
     address: string;
     namespace: string;
+    /**
+     * How to reach Temporal, the standard way (@temporalio/envconfig):
+     * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
+     * or a profile (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE). Holds secrets: never print it.
+     */
+    connection: Pick<NativeConnectionOptions, 'tls' | 'apiKey' | 'metadata'>;
     taskQueue: string;
     /** Base URL of the Temporal Web UI, for links in `mailer` output. */
     uiUrl: string;
@@ -169,7 +178,17 @@ function uncertainPolicy(value: string): DeliverPolicy['onUncertain'] {
   return value;
 }
 
+function temporalConnection(env: Env) {
+  const vars = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[0].startsWith('TEMPORAL_')));
+  try {
+    return loadClientConnectConfig({ overrideEnvVars: vars, ...(vars.TEMPORAL_CONFIG_FILE ? { configSource: { path: vars.TEMPORAL_CONFIG_FILE } } : {}) });
+  } catch (err) {
+    throw new ConfigError(vars.TEMPORAL_CONFIG_FILE ? 'TEMPORAL_CONFIG_FILE' : 'TEMPORAL_PROFILE', (err as Error).message);
+  }
+}
+
 export function loadConfig(env: Env = process.env): Config {
+  const connect = temporalConnection(env);
   const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], 'e.g. postgres://user:pass@host:5432/mailer');
   if (!databaseUrl) throw new ConfigError('DATABASE_URL', 'is not set (e.g. postgres://user:pass@host:5432/mailer)');
   const rate = get(env, 'EMAIL_RATE_LIMIT');
@@ -191,8 +210,13 @@ export function loadConfig(env: Env = process.env): Config {
   }
   return {
     temporal: {
-      address: get(env, 'TEMPORAL_ADDRESS') ?? '127.0.0.1:7233',
-      namespace: get(env, 'TEMPORAL_NAMESPACE') ?? 'default',
+      address: connect.connectionOptions.address ?? '127.0.0.1:7233',
+      namespace: connect.namespace ?? 'default',
+      connection: {
+        ...(connect.connectionOptions.tls !== undefined ? { tls: connect.connectionOptions.tls } : {}),
+        ...(connect.connectionOptions.apiKey ? { apiKey: connect.connectionOptions.apiKey } : {}),
+        ...(connect.connectionOptions.metadata ? { metadata: connect.connectionOptions.metadata } : {}),
+      },
       taskQueue: get(env, 'TEMPORAL_TASK_QUEUE') ?? 'email',
       uiUrl: (get(env, 'TEMPORAL_UI_URL') ?? 'http://127.0.0.1:8233').replace(/\/+$/, ''),
     },

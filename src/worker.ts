@@ -10,8 +10,8 @@
 //    deliver out of eager activity dispatch, which would bypass that limit.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Connection } from '@temporalio/client';
+import { type NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities/index.ts';
 import { type Config, deliverTaskQueue, describeConfig, loadConfig } from './config.ts';
 import { migrate } from './db/migrate.ts';
@@ -19,6 +19,7 @@ import { createPool } from './db/pool.ts';
 import { installRuntime } from './observability.ts';
 import { ensureReconcileSchedule } from './schedule.ts';
 import { createSmtpTransport } from './smtp.ts';
+import { connectClient, connectNative } from './temporal-connection.ts';
 
 export const workflowsPath = path.resolve(import.meta.dirname, 'workflows/index.ts');
 
@@ -48,9 +49,10 @@ export async function startWorker({ config, workflowBundle }: WorkerOptions): Pr
   };
   try {
     await migrate(pool);
-    connection = await NativeConnection.connect({ address: config.temporal.address });
-    clientConnection = await Connection.connect({ address: config.temporal.address });
-    const temporal = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+    connection = await connectNative(config);
+    const connected = await connectClient(config);
+    clientConnection = connected.connection;
+    const temporal = connected.client;
     await ensureReconcileSchedule(temporal, config);
     const activities = createActivities({ pool, transport, config, temporal });
     const { deliver, ...steps } = activities;
