@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 
@@ -56,6 +57,8 @@ export interface Config {
     allowPlaintext: boolean;
     /** Inactivity limit on an SMTP connection; must stay below DELIVER_TIMEOUT. */
     socketTimeoutMs: number;
+    /** DKIM signing of every message, when configured. The key is a secret: never printed. */
+    dkim: { domainName: string; keySelector: string; privateKey: string } | undefined;
   };
   deliver: DeliverPolicy;
   worker: {
@@ -173,6 +176,26 @@ function hostPort(env: Env, name: string): string | undefined {
   return raw;
 }
 
+function dkim(env: Env): Config['smtp']['dkim'] {
+  const domainName = get(env, 'DKIM_DOMAIN');
+  const keySelector = get(env, 'DKIM_SELECTOR');
+  const inline = get(env, 'DKIM_PRIVATE_KEY');
+  const file = get(env, 'DKIM_PRIVATE_KEY_FILE');
+  if (!domainName && !keySelector && !inline && !file) return undefined;
+  if (!domainName) throw new ConfigError('DKIM_DOMAIN', 'is required when DKIM signing is configured');
+  if (!keySelector) throw new ConfigError('DKIM_SELECTOR', 'is required when DKIM signing is configured');
+  let privateKey = inline?.replace(/\\n/g, '\n');
+  if (!privateKey && file) {
+    try {
+      privateKey = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError('DKIM_PRIVATE_KEY_FILE', `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  if (!privateKey?.includes('PRIVATE KEY-----')) throw new ConfigError(privateKey ? 'DKIM_PRIVATE_KEY' : 'DKIM_PRIVATE_KEY_FILE', 'must hold a PEM private key');
+  return { domainName, keySelector, privateKey };
+}
+
 function uncertainPolicy(value: string): DeliverPolicy['onUncertain'] {
   if (value !== 'resend' && value !== 'hold') throw new ConfigError('UNCERTAIN_DELIVERY_POLICY', `"${value}" must be resend or hold`);
   return value;
@@ -226,6 +249,7 @@ export function loadConfig(env: Env = process.env): Config {
       poolSize: integer(env, 'SMTP_POOL_SIZE', 8, 1),
       allowPlaintext: get(env, 'SMTP_ALLOW_PLAINTEXT') === 'true',
       socketTimeoutMs: duration(env, 'SMTP_SOCKET_TIMEOUT', '30s'),
+      dkim: dkim(env),
     },
     deliver,
     worker: {
@@ -275,6 +299,7 @@ export function describeConfig(config: Config): Record<string, string | number |
     TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
     DATABASE_URL: maskUrl(config.databaseUrl),
     SMTP_URL: config.smtpUrl && maskUrl(config.smtpUrl),
+    DKIM: config.smtp.dkim ? `${config.smtp.dkim.keySelector}._domainkey.${config.smtp.dkim.domainName}` : 'off',
     EMAIL_RATE_LIMIT: config.worker.rateLimitPerSecond && `${config.worker.rateLimitPerSecond}/s`,
     DELIVER_MAX_ATTEMPTS: config.deliver.maximumAttempts,
   };

@@ -23,5 +23,6 @@ export function createSmtpTransport(smtpUrl: string, smtp: Config['smtp']): Smtp
     connectionTimeout: 10_000,
     greetingTimeout: 10_000,
     socketTimeout: smtp.socketTimeoutMs,
+    ...(smtp.dkim ? { dkim: smtp.dkim } : {}),
   });
 }
