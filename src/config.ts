@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { parseKeys } from './codec.ts';
 
 // The one place the service reads its environment. Every setting has an
 // explicit default and is validated once at start, so a typo fails loudly
@@ -75,6 +76,8 @@ export interface Config {
   };
   /** Right-hand side of every Message-ID: `<email-id@domain>`. */
   messageIdDomain: string | undefined;
+  /** Encrypt every Temporal payload (PAYLOAD_ENCRYPTION_KEYS). Secret: never printed. */
+  payloadKeys: Map<string, Buffer> | undefined;
   observability: {
     logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
     logFormat: 'json' | 'pretty';
@@ -196,6 +199,16 @@ function dkim(env: Env): Config['smtp']['dkim'] {
   return { domainName, keySelector, privateKey };
 }
 
+function payloadKeys(env: Env): Map<string, Buffer> | undefined {
+  const raw = get(env, 'PAYLOAD_ENCRYPTION_KEYS');
+  if (!raw) return undefined;
+  try {
+    return parseKeys(raw);
+  } catch (err) {
+    throw new ConfigError('PAYLOAD_ENCRYPTION_KEYS', (err as Error).message.replace(/^PAYLOAD_ENCRYPTION_KEYS: /, ''));
+  }
+}
+
 function uncertainPolicy(value: string): DeliverPolicy['onUncertain'] {
   if (value !== 'resend' && value !== 'hold') throw new ConfigError('UNCERTAIN_DELIVERY_POLICY', `"${value}" must be resend or hold`);
   return value;
@@ -264,6 +277,7 @@ export function loadConfig(env: Env = process.env): Config {
       perRecipient: perRecipient ? parseWindowLimit(perRecipient, 'EMAIL_PER_RECIPIENT_LIMIT') : undefined,
     },
     messageIdDomain: get(env, 'MESSAGE_ID_DOMAIN'),
+    payloadKeys: payloadKeys(env),
     observability: {
       logLevel: oneOf(env, 'LOG_LEVEL', ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const, 'INFO'),
       logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
@@ -299,6 +313,7 @@ export function describeConfig(config: Config): Record<string, string | number |
     TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
     DATABASE_URL: maskUrl(config.databaseUrl),
     SMTP_URL: config.smtpUrl && maskUrl(config.smtpUrl),
+    PAYLOAD_ENCRYPTION: config.payloadKeys ? `on (keys: ${[...config.payloadKeys.keys()].join(', ')})` : 'off',
     DKIM: config.smtp.dkim ? `${config.smtp.dkim.keySelector}._domainkey.${config.smtp.dkim.domainName}` : 'off',
     EMAIL_RATE_LIMIT: config.worker.rateLimitPerSecond && `${config.worker.rateLimitPerSecond}/s`,
     DELIVER_MAX_ATTEMPTS: config.deliver.maximumAttempts,

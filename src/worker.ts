@@ -19,7 +19,7 @@ import { createPool } from './db/pool.ts';
 import { installRuntime } from './observability.ts';
 import { ensureReconcileSchedule } from './schedule.ts';
 import { createSmtpTransport } from './smtp.ts';
-import { connectClient, connectNative } from './temporal-connection.ts';
+import { connectClient, connectNative, dataConverter } from './temporal-connection.ts';
 
 export const workflowsPath = path.resolve(import.meta.dirname, 'workflows/index.ts');
 
@@ -56,9 +56,11 @@ export async function startWorker({ config, workflowBundle }: WorkerOptions): Pr
     await ensureReconcileSchedule(temporal, config);
     const activities = createActivities({ pool, transport, config, temporal });
     const { deliver, ...steps } = activities;
+    const converter = dataConverter(config);
     const common = {
       connection,
       namespace: config.temporal.namespace,
+      ...(converter ? { dataConverter: converter } : {}),
       shutdownGraceTime: config.worker.shutdownGraceMs,
     };
     const main = await Worker.create({

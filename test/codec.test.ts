@@ -1,0 +1,68 @@
+// Payload encryption: with PAYLOAD_ENCRYPTION_KEYS set, every payload Temporal
+// stores is AES-GCM ciphertext (not even the email id is readable in the raw
+// history), the codec server decodes it for the Web UI, and a rotated key
+// list still reads what the old key wrote.
+import { randomBytes } from 'node:crypto';
+import type http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AesGcmCodec, parseKeys } from '../src/codec.ts';
+import { createCodecServer } from '../src/codec-server.ts';
+import { loadConfig } from '../src/config.ts';
+import { createTestEnv, outcome, type TestEnv } from './helpers.ts';
+
+const k1 = `k1:${randomBytes(32).toString('base64')}`;
+const k2 = `k2:${randomBytes(32).toString('base64')}`;
+
+describe('payload encryption', () => {
+  let env: TestEnv;
+  let server: http.Server;
+  let codecUrl: string;
+  beforeAll(async () => {
+    env = await createTestEnv({ PAYLOAD_ENCRYPTION_KEYS: k1 });
+    await env.startWorker();
+    // The UI's codec server knows the new key first and the old one still.
+    server = createCodecServer(new AesGcmCodec(parseKeys(`${k2},${k1}`)), { authToken: 'ops-token' });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    codecUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  afterAll(async () => {
+    server?.close();
+    await env?.close();
+  });
+
+  it('stores only ciphertext in history, and the codec server decodes it for authorised operators', async () => {
+    {
+      // env.client and the worker both run with env.config, which holds the key.
+      const sent = await env.client.send({ from: 'app@acme.example', to: 'private@example.com', subject: 'Private subject', text: 'Private body' });
+      expect(await outcome(env, sent.workflowId)).toEqual({ status: 'sent' });
+
+      // The raw history, as stored by the server (no data converter involved).
+      const raw = await env.client.temporal.workflowService.getWorkflowExecutionHistory({ namespace: 'default', execution: { workflowId: sent.workflowId } });
+      const payloads: { metadata?: Record<string, Uint8Array> | null; data?: Uint8Array | null }[] = [];
+      const collect = (node: unknown): void => {
+        if (!node || typeof node !== 'object') return;
+        const o = node as Record<string, unknown>;
+        if (o.payloads && Array.isArray(o.payloads)) payloads.push(...(o.payloads as typeof payloads));
+        for (const v of Object.values(o)) if (v && typeof v === 'object' && !(v instanceof Uint8Array)) collect(v);
+      };
+      for (const event of raw.history?.events ?? []) collect(event);
+      expect(payloads.length).toBeGreaterThanOrEqual(4); // workflow input, activity inputs and results, workflow result
+      for (const p of payloads) expect(Buffer.from(p.metadata!.encoding!).toString()).toBe('binary/encrypted');
+      const everything = payloads.map((p) => Buffer.from(p.data ?? []).toString('latin1')).join('');
+      for (const secret of [sent.id, 'private@example.com', 'Private subject', 'Private body']) expect(everything).not.toContain(secret);
+
+      // The UI posts payloads as JSON to the codec server.
+      const body = JSON.stringify({ payloads: payloads.slice(0, 1).map((p) => ({
+        metadata: Object.fromEntries(Object.entries(p.metadata!).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+        data: Buffer.from(p.data!).toString('base64'),
+      })) });
+      expect((await fetch(`${codecUrl}/decode`, { method: 'POST', body })).status).toBe(401);
+      const decoded = await (await fetch(`${codecUrl}/decode`, { method: 'POST', body, headers: { authorization: 'Bearer ops-token' } })).json() as { payloads: { data: string }[] };
+      expect(JSON.parse(Buffer.from(decoded.payloads[0]!.data, 'base64').toString())).toEqual({ emailId: sent.id });
+    }
+  });
+
+  it('refuses malformed keys, naming the variable', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:p@db/m', PAYLOAD_ENCRYPTION_KEYS: 'k1:tooshort' })).toThrow(/^PAYLOAD_ENCRYPTION_KEYS: /);
+  });
+});
