@@ -37,10 +37,14 @@ export class ManagedChild {
     options: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv } = {},
   ): ManagedChild {
     const log = createWriteStream(logFile, { flags: 'a' });
+    // A log we cannot write must not take the stack down with it.
+    log.on('error', () => {});
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
-    child.once('exit', () => log.end());
+    // 'close', not 'exit': output can still arrive after the process exited,
+    // until its pipes close; ending the log earlier makes those writes fail.
+    child.once('close', () => log.end());
     return new ManagedChild(name, child, logFile);
   }
 
