@@ -127,7 +127,9 @@ describe('stuck emails, cancel and retry', () => {
 
     const retried = await runMailer(env, 'retry', sent.id);
     expect(retried.json).toMatchObject({ id: sent.id, workflowId: sent.workflowId, status: 'queued' });
-    await waitFor('the new run to deliver', async () => (await row(env, sent.id)).status === 'sent');
+    // The handle follows the latest run: the new one.
+    expect(await outcome(env, sent.workflowId)).toEqual({ status: 'sent' });
+    expect((await row(env, sent.id)).status).toBe('sent');
     expect(delivered(env, 'retry-me@example.com')).toBe(1);
     const runs = [];
     for await (const w of env.client.temporal.workflow.list({ query: `WorkflowId = '${sent.workflowId}'` })) runs.push(w.status.name);
