@@ -15,16 +15,15 @@
 // diagnostics folder with the bad emails' records, workflow histories and every
 // log is kept), 2 for bad arguments, 130 when interrupted.
 import { execFile, execFileSync } from 'node:child_process';
-import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { IdempotencyConflictError, Mailer, ValidationError } from '../src/client.ts';
 import { ConfigError, loadConfig, parseDuration } from '../src/config.ts';
-import type { ManagedChild } from '../src/stack/child.ts';
-import { type Stack, stackEnv, startStack } from '../src/stack/index.ts';
+import { ManagedChild } from '../src/stack/child.ts';
+import { projectRoot, type Stack, stackEnv, startStack } from '../src/stack/index.ts';
 import { isPortFree } from '../src/stack/ports.ts';
-import { spawnWorker } from '../src/stack/worker-process.ts';
 
 const run = promisify(execFile);
 
@@ -37,6 +36,7 @@ const USAGE = `usage: npm run chaos -- [options]
   --workers W       worker processes (default 2)
   --settle D        deadline for every email to become final after the faults (default 10m; smoke 3m)
   --out FILE        also write the scoreboard as JSON
+  --keep-logs       keep the worker logs (always kept when the run fails)
   --smoke           small run with exactly one fault of each kind`;
 
 function usage(message: string): never {
@@ -54,6 +54,7 @@ try {
       workers: { type: 'string' },
       settle: { type: 'string' },
       out: { type: 'string' },
+      'keep-logs': { type: 'boolean', default: false },
       smoke: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -90,6 +91,7 @@ const SEED = positiveInt(args.seed, 'seed', Math.floor(Math.random() * 2 ** 31),
 const WORKERS = positiveInt(args.workers, 'workers', 2);
 const SETTLE_MS = durationArg(args.settle, 'settle', smoke ? '3m' : '10m');
 const OUT = args.out ? path.resolve(args.out) : undefined;
+const KEEP_LOGS = args['keep-logs'] === true;
 if (DURATION_MS < 1000) usage('--duration: at least 1s');
 
 // ---------------------------------------------------------------- seeded randomness
@@ -201,7 +203,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const t0 = Date.now();
 const stamp = () => `[+${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s]`;
 const log = (line: string) => console.log(`${stamp()} ${line}`);
-const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 300);
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' | ').slice(0, 400);
 
 function machine() {
   let cpuModel = os.cpus()[0]?.model ?? 'unknown';
@@ -242,7 +244,6 @@ let interrupted = false;
 
 const fleet = new Set<ManagedChild>();
 const intentional = new WeakSet<ManagedChild>();
-const workerLogs: string[] = [];
 let workerSeq = 0;
 
 const stats = {
@@ -250,13 +251,17 @@ const stats = {
   cancelErrors: 0,
   workflowStartDeferred: 0,
   workerSpawnFailures: 0,
+  /** Why worker processes failed to start: their last words, counted. */
+  workerSpawnFailureReasons: {} as Record<string, number>,
   unexpectedWorkerExits: [] as { name: string; code: number | null; atS: number }[],
   sigtermExitCodes: [] as (number | null)[],
   relaunchFailures: { temporal: 0, postgres: 0, smtp: 0 },
   harnessErrors: [] as string[],
 };
 const faultCounts = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
-const faultLog: { kind: FaultKind; plannedAtS: number; injectedAtS: number; restoredAtS?: number; detail: string }[] = [];
+const faultsSkipped = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
+/** Seconds from the start of the run (the `[+…s]` of the log). */
+const faultLog: { kind: FaultKind; plannedAtS: number; injectedAtS?: number; restoredAtS?: number; detail: string }[] = [];
 const background: Promise<unknown>[] = [];
 
 process.on('unhandledRejection', (err) => {
@@ -266,13 +271,46 @@ process.on('unhandledRejection', (err) => {
 
 // ---------------------------------------------------------------- workers
 
+const workerScript = path.join(projectRoot, 'src/worker.ts');
+let workerLogDir: string | undefined;
+
+/**
+ * A worker as a real child process, exactly as `spawnWorker`
+ * (src/stack/worker-process.ts) starts one — same script, same environment,
+ * ready when it logs that it polls — except that a worker which exits during
+ * start (Temporal or Postgres down at that moment) fails at once instead of
+ * after spawnWorker's 60 s wait, and all logs of the run share one folder.
+ */
+async function startWorkerProcess(name: string): Promise<ManagedChild> {
+  if (!workerLogDir) throw new Error('no folder for worker logs');
+  const logFile = path.join(workerLogDir, `${name}.log`);
+  const child = ManagedChild.spawn(name, process.execPath, ['--import', 'tsx', workerScript], logFile, {
+    env: { ...process.env, LOG_LEVEL: 'WARN', ...workerEnv },
+  });
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (!child.running) {
+      await child.exited;
+      const last = (await child.tail(8)).split('\n').filter((l) => l.trim() && !l.includes('    at ') && !l.includes('[worker] starting with')).at(-1)?.trim();
+      const reason = (last ?? '(no output)').replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:<port>').slice(0, 200);
+      stats.workerSpawnFailureReasons[reason] = (stats.workerSpawnFailureReasons[reason] ?? 0) + 1;
+      throw new Error(`exited with ${child.process.exitCode ?? child.process.signalCode}: ${reason}`);
+    }
+    if ((await readFile(logFile, 'utf8').catch(() => '')).includes('[worker] polling')) return child;
+    if (Date.now() > deadline) {
+      await child.kill();
+      throw new Error('not polling after 120 s');
+    }
+    await sleep(200);
+  }
+}
+
 /** Starts one worker process and adds it to the fleet; retried while Temporal or Postgres are down. */
 async function addWorker(deadline = Date.now() + SETTLE_MS): Promise<void> {
   for (;;) {
     const name = `worker-${++workerSeq}`;
     try {
-      const w = await spawnWorker(workerEnv, name);
-      workerLogs.push(w.logFile);
+      const w = await startWorkerProcess(name);
       fleet.add(w);
       void w.exited.then((code) => {
         fleet.delete(w);
@@ -291,12 +329,25 @@ async function addWorker(deadline = Date.now() + SETTLE_MS): Promise<void> {
   }
 }
 
-async function pickVictim(pick: number): Promise<ManagedChild> {
+/**
+ * A running worker to hit. When none is running (all being replaced), waits
+ * up to 30 s, then the fault is skipped and counted as such: piling worker
+ * faults up behind a fleet that cannot start would fire them all at once later.
+ */
+async function pickVictim(pick: number): Promise<ManagedChild | undefined> {
+  const deadline = Date.now() + 30_000;
   for (;;) {
     const ready = [...fleet].filter((w) => w.running && !intentional.has(w)).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
     if (ready.length) return ready[Math.min(ready.length - 1, Math.floor(pick * ready.length))]!;
+    if (Date.now() > deadline || interrupted) return undefined;
     await sleep(200);
   }
+}
+
+function skipped(f: PlannedFault, entry: (typeof faultLog)[number]): void {
+  faultsSkipped[f.kind]++;
+  entry.detail = 'skipped: no worker was running for 30 s';
+  log(`!! fault ${f.kind} ${entry.detail}`);
 }
 
 // ---------------------------------------------------------------- faults
@@ -322,9 +373,15 @@ const busy = new Map<string, Promise<void>>();
 
 async function runFault(f: PlannedFault, entry: (typeof faultLog)[number]): Promise<void> {
   const s = stack!;
+  const injected = () => {
+    faultCounts[f.kind]++;
+    entry.injectedAtS = (Date.now() - t0) / 1000;
+  };
   switch (f.kind) {
     case 'worker-sigkill': {
       const victim = await pickVictim(f.pick);
+      if (!victim) return skipped(f, entry);
+      injected();
       intentional.add(victim);
       entry.detail = `SIGKILL ${victim.name}, replacement after ${f.pauseMs} ms`;
       log(`>> fault ${f.kind}: ${entry.detail}`);
@@ -335,6 +392,8 @@ async function runFault(f: PlannedFault, entry: (typeof faultLog)[number]): Prom
     }
     case 'worker-sigterm': {
       const victim = await pickVictim(f.pick);
+      if (!victim) return skipped(f, entry);
+      injected();
       intentional.add(victim);
       entry.detail = `SIGTERM ${victim.name}, replacement after ${f.pauseMs} ms`;
       log(`>> fault ${f.kind}: ${entry.detail}`);
@@ -349,6 +408,7 @@ async function runFault(f: PlannedFault, entry: (typeof faultLog)[number]): Prom
       break;
     }
     case 'temporal-kill': {
+      injected();
       entry.detail = `SIGKILL the Temporal dev server, relaunch after ${f.pauseMs} ms`;
       log(`>> fault ${f.kind}: ${entry.detail}`);
       await s.temporal!.kill();
@@ -357,6 +417,7 @@ async function runFault(f: PlannedFault, entry: (typeof faultLog)[number]): Prom
       break;
     }
     case 'postgres-kill': {
+      injected();
       entry.detail = `SIGKILL Postgres, relaunch after ${f.pauseMs} ms`;
       log(`>> fault ${f.kind}: ${entry.detail}`);
       await s.postgres!.kill();
@@ -365,6 +426,7 @@ async function runFault(f: PlannedFault, entry: (typeof faultLog)[number]): Prom
       break;
     }
     case 'smtp-down': {
+      injected();
       entry.detail = `SMTP sink down for ${f.pauseMs} ms`;
       log(`>> fault ${f.kind}: ${entry.detail}`);
       await s.smtp!.close();
@@ -373,6 +435,7 @@ async function runFault(f: PlannedFault, entry: (typeof faultLog)[number]): Prom
       break;
     }
     case 'smtp-slow': {
+      injected();
       entry.detail = `next ${f.slowReplies} SMTP replies after 3000 ms`;
       log(`>> fault ${f.kind}: ${entry.detail}`);
       for (let k = 0; k < f.slowReplies; k++) s.smtp!.replyQueue.push({ kind: 'accept', delayMs: 3000 });
@@ -390,8 +453,7 @@ async function injectFaults(start: number): Promise<void> {
     if (interrupted) return;
     const slot = slotOf(f.kind);
     while (slot && busy.has(slot)) await busy.get(slot);
-    faultCounts[f.kind]++;
-    const entry = { kind: f.kind, plannedAtS: f.atMs / 1000, injectedAtS: (Date.now() - t0) / 1000, detail: '' };
+    const entry: (typeof faultLog)[number] = { kind: f.kind, plannedAtS: (start + f.atMs - t0) / 1000, detail: '' };
     faultLog.push(entry);
     const task = runFault(f, entry).catch((err) => {
       stats.harnessErrors.push(`fault ${f.kind}: ${errorText(err)}`);
@@ -522,7 +584,7 @@ function messageIdOf(raw: Buffer): string | undefined {
   return /^message-id:\s*(<[^>\r\n]+>)/im.exec(head)?.[1];
 }
 
-async function scoreboard(timings: { submissionMs: number; restoreMs: number; settleMs: number }) {
+async function scoreboard(timings: { submissionStart: number; submissionMs: number; restoreMs: number; settleMs: number }) {
   const submitted = emails.filter((e) => e.id);
   const ids = submitted.map((e) => e.id!);
   const { rows } = await mailer!.pool.query<Row>(
@@ -530,6 +592,11 @@ async function scoreboard(timings: { submissionMs: number; restoreMs: number; se
     [ids],
   );
   const byId = new Map(rows.map((r) => [r.id, r]));
+  const last = await mailer!.pool.query<{ at: Date | null }>(
+    "SELECT max(updated_at) AS at FROM emails WHERE id = ANY($1::uuid[]) AND status IN ('sent', 'blocked', 'failed', 'cancelled')",
+    [ids],
+  );
+  const lastFinalAt = last.rows[0]?.at?.getTime();
   const copies = new Map<string, number[]>();
   for (const m of stack!.smtp!.messages) {
     const mid = messageIdOf(m.raw) ?? '(none)';
@@ -620,8 +687,10 @@ async function scoreboard(timings: { submissionMs: number; restoreMs: number; se
       cancelRetries: stats.cancelErrors,
       workflowStartDeferred: stats.workflowStartDeferred,
       faults: { ...faultCounts },
+      faultsSkipped: { ...faultsSkipped },
       unexpectedWorkerExits: stats.unexpectedWorkerExits,
       workerSpawnFailures: stats.workerSpawnFailures,
+      workerSpawnFailureReasons: stats.workerSpawnFailureReasons,
       sigtermExitCodes: stats.sigtermExitCodes,
       relaunchFailures: stats.relaunchFailures,
       harnessErrors: stats.harnessErrors,
@@ -629,6 +698,8 @@ async function scoreboard(timings: { submissionMs: number; restoreMs: number; se
         submission: timings.submissionMs / 1000,
         restore: timings.restoreMs / 1000,
         settle: timings.settleMs / 1000,
+        /** From the first submission to the moment the last email became final (its record's updated_at). */
+        lastFinalAfterStart: lastFinalAt ? Math.round(lastFinalAt - timings.submissionStart) / 1000 : null,
         total: 0,
       },
       workerConfig: Object.fromEntries(Object.entries(workerEnv).filter(([k]) => !['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_UI_URL', 'DATABASE_URL', 'SMTP_URL'].includes(k))),
@@ -674,9 +745,10 @@ async function diagnose(bad: BadEmail[]): Promise<string> {
     lines.push('');
   }
   await writeFile(path.join(dir, 'report.txt'), `${lines.join('\n')}\n`);
-  for (const file of [...workerLogs, path.join(s.info.dataDir, 'temporal.log'), path.join(s.info.dataDir, 'postgres.log')]) {
+  for (const file of [path.join(s.info.dataDir, 'temporal.log'), path.join(s.info.dataDir, 'postgres.log')]) {
     await copyFile(file, path.join(dir, path.basename(file))).catch(() => {});
   }
+  if (workerLogDir) await run('cp', ['-r', workerLogDir, path.join(dir, 'workers')]).catch(() => {});
   console.log(lines.slice(0, 200).join('\n'));
   return dir;
 }
@@ -702,11 +774,14 @@ function printTable(r: Awaited<ReturnType<typeof scoreboard>>['result']): void {
     ['workflow starts left to reconcile', r.workflowStartDeferred],
     ['delivery attempts', r.deliveryAttempts],
     ['messages at the sink', r.sinkMessages],
-    ...FAULT_KINDS.map((k): [string, number] => [`fault ${k}`, r.faults[k]]),
+    ...FAULT_KINDS.map((k): [string, string | number] => [`fault ${k}`, r.faultsSkipped[k] ? `${r.faults[k]} (${r.faultsSkipped[k]} skipped: no worker running)` : r.faults[k]]),
     ['workers that died on their own', r.unexpectedWorkerExits.length],
+    ['worker starts that failed', r.workerSpawnFailures],
+    ...Object.entries(r.workerSpawnFailureReasons).map(([reason, n]): [string, string] => [`  ${n} ×`, reason.slice(0, 90)]),
     ['submission', `${r.elapsedS.submission.toFixed(1)} s`],
     ['restore', `${r.elapsedS.restore.toFixed(1)} s`],
-    ['settle', `${r.elapsedS.settle.toFixed(1)} s`],
+    ['settle (after restore)', `${r.elapsedS.settle.toFixed(1)} s`],
+    ['last email final', r.elapsedS.lastFinalAfterStart === null ? '-' : `${r.elapsedS.lastFinalAfterStart.toFixed(1)} s after the first submission`],
     ['total (with stack start/stop)', `${r.elapsedS.total.toFixed(1)} s`],
     ['machine', `${r.machine.nproc} cores, ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB`],
     ['result', r.pass ? 'PASS' : `FAIL: ${r.failures.join('; ')}`],
@@ -739,12 +814,34 @@ function cleanup(keepLogs: boolean): Promise<boolean> {
       await stack.postgres?.destroy().catch((err) => log(`postgres destroy: ${errorText(err)}`));
     }
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
-    if (!keepLogs) for (const file of workerLogs) await rm(path.dirname(file), { recursive: true, force: true });
+    if (workerLogDir && !keepLogs) await rm(workerLogDir, { recursive: true, force: true });
     const free = await Promise.all(ports.map((p) => isPortFree(p)));
     return free.every(Boolean);
   })();
   return cleanupPromise;
 }
+
+// This process plays the backend that calls send(): if anything it runs
+// crashes it, the run stops and says so (nothing is swallowed), and the
+// stack is still torn down.
+let fatal = false;
+process.on('uncaughtException', (err) => {
+  const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  const code = err instanceof Error && 'code' in err ? ` (code ${String((err as { code: unknown }).code)})` : '';
+  if (fatal || stopping) {
+    // Already tearing down (e.g. a Temporal call retrying on a closed connection): say so, keep tearing down.
+    console.error(`${stamp()} (during teardown) uncaught exception${code}: ${text.split('\n')[0]}`);
+    return;
+  }
+  fatal = true;
+  interrupted = true;
+  console.error(`${stamp()} FATAL: uncaught exception in the submitting process (the backend role); the run stops here.${code}`);
+  console.error(text);
+  void cleanup(true).finally(() => {
+    if (workerLogDir) console.error(`worker logs kept in ${workerLogDir}`);
+    process.exit(1);
+  });
+});
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
@@ -787,6 +884,7 @@ async function main(): Promise<number> {
   };
   log(`worker config: ${Object.entries(workerEnv).filter(([k]) => /^(DELIVER|SMTP_SOCKET|WORKER|RECONCILE|TEMPORAL_TASK)/.test(k)).map(([k, v]) => `${k}=${v}`).join(' ')}`);
 
+  workerLogDir = await mkdtemp(path.join(os.tmpdir(), 'mailer-chaos-workers-'));
   mailer = await Mailer.connect({ config: loadConfig(workerEnv) });
   await mailer.pool.query("INSERT INTO recipient_rules (kind, pattern) VALUES ('deny', $1) ON CONFLICT DO NOTHING", [BLOCKED_DOMAIN]);
   await Promise.all(Array.from({ length: WORKERS }, () => addWorker(Date.now() + 120_000)));
@@ -803,12 +901,12 @@ async function main(): Promise<number> {
   const submissionMs = (lastSubmitAt || Date.now()) - start;
   log(`submission done in ${(submissionMs / 1000).toFixed(1)} s (${emails.filter((e) => e.id).length} accepted)`);
   await faults;
-  // Faults run in the background; a fault may add further background work (a replacement worker).
+  // Restore: each fault restores what it broke (a fault may add further
+  // background work: a replacement worker); then no scripted slowness left,
+  // every server up, the full fleet.
+  const restoreStart = Date.now();
   while (background.length) await Promise.allSettled(background.splice(0));
   clearInterval(progress);
-
-  // Restore: every server up (each fault restored its own), no scripted slowness left, the full fleet.
-  const restoreStart = Date.now();
   await relaunch('smtp', () => smtp.listen());
   smtp.replyQueue.length = 0;
   while (fleet.size < WORKERS) await addWorker();
@@ -824,12 +922,13 @@ async function main(): Promise<number> {
   // Let anything still in flight at the sink land before counting copies.
   await sleep(1000);
 
-  const { result, bad } = await scoreboard({ submissionMs, restoreMs, settleMs });
+  const { result, bad } = await scoreboard({ submissionStart: start, submissionMs, restoreMs, settleMs });
   if (!result.pass) {
     result.diagnostics = await diagnose(bad);
     log(`diagnostics (records, workflow histories, every log) kept in ${result.diagnostics}`);
   }
-  result.portsReleased = await cleanup(!result.pass);
+  result.portsReleased = await cleanup(!result.pass || KEEP_LOGS);
+  if (workerLogDir && (!result.pass || KEEP_LOGS)) console.log(`worker logs kept in ${workerLogDir}`);
   result.elapsedS.total = (Date.now() - t0) / 1000;
   printTable(result);
   console.log(`ports of the run's stack released: ${result.portsReleased ? 'yes' : 'NO'}`);
@@ -844,12 +943,13 @@ async function main(): Promise<number> {
 main().then(
   async (code) => {
     // Interrupted: the signal handler is tearing down; exit when it has.
-    if (interrupted) await cleanup(false).catch(() => {});
-    process.exit(code);
+    if (interrupted) await cleanup(fatal).catch(() => {});
+    process.exit(fatal ? 1 : code);
   },
   async (err: unknown) => {
     console.error(`chaos run failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     await cleanup(true).catch(() => {});
+    if (workerLogDir) console.error(`worker logs kept in ${workerLogDir}`);
     process.exit(1);
   },
 );

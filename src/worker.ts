@@ -43,7 +43,9 @@ export async function startWorker({ config, workflowBundle }: WorkerOptions): Pr
   const transport = createSmtpTransport(config.smtpUrl, config.smtp);
   let connection: NativeConnection | undefined;
   let clientConnection: Connection | undefined;
+  let scheduleReady: { stop(): void } | undefined;
   const closeResources = async () => {
+    scheduleReady?.stop();
     transport.close();
     await Promise.allSettled([pool.end(), connection?.close(), clientConnection?.close()]);
   };
@@ -53,7 +55,10 @@ export async function startWorker({ config, workflowBundle }: WorkerOptions): Pr
     const connected = await connectClient(config);
     clientConnection = connected.connection;
     const temporal = connected.client;
-    await ensureReconcileSchedule(temporal, config);
+    // The Schedule is a safety net, not a precondition: a worker that cannot
+    // create or describe it right now (Temporal just restarted, its scheduler
+    // workflow still recovering) polls anyway and keeps trying in the background.
+    scheduleReady = keepTrying(() => ensureReconcileSchedule(temporal, config));
     const activities = createActivities({ pool, transport, config, temporal });
     const { deliver, ...steps } = activities;
     const converter = dataConverter(config);
@@ -98,6 +103,27 @@ export async function startWorker({ config, workflowBundle }: WorkerOptions): Pr
     await closeResources();
     throw err;
   }
+}
+
+/** Runs `fn` until it succeeds, backing off to 30 s between tries; `stop()` ends the loop. */
+function keepTrying(fn: () => Promise<unknown>): { stop(): void } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const attempt = (delayMs: number) => {
+    fn().catch((err: unknown) => {
+      if (stopped) return;
+      console.error(`[worker] reconcile Schedule not ready (retrying in ${delayMs / 1000} s): ${err instanceof Error ? err.message : String(err)}`);
+      timer = setTimeout(() => attempt(Math.min(delayMs * 2, 30_000)), delayMs);
+      timer.unref();
+    });
+  };
+  attempt(1000);
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }
 
 async function main(): Promise<void> {

@@ -38,14 +38,25 @@ describe('payload encryption', () => {
 
       // The raw history, as stored by the server (no data converter involved).
       const raw = await env.client.temporal.workflowService.getWorkflowExecutionHistory({ namespace: 'default', execution: { workflowId: sent.workflowId } });
-      const payloads: { metadata?: Record<string, Uint8Array> | null; data?: Uint8Array | null }[] = [];
-      const collect = (node: unknown): void => {
+      type RawPayload = { metadata?: Record<string, Uint8Array> | null; data?: Uint8Array | null };
+      const payloads: RawPayload[] = [];
+      // Local-activity markers carry, beside our encrypted result, a bookkeeping
+      // payload the SDK core writes itself (activity id, type, attempt), which no
+      // codec sees; it holds no email data, which is checked below.
+      const coreMarkerData: RawPayload[] = [];
+      const collect = (node: unknown, into: RawPayload[]): void => {
         if (!node || typeof node !== 'object') return;
         const o = node as Record<string, unknown>;
-        if (o.payloads && Array.isArray(o.payloads)) payloads.push(...(o.payloads as typeof payloads));
-        for (const v of Object.values(o)) if (v && typeof v === 'object' && !(v instanceof Uint8Array)) collect(v);
+        if (o.payloads && Array.isArray(o.payloads)) into.push(...(o.payloads as RawPayload[]));
+        for (const [k, v] of Object.entries(o)) {
+          if (!v || typeof v !== 'object' || v instanceof Uint8Array) continue;
+          collect(v, k === 'data' && o.result !== undefined ? coreMarkerData : into);
+        }
       };
-      for (const event of raw.history?.events ?? []) collect(event);
+      for (const event of raw.history?.events ?? []) collect(event, payloads);
+      expect(coreMarkerData.length).toBe(2); // blockCheck and prepare
+      const bookkeeping = coreMarkerData.map((p) => Buffer.from(p.data ?? []).toString()).join('');
+      for (const secret of [sent.id, 'private@example.com', 'Private subject']) expect(bookkeeping).not.toContain(secret);
       expect(payloads.length).toBeGreaterThanOrEqual(4); // workflow input, activity inputs and results, workflow result
       for (const p of payloads) expect(Buffer.from(p.metadata!.encoding!).toString()).toBe('binary/encrypted');
       const everything = payloads.map((p) => Buffer.from(p.data ?? []).toString('latin1')).join('');

@@ -219,9 +219,11 @@ describe('docker-compose.yml', () => {
       const known = new Set([
         ...[...read('src/config.ts').matchAll(/'([A-Z][A-Z0-9_]{2,})'/g)].map((m) => m[1]!),
         ...[...read('src/worker.ts').matchAll(/process\.env\.([A-Z][A-Z0-9_]+)/g)].map((m) => m[1]!),
+        // Temporal's connection variables are read by @temporalio/envconfig (see temporalConnection in src/config.ts).
+        ...[...read('node_modules/@temporalio/envconfig/lib/envconfig-toml.js').matchAll(/'(TEMPORAL_[A-Z0-9_]+)'/g)].map((m) => m[1]!),
         'NODE_ENV',
       ]);
-      for (const name of Object.keys(workerEnv)) expect(known, `${name} is read by neither src/config.ts nor src/worker.ts`).toContain(name);
+      for (const name of Object.keys(workerEnv)) expect(known, `${name} is read by neither src/config.ts, src/worker.ts nor @temporalio/envconfig`).toContain(name);
     });
 
     it('reaches Temporal at a service that serves that port', () => {

@@ -13,9 +13,11 @@ export async function spawnWorker(env: Record<string, string>, name = 'worker'):
   const child = ManagedChild.spawn(name, process.execPath, ['--import', 'tsx', workerScript], logFile, {
     env: { ...process.env, LOG_LEVEL: 'WARN', ...env },
   });
-  await waitFor(`${name} to poll its task queues`, async () => {
-    if (!child.running) throw new Error(`${name} exited:\n${await child.tail()}`);
-    return (await readFile(logFile, 'utf8').catch(() => '')).includes('polling');
+  // 'exited' ends the wait at once (a thrown error would only be retried until the deadline).
+  const state = await waitFor(`${name} to poll its task queues`, async () => {
+    if (!child.running) return 'exited';
+    return (await readFile(logFile, 'utf8').catch(() => '')).includes('polling') ? 'polling' : undefined;
   }, { timeoutMs: 60_000, intervalMs: 200 });
+  if (state === 'exited') throw new Error(`${name} exited before polling:\n${await child.tail()}`);
   return child;
 }
