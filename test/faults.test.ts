@@ -17,7 +17,7 @@ import { spawnWorker } from '../src/stack/worker-process.ts';
 
 const FROM = 'faults@acme.example';
 
-describe('faults', () => {
+describe('faults', { timeout: 180_000 }, () => {
   let stack: Stack;
   let sink: SmtpSink;
   let dataDir: string;
