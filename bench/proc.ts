@@ -76,8 +76,8 @@ export function subtree(table: Map<number, ProcStat>, root: number): number[] {
   return out;
 }
 
-export type CpuGroup = 'bench' | 'worker' | 'temporal' | 'postgres' | 'otherChildren';
-export const CPU_GROUPS: CpuGroup[] = ['worker', 'temporal', 'postgres', 'bench', 'otherChildren'];
+export type CpuGroup = 'bench' | 'worker' | 'temporal' | 'postgres' | 'otherChildren' | 'exitedChildren';
+export const CPU_GROUPS: CpuGroup[] = ['worker', 'temporal', 'postgres', 'bench', 'otherChildren', 'exitedChildren'];
 
 export interface CpuSnapshot {
   at: number;
@@ -104,7 +104,8 @@ function machineTicks(): { busy: number; total: number } {
 export function cpuSnapshot(workerPids: number[]): CpuSnapshot {
   const table = processTable();
   const self = table.get(process.pid);
-  const groups: Record<CpuGroup, number> = { bench: self?.ticks ?? 0, worker: 0, temporal: 0, postgres: 0, otherChildren: 0 };
+  // A child that exited and was reaped (an earlier phase's worker) moves its time into our cutime.
+  const groups: Record<CpuGroup, number> = { bench: self?.ticks ?? 0, worker: 0, temporal: 0, postgres: 0, otherChildren: 0, exitedChildren: self?.childTicks ?? 0 };
   const pids: CpuSnapshot['pids'] = { temporal: undefined, postgres: undefined };
   const workers = new Set(workerPids);
   for (const child of table.values()) {

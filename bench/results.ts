@@ -2,8 +2,10 @@
 import type { CpuDelta } from './proc.ts';
 import type { Distribution } from './stats.ts';
 
-export const PHASES = ['smtp', 'engine', 'pipeline', 'latency', 'ratelimit', 'backlog'] as const;
+export const PHASES = ['smtp', 'engine', 'engine-regular', 'pipeline', 'latency', 'ratelimit', 'backlog'] as const;
 export type Phase = (typeof PHASES)[number];
+/** What a run without --phases measures (engine-regular, the shape before the fast path, is opt-in). */
+export const DEFAULT_PHASES: Phase[] = ['smtp', 'engine', 'pipeline', 'latency', 'ratelimit', 'backlog'];
 
 export interface CpuResult extends CpuDelta {
   /** CPU milliseconds per email (or workflow), per process group and in total. */
@@ -19,14 +21,26 @@ export interface SmtpResult {
   perSecond: number;
 }
 
+export interface HistorySample {
+  /** Events per workflow, a few workflows spread over the phase. */
+  samples: number[];
+  mean: number;
+  /** Mean per workflow, ms: first to last event, and the sums of task queue waits and task run times. */
+  timelineMs: { total: number; workflowTaskQueued: number; workflowTaskRunning: number; activityQueued: number; activityRunning: number };
+}
+
 export interface EngineResult {
+  workflowType: string;
   workflows: number;
+  completed: number;
   submitConcurrency: number;
   /** First start call → last workflow closed (server close time). */
   elapsedSeconds: number;
   perSecond: number;
   startSeconds: number;
-  historyEvents: { samples: number[]; mean: number };
+  historyEvents: HistorySample;
+  /** Each workflow's start → close (server times). */
+  workflowMs: Distribution;
   cpu: CpuResult;
 }
 
@@ -41,11 +55,13 @@ export interface PipelineResult {
   perSecond: number;
   /** First send() call → last workflow closed. */
   allClosedSeconds: number | undefined;
+  /** Each workflow's start → close (server times). */
+  workflowMs: Distribution | undefined;
   ratioToSmtp: number | undefined;
   ratioToEngine: number | undefined;
   sendMs: Distribution;
   statuses: Record<string, number>;
-  historyEvents: { samples: number[]; mean: number };
+  historyEvents: HistorySample;
   cpu: CpuResult;
   memory: { workerPeakRssBytes: number | undefined; temporalPeakRssBytes: number | undefined; postgresMaxTreeRssBytes: number | undefined; benchPeakRssBytes: number };
   /** Messages accepted by the sink per second since the first send. */
@@ -82,7 +98,16 @@ export interface RateLimitRun {
   delivered: number;
   ratePerSecond: number;
   errorPercent: number;
+  /** Largest number of messages the sink accepted within any 1 s. */
   maxIn1s: number;
+  /** Largest number of deliver attempts Temporal started within any 1 s (history event times): the limiter without delivery jitter. */
+  maxIn1sDispatched: number;
+  /** The same from 2 s after the first dispatch on: without the limiter's initial burst. */
+  maxIn1sDispatchedAfter2s: number;
+  /** deliver scheduled → started: a queue in front of the limit shows here. */
+  deliverQueueWaitMs: Distribution;
+  /** Whether deliveries queued in front of the limit (or exceeded it); if not, the engine set the rate and the error says little about the limiter. */
+  limitBinding: boolean;
   /** Deliveries per second over the window. */
   perSecond: number[];
 }
@@ -106,8 +131,14 @@ export interface BacklogResult {
   drainSeconds: number;
   idealDrainSeconds: number;
   drainPerSecond: number;
+  /** Largest number of messages the sink accepted within any 1 s after it came back. */
   maxIn1s: number;
+  /** Largest number of deliver attempts Temporal started within any 1 s after the sink came back (history times): the limiter itself. */
+  maxIn1sDispatched: number;
+  /** maxIn1sDispatched ≤ the limit. */
   limitHeld: boolean;
+  /** Whether dispatches reached (≥ 90 % of) the limit in some second; if not, something else bounded the drain and `limitHeld` proves little. */
+  limitBinding: boolean;
   sent: number;
   perSecond: number[];
 }
@@ -123,10 +154,13 @@ export interface BenchResults {
   phases: {
     smtp?: SmtpResult;
     engine?: EngineResult;
+    'engine-regular'?: EngineResult;
     pipeline?: PipelineResult;
     latency?: LatencyResult;
     ratelimit?: RateLimitResult;
     backlog?: BacklogResult;
   };
+  /** Wall time of each phase (and of the setup: stack start and bundling), seconds. */
+  phaseSeconds: Record<string, number>;
   notes: string[];
 }

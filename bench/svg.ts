@@ -5,11 +5,11 @@ import type { BenchResults } from './results.ts';
 
 const WIDTH = 960;
 const PANEL_HEIGHT = 250;
-const MARGIN = { left: 70, right: 150, top: 40, bottom: 40 };
+const MARGIN = { left: 95, right: 150, top: 40, bottom: 40 };
 const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'];
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const fmt = (v: number) => (Number.isInteger(v) || v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 
 /** A "nice" upper bound for an axis: 1, 2 or 5 × 10^k above `max`. */
 function niceMax(max: number): number {
@@ -64,6 +64,7 @@ function throughputPanel(top: number, r: BenchResults): Panel | undefined {
   const items = [
     smtp && { label: 'SMTP limit', value: smtp.perSecond, note: 'msg/s' },
     engine && { label: 'Engine floor', value: engine.perSecond, note: 'workflows/s' },
+    r.phases['engine-regular'] && { label: 'Floor, old shape', value: r.phases['engine-regular'].perSecond, note: 'workflows/s (3 regular activities)' },
     pipeline && { label: 'Pipeline', value: pipeline.perSecond, note: 'emails/s' },
     pipeline && { label: 'send() alone', value: pipeline.submitPerSecond, note: 'sends/s' },
   ].filter((i): i is { label: string; value: number; note: string } => Boolean(i));
