@@ -1024,6 +1024,8 @@ async function recordEnvironment(stack: Stack, db: pg.Client, baseEnv: Record<st
     pgSettings[name] = await setting(name);
   }
   const pids = cpuSnapshot([]).pids;
+  const temporalArgs = cmdline(pids.temporal) ?? [];
+  const argValues = (flag: string) => temporalArgs.flatMap((arg, i) => (arg === flag && temporalArgs[i + 1] ? [temporalArgs[i + 1]!] : []));
   const workerConfig = loadConfig(baseEnv);
   results.environment = {
     ...results.environment,
@@ -1033,9 +1035,10 @@ async function recordEnvironment(stack: Stack, db: pg.Client, baseEnv: Record<st
     temporalVersion: stack.info.temporalVersion,
     temporalDevServer: {
       dynamicConfig: DEV_SERVER_DYNAMIC_CONFIG,
-      // The dev server is started with no --sqlite-pragma: the CLI's defaults apply.
-      sqlitePragmas: 'none passed (temporal CLI defaults)',
-      commandLine: cmdline(pids.temporal),
+      // As the server was really started (its command line); none means the CLI's defaults.
+      dynamicConfigPassed: argValues('--dynamic-config-value'),
+      sqlitePragmas: argValues('--sqlite-pragma').length ? argValues('--sqlite-pragma') : 'none passed (temporal CLI defaults)',
+      commandLine: temporalArgs,
     },
     postgres: {
       version: (await db.query<{ version: string }>('SELECT version()')).rows[0]?.version,

@@ -19,11 +19,14 @@ export function renderTable(r: BenchResults): string {
   const env = r.environment as {
     cores?: number; cpuModel?: string; totalMemoryBytes?: number; node?: string;
     temporalSdk?: { worker?: string }; temporalVersion?: string; postgres?: { version?: string; settings?: Record<string, string> };
+    temporalDevServer?: { sqlitePragmas?: string[] | string };
   };
   const out: string[] = [];
   out.push(`mailer bench ${r.startedAt}${r.options.smoke ? '  (SMOKE: tiny sizes, figures not meaningful)' : ''}`);
   out.push(`  machine  ${env.cores} cores, ${env.cpuModel}, ${((env.totalMemoryBytes ?? 0) / 2 ** 30).toFixed(1)} GiB`);
   out.push(`  software Node ${env.node}, @temporalio ${env.temporalSdk?.worker}, ${env.temporalVersion}, ${(env.postgres?.version ?? '').split(' on ')[0]} (fsync ${env.postgres?.settings?.fsync})`);
+  const pragmas = env.temporalDevServer?.sqlitePragmas;
+  out.push(`  dev server SQLite pragmas: ${Array.isArray(pragmas) ? pragmas.join(', ') : (pragmas ?? '—')}`);
 
   const { smtp, engine, pipeline, latency, ratelimit, backlog } = r.phases;
   const regular = r.phases['engine-regular'];
