@@ -45,6 +45,9 @@ describe('email pipeline', () => {
 
     const [message] = await receivedMessages(env.sink, 1);
     const envelope = env.sink.messages[0]!;
+    // deliver records the size of what it sent (prepare writes nothing): the
+    // DATA stream, i.e. the message plus its terminating ".\r\n" line.
+    expect(record.mime_size).toBe(envelope.raw.length + 3);
     expect(envelope.mailFrom).toBe('billing@acme.example');
     expect(envelope.rcptTo.sort()).toEqual(['ann@example.com', 'audit@acme.example', 'carl@example.org']);
     expect(message!.messageId).toBe(record.message_id);

@@ -30,8 +30,14 @@ export function createBlockCheck({ pool, config }: ActivityDeps) {
     // it passed the check then, and judging it again could only contradict that.
     if (email.status === 'sending') return { outcome: 'pass' };
 
-    const recipients = (await pool.query<{ address: string }>('SELECT address FROM email_recipients WHERE email_id = $1', [emailId])).rows.map((r) => r.address);
-    const dbRules = (await pool.query<{ kind: 'allow' | 'deny'; pattern: string }>('SELECT kind, pattern FROM recipient_rules')).rows;
+    // Independent reads, in parallel: this step sits on every email's way to the SMTP server.
+    const [recipientRows, ruleRows, limitRows] = await Promise.all([
+      pool.query<{ address: string }>('SELECT address FROM email_recipients WHERE email_id = $1', [emailId]),
+      pool.query<{ kind: 'allow' | 'deny'; pattern: string }>('SELECT kind, pattern FROM recipient_rules'),
+      pool.query<{ max_emails: number; window_minutes: number }>("SELECT max_emails, window_minutes FROM recipient_limits WHERE scope = 'per_recipient'"),
+    ]);
+    const recipients = recipientRows.rows.map((r) => r.address);
+    const dbRules = ruleRows.rows;
     const deny = [...config.rules.deny, ...dbRules.filter((r) => r.kind === 'deny').map((r) => r.pattern)];
     const allow = [...config.rules.allow, ...dbRules.filter((r) => r.kind === 'allow').map((r) => r.pattern)];
 
@@ -43,7 +49,7 @@ export function createBlockCheck({ pool, config }: ActivityDeps) {
       if (notAllowed.length) reason = { rule: 'allow', notAllowed };
     }
     if (!reason) {
-      const limitRow = (await pool.query<{ max_emails: number; window_minutes: number }>("SELECT max_emails, window_minutes FROM recipient_limits WHERE scope = 'per_recipient'")).rows[0];
+      const limitRow = limitRows.rows[0];
       const limit = limitRow ? { maxEmails: limitRow.max_emails, windowMinutes: limitRow.window_minutes } : config.rules.perRecipient;
       if (limit) {
         const counts = await pool.query<{ address: string; earlier: number }>(

@@ -39,15 +39,16 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
   const claimTtlSeconds = config.deliver.heartbeatMs / 1000 + 1;
 
   /** Records the send; keeps trying while the attempt lives, because giving up here is what makes duplicates. */
-  async function recordSent(emailId: string, response: string): Promise<void> {
+  async function recordSent(emailId: string, response: string, size: number | undefined): Promise<void> {
     const ctx = Context.current();
     for (let attempt = 1; ; attempt++) {
       try {
         await pool.query(
           `UPDATE emails SET email_has_been_sent = true, sent_at = clock_timestamp(), smtp_response = $2, status = 'sent',
-                  last_error = NULL, delivery_claim = NULL, held_since = NULL, updated_at = clock_timestamp()
+                  mime_size = coalesce($3, mime_size), last_error = NULL, delivery_claim = NULL, held_since = NULL,
+                  updated_at = clock_timestamp()
             WHERE id = $1 AND NOT email_has_been_sent`,
-          [emailId, response],
+          [emailId, response, size ?? null],
         );
         return;
       } catch (err) {
@@ -61,6 +62,11 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
   return async function deliver(emailId: string, onUncertain: 'resend' | 'hold' = config.deliver.onUncertain): Promise<DeliverResult> {
     const ctx = Context.current();
     const claim = randomUUID();
+    // The record and its attachments do not change after submission: read
+    // them alongside the claim rather than after it (two round trips fewer
+    // before the SMTP conversation starts).
+    const loaded = Promise.all([loadEmail(pool, emailId), loadAttachments(pool, emailId)]);
+    loaded.catch(() => {}); // awaited below, or abandoned when the claim is refused
     const claimed = await pool.query<{ took_over: boolean }>(
       `UPDATE emails e SET delivery_claim = $2, delivery_claimed_at = clock_timestamp(), status = 'sending',
               attempts = e.attempts + 1, held_since = NULL, updated_at = clock_timestamp(),
@@ -94,8 +100,7 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
       await release('status = status', []);
       throw new CancelledFailure('delivery cancelled before sending');
     }
-    const email = await loadEmail(pool, emailId);
-    const attachments = await loadAttachments(pool, emailId);
+    const [email, attachments] = await loaded;
     // Heartbeats let Temporal notice a dead worker in seconds rather than at the
     // start-to-close timeout; refreshing the claim keeps a slow send's claim alive.
     ctx.heartbeat();
@@ -104,9 +109,11 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
       pool.query('UPDATE emails SET delivery_claimed_at = clock_timestamp() WHERE id = $1 AND delivery_claim = $2', [emailId, claim]).catch(() => {});
     }, Math.max(200, Math.floor(config.deliver.heartbeatMs / 3)));
     let response: string;
+    let size: number | undefined;
     try {
-      const info = (await transport.sendMail(mailOptions(email!, attachments))) as { response?: string };
+      const info = (await transport.sendMail(mailOptions(email!, attachments))) as { response?: string; messageSize?: number };
       response = info.response ?? '';
+      size = info.messageSize; // bytes of the DATA stream, terminating ".\r\n" included
     } catch (err) {
       clearInterval(ticker);
       const c = classifySmtpError(err);
@@ -128,7 +135,7 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
       });
     }
     clearInterval(ticker);
-    await recordSent(emailId, response);
+    await recordSent(emailId, response, size);
     const since = Math.max(email!.createdOn.getTime(), email!.sendAt?.getTime() ?? 0);
     metrics.sent(Date.now() - since);
     log.info('email sent', { emailId, outcome: 'sent', afterUncertain: tookOver });

@@ -1,8 +1,10 @@
 // prepare: builds the MIME message from the record and its attachments (read
 // from Postgres, never from workflow history) with nodemailer's composer,
-// checks it composes and records its size, and hands the workflow the plan
-// for delivery: which task queue and which retry policy, from this worker's
-// configuration. The plan lands in history, so a replay uses the same one.
+// checks it composes, and hands the workflow the plan for delivery: which task
+// queue and which retry policy, from this worker's configuration, and the
+// message's size. The plan lands in history, so a replay uses the same one.
+// It writes nothing: a commit here would cost every email an fsync on the
+// way to the SMTP server (deliver records the size it sent, with the flag).
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
@@ -17,10 +19,9 @@ export type PrepareResult =
 
 export function createPrepare({ pool, config }: ActivityDeps) {
   return async function prepare(emailId: string): Promise<PrepareResult> {
-    const email = await loadEmail(pool, emailId);
+    const [email, attachments] = await Promise.all([loadEmail(pool, emailId), loadAttachments(pool, emailId)]);
     if (!email) throw ApplicationFailure.nonRetryable(`email ${emailId} does not exist`, 'EmailNotFound');
     if (FINAL_STATUSES.includes(email.status)) return { outcome: 'final', status: email.status };
-    const attachments = await loadAttachments(pool, emailId);
     for (const a of attachments) {
       // The bytes must be the ones accepted at submission.
       if (createHash('sha256').update(a.content).digest('hex') !== a.checksum) {
@@ -33,7 +34,6 @@ export function createPrepare({ pool, config }: ActivityDeps) {
     } catch (err) {
       throw ApplicationFailure.nonRetryable(`email ${emailId} cannot be composed: ${(err as Error).message}`, 'EmailInvalid');
     }
-    await pool.query('UPDATE emails SET mime_size = $2, updated_at = clock_timestamp() WHERE id = $1', [emailId, mime.length]);
     return { outcome: 'ready', size: mime.length, deliverTaskQueue: deliverTaskQueue(config.temporal.taskQueue), policy: config.deliver };
   };
 }
