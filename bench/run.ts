@@ -139,6 +139,8 @@ const runs = (phase: Phase) => options.phases.includes(phase);
 
 const EventType = protos.temporal.api.enums.v1.EventType;
 const log = (line: string) => console.error(`[bench] ${line}`);
+/** Rate-limit runs: the steady window starts this many seconds after the first delivery. */
+const STEADY_AFTER_S = 2;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const runId = randomUUID().slice(0, 8);
 
@@ -384,6 +386,7 @@ async function main(): Promise<void> {
   };
   results.phaseSeconds.setup = round((performance.now() - setupStarted) / 1000, 1);
   if (runs('smtp')) results.phases.smtp = await timed('smtp', smtpPhase);
+  if (runs('engine-minimal')) results.phases['engine-minimal'] = await timed('engine-minimal', () => enginePhase('engine-minimal', 'minimalWorkflow'));
   if (runs('engine')) results.phases.engine = await timed('engine', () => enginePhase('engine', 'floorEmail'));
   if (runs('engine-regular')) results.phases['engine-regular'] = await timed('engine-regular', () => enginePhase('engine-regular', 'floorEmailRegular'));
   if (runs('pipeline')) results.phases.pipeline = await timed('pipeline', pipelinePhase);
@@ -439,11 +442,18 @@ async function main(): Promise<void> {
   }
 
   // ============================================================ phase 2: engine floor
-  async function enginePhase(phase: 'engine' | 'engine-regular', workflowType: 'floorEmail' | 'floorEmailRegular'): Promise<EngineResult> {
+  async function enginePhase(
+    phase: 'engine' | 'engine-regular' | 'engine-minimal',
+    workflowType: 'floorEmail' | 'floorEmailRegular' | 'minimalWorkflow',
+  ): Promise<EngineResult> {
     const n = options.emails;
     const taskQueue = `bench-${phase}-${runId}`;
-    const shape = workflowType === 'floorEmail' ? '2 local + 1 regular no-op activities, 1 upsert' : '3 regular no-op activities, 2 upserts: the shape before the fast path';
-    log(`${phase}: ${n} empty sendEmail-shaped workflows (${shape}) on "${taskQueue}", ${options.concurrency} starts in flight…`);
+    const shape = {
+      floorEmail: 'empty sendEmail-shaped workflows (2 local + 1 regular no-op activities, 1 upsert)',
+      floorEmailRegular: 'empty sendEmail-shaped workflows (3 regular no-op activities, 2 upserts: the shape before the fast path)',
+      minimalWorkflow: 'minimal workflows (1 no-op activity on the same queue, nothing else)',
+    }[workflowType];
+    log(`${phase}: ${n} ${shape} on "${taskQueue}", ${options.concurrency} starts in flight…`);
     const child = await spawnChild('engine-floor worker', 'floor', { ...baseEnv, TEMPORAL_TASK_QUEUE: taskQueue, BENCH_BUNDLE: floorBundlePath });
     try {
       const cpuBefore = cpuSnapshot([child.pid]);
@@ -456,6 +466,10 @@ async function main(): Promise<void> {
             const emailId = randomUUID();
             const workflowId = `floor-${emailId}`;
             ids[i] = workflowId;
+            if (workflowType === 'minimalWorkflow') {
+              await temporal.workflow.start(workflowType, { taskQueue, workflowId, args: [{ emailId }] });
+              continue;
+            }
             // The same start options as startEmailWorkflow (src/email/start.ts).
             await temporal.workflow.start(workflowType, {
               taskQueue,
@@ -585,6 +599,12 @@ async function main(): Promise<void> {
       const child = await spawnChild('latency worker', 'pipeline', workerEnv(taskQueue));
       worker = { child, mailer: await mailerFor(taskQueue), taskQueue };
       workerForLatency = worker;
+      // A fresh worker (no pipeline phase before this one) is cold: JIT, workflow
+      // cache, Postgres connections opened on first use. Warm it up at the first
+      // level's rate and discard those figures, as the pipeline phase does otherwise.
+      const rate = (saturationRate * options.latencyLoads[0]!) / 100;
+      const warmup = await submitOpenLoop(worker.mailer, 'latency-warmup', Math.max(10, Math.round(rate * 3)), rate);
+      await waitUntil('the warm-up emails at the sink', () => warmup.every((r) => receipts.has(r.id)), 120_000);
     }
     const levels: LatencyLevel[] = [];
     for (const load of options.latencyLoads) {
@@ -646,7 +666,9 @@ async function main(): Promise<void> {
           const times = submitted.map((id) => receipts.get(id)).filter((t): t is number => t !== undefined);
           return times.length ? Math.min(...times) : undefined;
         }, 60_000);
-        const end = firstAt + options.rateSeconds * 1000;
+        // Two seconds more than the window, so that a second window of the same
+        // length can start after the limiter's initial burst.
+        const end = firstAt + (options.rateSeconds + STEADY_AFTER_S) * 1000;
         while (Date.now() < end + 200) await sleep(100);
       } finally {
         feeding = false;
@@ -657,6 +679,13 @@ async function main(): Promise<void> {
       const firstAt = times[0]!;
       const inWindow = times.filter((t) => t < firstAt + options.rateSeconds * 1000);
       const rate = inWindow.length / options.rateSeconds;
+      // Temporal's limiter is a token bucket whose burst is the rate itself
+      // (matching: burst = ceil(rps), not configurable lower): starting from an
+      // idle queue it lets one bucketful through at once. The same-length
+      // window from 2 s on shows the rate it keeps.
+      const steadyFrom = firstAt + STEADY_AFTER_S * 1000;
+      const steady = times.filter((t) => t >= steadyFrom && t < steadyFrom + options.rateSeconds * 1000);
+      const steadyRate = steady.length / options.rateSeconds;
       // When Temporal handed out each delivery (ActivityTaskStarted of deliver): the limiter
       // itself, without the worker's and the sink's jitter that the receipt times carry.
       const delivered = submitted.filter((id) => (receipts.get(id) ?? Infinity) < firstAt + options.rateSeconds * 1000);
@@ -672,6 +701,9 @@ async function main(): Promise<void> {
         delivered: inWindow.length,
         ratePerSecond: round(rate, 3),
         errorPercent: round(((rate - limit) / limit) * 100, 1),
+        firstSecond: times.filter((t) => t < firstAt + 1000).length,
+        steadyRatePerSecond: round(steadyRate, 3),
+        steadyErrorPercent: round(((steadyRate - limit) / limit) * 100, 1),
         maxIn1s: maxInWindow(inWindow).count,
         maxIn1sDispatched: maxInWindow(started).count,
         maxIn1sDispatchedAfter2s: maxInWindow(started.filter((t) => t >= firstStart + 2000)).count,
@@ -684,7 +716,7 @@ async function main(): Promise<void> {
         results.notes.push(`ratelimit: with ${workers} worker(s) the pipeline delivered ${run.ratePerSecond}/s, below the ${limit}/s limit: deliveries did not queue in front of the limit (deliver queue wait p50 ${run.deliverQueueWaitMs.p50} ms), so the engine, not the limit, set the rate.`);
       }
       runsOut.push(run);
-      log(`ratelimit: ${workers} worker(s): ${run.ratePerSecond}/s (${run.errorPercent >= 0 ? '+' : ''}${run.errorPercent} %), max in any 1 s: ${run.maxIn1s} received, ${run.maxIn1sDispatched} dispatched (${run.maxIn1sDispatchedAfter2s} after the first 2 s); deliver queue wait p50 ${run.deliverQueueWaitMs.p50} ms`);
+      log(`ratelimit: ${workers} worker(s): ${run.ratePerSecond}/s (${run.errorPercent >= 0 ? '+' : ''}${run.errorPercent} %), from 2 s on ${run.steadyRatePerSecond}/s (${run.steadyErrorPercent >= 0 ? '+' : ''}${run.steadyErrorPercent} %), max in any 1 s: ${run.maxIn1s} received, ${run.maxIn1sDispatched} dispatched (${run.maxIn1sDispatchedAfter2s} after the first 2 s); deliver queue wait p50 ${run.deliverQueueWaitMs.p50} ms`);
     }
     return { limitPerSecond: limit, runs: runsOut };
   }
@@ -735,7 +767,9 @@ async function main(): Promise<void> {
         drainPerSecond: round(n / drainSeconds, 1),
         maxIn1s,
         maxIn1sDispatched,
-        limitHeld: maxIn1sDispatched <= limit,
+        // The target's own test: no second above twice the limit (a token bucket
+        // that starts full allows one bucketful on top of the rate).
+        limitHeld: maxIn1sDispatched <= 2 * limit,
         limitBinding: maxIn1sDispatched >= 0.9 * limit,
         sent: times.length,
         perSecond: perSecond(times, upAt, Math.ceil(drainSeconds) + 1),

@@ -63,6 +63,7 @@ function throughputPanel(top: number, r: BenchResults): Panel | undefined {
   const { smtp, engine, pipeline } = r.phases;
   const items = [
     smtp && { label: 'SMTP limit', value: smtp.perSecond, note: 'msg/s' },
+    r.phases['engine-minimal'] && { label: 'Minimal workflow', value: r.phases['engine-minimal'].perSecond, note: 'workflows/s (1 no-op activity)' },
     engine && { label: 'Engine floor', value: engine.perSecond, note: 'workflows/s' },
     r.phases['engine-regular'] && { label: 'Floor, old shape', value: r.phases['engine-regular'].perSecond, note: 'workflows/s (3 regular activities)' },
     pipeline && { label: 'Pipeline', value: pipeline.perSecond, note: 'emails/s' },

@@ -1,5 +1,5 @@
 // The printed summary of a bench run: plain-text tables, one per phase.
-import type { BenchResults, HistorySample } from './results.ts';
+import type { BenchResults, CpuResult, EngineResult, HistorySample } from './results.ts';
 
 type PipelineTimeline = HistorySample['timelineMs'];
 
@@ -30,12 +30,15 @@ export function renderTable(r: BenchResults): string {
 
   const { smtp, engine, pipeline, latency, ratelimit, backlog } = r.phases;
   const regular = r.phases['engine-regular'];
-  if (smtp || engine || regular || pipeline) {
+  const minimal = r.phases['engine-minimal'];
+  if (smtp || engine || regular || minimal || pipeline) {
     out.push('', 'Throughput at saturation');
     const rows: (string | number)[][] = [];
+    const ratio = (x: EngineResult | undefined) => pct(pipeline && x ? pipeline.perSecond / x.perSecond : undefined);
     if (smtp) rows.push([`SMTP limit: nodemailer pool of ${smtp.poolSize} → sink, ${smtp.inFlight} in flight`, `${n1(smtp.perSecond)} msg/s`, smtp.messages, pct(pipeline?.ratioToSmtp)]);
+    if (minimal) rows.push([`Engine baseline: minimal workflows (1 no-op activity), ${minimal.submitConcurrency} starts in flight`, `${n1(minimal.perSecond)} wf/s`, minimal.workflows, ratio(minimal)]);
     if (engine) rows.push([`Engine floor: empty sendEmail-shaped workflows, ${engine.submitConcurrency} starts in flight`, `${n1(engine.perSecond)} wf/s`, engine.workflows, pct(pipeline?.ratioToEngine)]);
-    if (regular) rows.push(['  the same, shape before the fast path (3 regular activities)', `${n1(regular.perSecond)} wf/s`, regular.workflows, pct(pipeline ? pipeline.perSecond / regular.perSecond : undefined)]);
+    if (regular) rows.push(['  the same, shape before the fast path (3 regular activities)', `${n1(regular.perSecond)} wf/s`, regular.workflows, ratio(regular)]);
     if (pipeline) {
       rows.push([`Full pipeline: send() → sent, ${pipeline.submitConcurrency} send() in flight`, `${n1(pipeline.perSecond)} emails/s`, pipeline.emails, '100 %']);
       rows.push(['  send() alone (record insert + workflow start)', `${n1(pipeline.submitPerSecond)} sends/s`, pipeline.emails, '']);
@@ -44,15 +47,19 @@ export function renderTable(r: BenchResults): string {
   }
   if (pipeline) {
     out.push('', 'Per delivered email (saturation phase)');
-    const c = pipeline.cpu;
-    const e = engine?.cpu;
-    const g = regular?.cpu;
-    const cpuRow = (label: string, key: string) => [label, n1(c.perItemMs[key]), e ? n1(e.perItemMs[key]) : '—', ...(regular ? [n1(g!.perItemMs[key])] : [])];
-    const tl = (key: keyof PipelineTimeline) => [n1(pipeline.historyEvents.timelineMs[key]), engine ? n1(engine.historyEvents.timelineMs[key]) : '—', ...(regular ? [n1(regular.historyEvents.timelineMs[key])] : [])];
-    const busy = (x: { machineBusyMs: number; machineCapacityMs: number; totalMs: number } | undefined, outside: boolean) =>
-      x ? `${n1(Math.max(0, (outside ? x.machineBusyMs - x.totalMs : x.machineBusyMs) / x.machineCapacityMs) * 100)} %` : '—';
-    out.push(table(['', 'pipeline', 'engine floor', ...(regular ? ['floor, old shape'] : [])], [
-      ['history events', `${pipeline.historyEvents.mean}`, engine ? `${engine.historyEvents.mean}` : '—', ...(regular ? [`${regular.historyEvents.mean}`] : [])],
+    // One column per measured workload, the pipeline first.
+    const columns: { title: string; x: { cpu: CpuResult; historyEvents: { mean: number; timelineMs: PipelineTimeline } } }[] = [
+      { title: 'pipeline', x: pipeline },
+      ...(engine ? [{ title: 'engine floor', x: engine }] : []),
+      ...(minimal ? [{ title: 'minimal wf', x: minimal }] : []),
+      ...(regular ? [{ title: 'floor, old shape', x: regular }] : []),
+    ];
+    const cpuRow = (label: string, key: string) => [label, ...columns.map((c) => n1(c.x.cpu.perItemMs[key]))];
+    const tl = (key: keyof PipelineTimeline) => columns.map((c) => n1(c.x.historyEvents.timelineMs[key]));
+    const busy = (x: { machineBusyMs: number; machineCapacityMs: number; totalMs: number }, outside: boolean) =>
+      `${n1(Math.max(0, (outside ? x.machineBusyMs - x.totalMs : x.machineBusyMs) / x.machineCapacityMs) * 100)} %`;
+    out.push(table(['', ...columns.map((c) => c.title)], [
+      ['history events', ...columns.map((c) => `${c.x.historyEvents.mean}`)],
       cpuRow('CPU ms, all processes', 'total'),
       cpuRow('  worker process', 'worker'),
       cpuRow('  Temporal dev server', 'temporal'),
@@ -63,8 +70,8 @@ export function renderTable(r: BenchResults): string {
       ['  workflow tasks running', ...tl('workflowTaskRunning')],
       ['  activities waiting in queue', ...tl('activityQueued')],
       ['  activities running', ...tl('activityRunning')],
-      ['machine busy during the phase', busy(c, false), busy(e, false), ...(regular ? [busy(g, false)] : [])],
-      ['  of which outside the bench', busy(c, true), busy(e, true), ...(regular ? [busy(g, true)] : [])],
+      ['machine busy during the phase', ...columns.map((c) => busy(c.x.cpu, false))],
+      ['  of which outside the bench', ...columns.map((c) => busy(c.x.cpu, true))],
     ]));
     out.push(`  workflow time = mean over ${pipeline.historyEvents.samples.length} sampled histories; at saturation every email is submitted long before the engine reaches it, so queue waits dominate`);
     out.push(`  worker peak RSS ${mib(pipeline.memory.workerPeakRssBytes)}, Temporal peak RSS ${mib(pipeline.memory.temporalPeakRssBytes)}, Postgres processes' RSS (sum) ≤ ${mib(pipeline.memory.postgresMaxTreeRssBytes)}`);
@@ -78,19 +85,23 @@ export function renderTable(r: BenchResults): string {
   }
   if (ratelimit) {
     out.push('', `Global rate limit EMAIL_RATE_LIMIT=${ratelimit.limitPerSecond}/s (worker processes share one task-queue limit)`);
-    out.push(table(['workers', 'seconds', 'delivered', 'rate/s', 'error vs limit', 'max in 1 s: accepted', 'dispatched', 'after 2 s', 'queue wait p50', 'limit binding?'], ratelimit.runs.map((run) => [
-      run.workers, run.seconds, run.delivered, run.ratePerSecond.toFixed(2), signed(run.errorPercent), run.maxIn1s, run.maxIn1sDispatched, run.maxIn1sDispatchedAfter2s,
+    out.push(table(['workers', 'seconds', 'delivered', 'rate/s', 'error vs limit', 'first 1 s', 'from 2 s: rate/s', 'error', 'max in 1 s: accepted', 'dispatched', 'after 2 s', 'queue wait p50', 'limit binding?'], ratelimit.runs.map((run) => [
+      run.workers, run.seconds, run.delivered, run.ratePerSecond.toFixed(2), signed(run.errorPercent), run.firstSecond ?? '—',
+      run.steadyRatePerSecond?.toFixed(2) ?? '—', run.steadyErrorPercent === undefined ? '—' : signed(run.steadyErrorPercent),
+      run.maxIn1s, run.maxIn1sDispatched, run.maxIn1sDispatchedAfter2s,
       `${(run.deliverQueueWaitMs.p50 / 1000).toFixed(1)} s`, run.limitBinding ? 'yes' : 'no: engine-bound',
     ])));
+    out.push('  rate = over the window from the first delivery, including the limiter\'s initial burst (Temporal\'s token bucket starts full,');
+    out.push('  one bucketful = the rate); from 2 s = a window of the same length starting 2 s later: the rate the limiter keeps;');
     out.push('  accepted = by the sink\'s receive times; dispatched = by when Temporal started deliver (history), i.e. the limiter itself;');
-    out.push('  after 2 s = the same without the first 2 s (the limiter starts with a burst); queue wait = deliver scheduled → started');
+    out.push('  after 2 s = the same without the first 2 s; queue wait = deliver scheduled → started');
   }
   if (backlog) {
     out.push('', `Backlog drain: ${backlog.emails} emails submitted while the sink was down (${Object.entries(backlog.settings).map(([k, v]) => `${k}=${v}`).join(', ')})`);
     out.push(table(['', ''], [
       ['outage (sink down → up)', `${backlog.outageSeconds.toFixed(1)} s; ${backlog.emailsTriedBeforeReopen} emails had failed once; ${backlog.failedAttempts} failed attempts in all`],
       ['drain (sink up → last sent)', `${backlog.drainSeconds.toFixed(1)} s (ideal at the limit: ${backlog.idealDrainSeconds.toFixed(1)} s), ${n1(backlog.drainPerSecond)} emails/s`],
-      ['max in any 1 s vs limit', `${backlog.maxIn1sDispatched} dispatched, ${backlog.maxIn1s} accepted vs ${backlog.limitPerSecond}: ${backlog.limitHeld ? 'held' : 'EXCEEDED'}${backlog.limitBinding ? '' : ' (the limit did not bind: the drain ran below it)'}`],
+      ['max in any 1 s vs limit', `${backlog.maxIn1sDispatched} dispatched (${(backlog.maxIn1sDispatched / backlog.limitPerSecond).toFixed(2)}× the limit), ${backlog.maxIn1s} accepted vs ${backlog.limitPerSecond}: ${backlog.limitHeld ? 'held (≤ 2×: one bucketful on top of the rate)' : 'EXCEEDED (> 2× the limit)'}${backlog.limitBinding ? '' : ' (the limit did not bind: the drain ran below it)'}`],
     ]));
     out.push('  (the retry backoff is capped at 5 s for this phase: with the default 10 min cap, emails would wait for their next attempt long after the sink returned)');
   }

@@ -15,6 +15,11 @@
 //                      `sending` before deliver and to `sent` at the end: 25 events.
 //                      Run with `--phases engine-regular` to measure what the
 //                      fast path buys, in the same conditions.
+//   minimalWorkflow    the smallest workflow that does any work: one no-op
+//                      activity on its own task queue, no search attributes,
+//                      no query, no summary (11 events). The figure people
+//                      quote for a dev server ("N one-activity workflows/s"):
+//                      what the engine costs before anything of ours.
 //
 // The bench compares the floor's history length with the pipeline's and says
 // so when they differ: then sendEmail changed shape and this file must follow.
@@ -101,4 +106,9 @@ export async function floorEmail({ emailId }: { emailId: string }): Promise<{ st
 
 export async function floorEmailRegular({ emailId }: { emailId: string }): Promise<{ status: 'sent' }> {
   return floor(emailId, 'regular');
+}
+
+export async function minimalWorkflow({ emailId }: { emailId: string }): Promise<{ status: 'sent' }> {
+  await regular.blockCheck(emailId);
+  return { status: 'sent' };
 }

@@ -53,6 +53,9 @@ describe('npm run bench --smoke', () => {
     expect(smtp!.perSecond).toBeGreaterThan(0);
     expect(smtp!.failed).toBe(0);
     expect(engine!.perSecond).toBeGreaterThan(0);
+    const minimal = r.phases['engine-minimal']!;
+    expect(minimal.perSecond).toBeGreaterThan(0);
+    expect(minimal.historyEvents.mean).toBe(11); // started, a workflow task (3 events), the activity (3), a workflow task (3), completed
     // Under heavy load a lost activity task can fail an empty workflow; the bench reports it.
     expect(engine!.completed).toBeGreaterThanOrEqual(0.9 * engine!.workflows);
     expect(pipeline!.perSecond).toBeGreaterThan(0);
@@ -78,6 +81,8 @@ describe('npm run bench --smoke', () => {
     expect(ratelimit!.runs.length).toBeGreaterThanOrEqual(1);
     for (const run of ratelimit!.runs) {
       expect(run.ratePerSecond).toBeGreaterThan(0);
+      expect(run.steadyRatePerSecond).toBeGreaterThan(0);
+      expect(run.firstSecond).toBeGreaterThan(0);
       expect(run.maxIn1s).toBeGreaterThan(0);
     }
 
