@@ -24,6 +24,7 @@ import { ConfigError, loadConfig, parseDuration } from '../src/config.ts';
 import { ManagedChild } from '../src/stack/child.ts';
 import { projectRoot, type Stack, stackEnv, startStack } from '../src/stack/index.ts';
 import { isPortFree } from '../src/stack/ports.ts';
+import { spawnWorker, WorkerStartError } from '../src/stack/worker-process.ts';
 
 const run = promisify(execFile);
 
@@ -271,37 +272,20 @@ process.on('unhandledRejection', (err) => {
 
 // ---------------------------------------------------------------- workers
 
-const workerScript = path.join(projectRoot, 'src/worker.ts');
 let workerLogDir: string | undefined;
 
-/**
- * A worker as a real child process, exactly as `spawnWorker`
- * (src/stack/worker-process.ts) starts one — same script, same environment,
- * ready when it logs that it polls — except that a worker which exits during
- * start (Temporal or Postgres down at that moment) fails at once instead of
- * after spawnWorker's 60 s wait, and all logs of the run share one folder.
- */
+/** A worker as a real child process (spawnWorker), its log in the run's folder; start failures are tallied by reason. */
 async function startWorkerProcess(name: string): Promise<ManagedChild> {
   if (!workerLogDir) throw new Error('no folder for worker logs');
-  const logFile = path.join(workerLogDir, `${name}.log`);
-  const child = ManagedChild.spawn(name, process.execPath, ['--import', 'tsx', workerScript], logFile, {
-    env: { ...process.env, LOG_LEVEL: 'WARN', ...workerEnv },
-  });
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (!child.running) {
-      await child.exited;
-      const last = (await child.tail(8)).split('\n').filter((l) => l.trim() && !l.includes('    at ') && !l.includes('[worker] starting with')).at(-1)?.trim();
-      const reason = (last ?? '(no output)').replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:<port>').slice(0, 200);
+  try {
+    return await spawnWorker(workerEnv, name, { logDir: workerLogDir, timeoutMs: 120_000 });
+  } catch (err) {
+    if (err instanceof WorkerStartError) {
+      const reason = err.lastLine.replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:<port>').slice(0, 200);
       stats.workerSpawnFailureReasons[reason] = (stats.workerSpawnFailureReasons[reason] ?? 0) + 1;
-      throw new Error(`exited with ${child.process.exitCode ?? child.process.signalCode}: ${reason}`);
+      throw new Error(reason);
     }
-    if ((await readFile(logFile, 'utf8').catch(() => '')).includes('[worker] polling')) return child;
-    if (Date.now() > deadline) {
-      await child.kill();
-      throw new Error('not polling after 120 s');
-    }
-    await sleep(200);
+    throw err;
   }
 }
 

@@ -8,16 +8,44 @@ import { waitFor } from './wait.ts';
 
 const workerScript = path.resolve(import.meta.dirname, '../worker.ts');
 
-export async function spawnWorker(env: Record<string, string>, name = 'worker'): Promise<ManagedChild> {
-  const logFile = path.join(await mkdtemp(path.join(os.tmpdir(), 'mailer-worker-')), `${name}.log`);
+export interface SpawnWorkerOptions {
+  /** Folder for `<name>.log`; default a new temp folder. */
+  logDir?: string;
+  /** How long the worker may take to start polling. */
+  timeoutMs?: number;
+}
+
+/** The worker exited (or never polled) during start; `lastLine` is its last meaningful output line. */
+export class WorkerStartError extends Error {
+  constructor(
+    message: string,
+    readonly lastLine: string,
+  ) {
+    super(message);
+    this.name = 'WorkerStartError';
+  }
+}
+
+export async function spawnWorker(env: Record<string, string>, name = 'worker', options: SpawnWorkerOptions = {}): Promise<ManagedChild> {
+  const logDir = options.logDir ?? (await mkdtemp(path.join(os.tmpdir(), 'mailer-worker-')));
+  const logFile = path.join(logDir, `${name}.log`);
   const child = ManagedChild.spawn(name, process.execPath, ['--import', 'tsx', workerScript], logFile, {
     env: { ...process.env, LOG_LEVEL: 'WARN', ...env },
   });
   // 'exited' ends the wait at once (a thrown error would only be retried until the deadline).
   const state = await waitFor(`${name} to poll its task queues`, async () => {
     if (!child.running) return 'exited';
-    return (await readFile(logFile, 'utf8').catch(() => '')).includes('polling') ? 'polling' : undefined;
-  }, { timeoutMs: 60_000, intervalMs: 200 });
-  if (state === 'exited') throw new Error(`${name} exited before polling:\n${await child.tail()}`);
+    return (await readFile(logFile, 'utf8').catch(() => '')).includes('[worker] polling') ? 'polling' : undefined;
+  }, { timeoutMs: options.timeoutMs ?? 60_000, intervalMs: 200 }).catch(async (err: unknown) => {
+    await child.kill();
+    throw new WorkerStartError(`${name} did not start polling: ${err instanceof Error ? err.message : String(err)}`, 'not polling in time');
+  });
+  if (state === 'exited') {
+    await child.exited;
+    const tail = await child.tail(8);
+    // The last line that says something: not a stack frame, not the start banner.
+    const lastLine = tail.split('\n').filter((l) => l.trim() && !l.includes('    at ') && !l.includes('[worker] starting with')).at(-1)?.trim() ?? '(no output)';
+    throw new WorkerStartError(`${name} exited with ${child.process.exitCode ?? child.process.signalCode} before polling:\n${tail}`, lastLine);
+  }
   return child;
 }
