@@ -20,7 +20,11 @@ export interface PostgresOptions {
   port: number;
   database: string;
   logFile: string;
-  /** Trade durability for speed (fsync off): only for throw-away test clusters. */
+  /**
+   * Trade durability for speed (fsync off): only for throw-away test clusters.
+   * Still safe against the Postgres process being killed — a commit is written
+   * to the kernel before it is acknowledged — only an OS crash can lose data.
+   */
   ephemeral?: boolean;
   log?: (line: string) => void;
 }
@@ -153,17 +157,32 @@ export class LocalPostgres {
     if (this.child?.running) throw new Error('Postgres is already running');
     const { port, ephemeral } = this.options;
     const args = ['-D', this.dataDir, '-p', String(port), '-c', `listen_addresses=${HOST}`, '-c', 'unix_socket_directories='];
-    if (ephemeral) args.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
-    const child = ManagedChild.spawn('postgres', this.bins.postgres, args, this.options.logFile, { ...this.user, env: { ...process.env, LC_ALL: 'C' } });
+    // Not synchronous_commit=off: that acknowledges commits before their WAL
+    // leaves the process, so a SIGKILL (the fault tests do that) loses writes
+    // Postgres had confirmed — a loss production, with its defaults, never has.
+    if (ephemeral) args.push('-c', 'fsync=off', '-c', 'full_page_writes=off');
+    const spawn = () => ManagedChild.spawn('postgres', this.bins.postgres, args, this.options.logFile, { ...this.user, env: { ...process.env, LC_ALL: 'C' } });
+    let child = spawn();
     this.child = child;
     try {
-      await waitFor('Postgres to accept queries', async () => {
-        if (!child.running) throw new Error(`postgres exited early:\n${await child.tail()}`);
+      const state = await waitFor('Postgres to accept queries', async () => {
+        if (!child.running) {
+          await child.exited;
+          const tail = await child.tail();
+          // Right after a crash the old server's backends may not have noticed
+          // yet that their postmaster is gone; they still hold the shared memory
+          // and exit within moments. Start again rather than give up.
+          if (!tail.includes('pre-existing shared memory block')) return { exited: tail };
+          child = spawn();
+          this.child = child;
+          return undefined;
+        }
         const client = new pg.Client({ connectionString: this.adminUrl, connectionTimeoutMillis: 1000 });
         await client.connect();
         await client.end();
-        return true;
+        return { ready: true };
       }, { timeoutMs: 60_000 });
+      if ('exited' in state) throw new Error(`postgres exited early:\n${state.exited}`);
     } catch (err) {
       await this.kill();
       throw err;
@@ -186,3 +205,4 @@ export class LocalPostgres {
     await this.child?.kill();
   }
 }
+
