@@ -54,6 +54,20 @@ describe('lost emails', () => {
     expect(delivered(env, 'terminated@example.com')).toBe(1);
     expect((await runMailer(env, 'lost', '--older-than', '0s')).json.emails).toEqual([]);
   });
+
+  it('finds exactly the lost ones among more unfinished emails than one visibility query covers', async () => {
+    // 150 emails scheduled for tomorrow: unfinished records, each with a running workflow.
+    const tomorrow = new Date(Date.now() + 24 * 3600_000);
+    const scheduled = [];
+    for (let i = 0; i < 150; i++) {
+      scheduled.push(await env.client.send({ from: FROM, to: `later-${i}@example.com`, subject: 'Later', text: 'Hello' }, { sendAt: tomorrow }));
+    }
+    const lostIds = [await recordWithoutWorkflow(env, 'lost-1@example.com'), await recordWithoutWorkflow(env, 'lost-2@example.com')];
+    const lost = await runMailer(env, 'lost', '--older-than', '0s');
+    expect(lost.code).toBe(0);
+    expect(lost.json.emails.map((e: { id: string }) => e.id).sort()).toEqual([...lostIds].sort());
+    expect(scheduled.every((s) => s.workflowStarted)).toBe(true);
+  });
 });
 
 describe('stuck emails, cancel and retry', () => {
