@@ -205,4 +205,3 @@ export class LocalPostgres {
     await this.child?.kill();
   }
 }
-
