@@ -15,14 +15,14 @@
 // diagnostics folder with the bad emails' records, workflow histories and every
 // log is kept), 2 for bad arguments, 130 when interrupted.
 import { execFile, execFileSync } from 'node:child_process';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { IdempotencyConflictError, Mailer, ValidationError } from '../src/client.ts';
 import { ConfigError, loadConfig, parseDuration } from '../src/config.ts';
 import { ManagedChild } from '../src/stack/child.ts';
-import { projectRoot, type Stack, stackEnv, startStack } from '../src/stack/index.ts';
+import { type Stack, stackEnv, startStack } from '../src/stack/index.ts';
 import { isPortFree } from '../src/stack/ports.ts';
 import { spawnWorker, WorkerStartError } from '../src/stack/worker-process.ts';
 
@@ -357,18 +357,26 @@ const busy = new Map<string, Promise<void>>();
 
 async function runFault(f: PlannedFault, entry: (typeof faultLog)[number]): Promise<void> {
   const s = stack!;
-  const injected = () => {
+  /** Counts the fault, records what it does, and says so. */
+  const begin = (detail: string) => {
     faultCounts[f.kind]++;
     entry.injectedAtS = (Date.now() - t0) / 1000;
+    entry.detail = detail;
+    log(`>> fault ${f.kind}: ${detail}`);
+  };
+  /** One part of the stack down for the fault's pause, then back. */
+  const outage = async (detail: string, part: 'temporal' | 'postgres' | 'smtp', down: () => Promise<void>, up: () => Promise<void>) => {
+    begin(detail);
+    await down();
+    await sleep(f.pauseMs);
+    await relaunch(part, up);
   };
   switch (f.kind) {
     case 'worker-sigkill': {
       const victim = await pickVictim(f.pick);
       if (!victim) return skipped(f, entry);
-      injected();
       intentional.add(victim);
-      entry.detail = `SIGKILL ${victim.name}, replacement after ${f.pauseMs} ms`;
-      log(`>> fault ${f.kind}: ${entry.detail}`);
+      begin(`SIGKILL ${victim.name}, replacement after ${f.pauseMs} ms`);
       await victim.kill();
       await sleep(f.pauseMs);
       await addWorker();
@@ -377,10 +385,8 @@ async function runFault(f: PlannedFault, entry: (typeof faultLog)[number]): Prom
     case 'worker-sigterm': {
       const victim = await pickVictim(f.pick);
       if (!victim) return skipped(f, entry);
-      injected();
       intentional.add(victim);
-      entry.detail = `SIGTERM ${victim.name}, replacement after ${f.pauseMs} ms`;
-      log(`>> fault ${f.kind}: ${entry.detail}`);
+      begin(`SIGTERM ${victim.name}, replacement after ${f.pauseMs} ms`);
       const exited = victim.stop(30_000).then(() => {
         const code = victim.process.exitCode;
         stats.sigtermExitCodes.push(code);
@@ -391,40 +397,19 @@ async function runFault(f: PlannedFault, entry: (typeof faultLog)[number]): Prom
       await exited;
       break;
     }
-    case 'temporal-kill': {
-      injected();
-      entry.detail = `SIGKILL the Temporal dev server, relaunch after ${f.pauseMs} ms`;
-      log(`>> fault ${f.kind}: ${entry.detail}`);
-      await s.temporal!.kill();
-      await sleep(f.pauseMs);
-      await relaunch('temporal', () => s.temporal!.launch());
+    case 'temporal-kill':
+      await outage(`SIGKILL the Temporal dev server, relaunch after ${f.pauseMs} ms`, 'temporal', () => s.temporal!.kill(), () => s.temporal!.launch());
       break;
-    }
-    case 'postgres-kill': {
-      injected();
-      entry.detail = `SIGKILL Postgres, relaunch after ${f.pauseMs} ms`;
-      log(`>> fault ${f.kind}: ${entry.detail}`);
-      await s.postgres!.kill();
-      await sleep(f.pauseMs);
-      await relaunch('postgres', () => s.postgres!.launch());
+    case 'postgres-kill':
+      await outage(`SIGKILL Postgres, relaunch after ${f.pauseMs} ms`, 'postgres', () => s.postgres!.kill(), () => s.postgres!.launch());
       break;
-    }
-    case 'smtp-down': {
-      injected();
-      entry.detail = `SMTP sink down for ${f.pauseMs} ms`;
-      log(`>> fault ${f.kind}: ${entry.detail}`);
-      await s.smtp!.close();
-      await sleep(f.pauseMs);
-      await relaunch('smtp', () => s.smtp!.listen());
+    case 'smtp-down':
+      await outage(`SMTP sink down for ${f.pauseMs} ms`, 'smtp', () => s.smtp!.close(), () => s.smtp!.listen());
       break;
-    }
-    case 'smtp-slow': {
-      injected();
-      entry.detail = `next ${f.slowReplies} SMTP replies after 3000 ms`;
-      log(`>> fault ${f.kind}: ${entry.detail}`);
+    case 'smtp-slow':
+      begin(`next ${f.slowReplies} SMTP replies after 3000 ms`);
       for (let k = 0; k < f.slowReplies; k++) s.smtp!.replyQueue.push({ kind: 'accept', delayMs: 3000 });
       break;
-    }
   }
   entry.restoredAtS = (Date.now() - t0) / 1000;
   if (f.kind !== 'smtp-slow') log(`<< restored after ${f.kind} (${entry.detail})`);
