@@ -102,12 +102,20 @@ describe('faults', { timeout: 180_000 }, () => {
 
   it('worker SIGKILLed while deliver is in flight: the attempt times out by heartbeat and another worker delivers', async () => {
     const first = await worker();
-    sink.replyQueue.push({ kind: 'accept', delayMs: 5000 });
+    // Every delivery is held at the server, none answered, when the worker
+    // dies: no message is in the uncertain window (stored, reply not yet
+    // recorded), where a resend is by design. An email answered quickly while
+    // another is held would be exactly that, and it would be sent twice.
+    for (let i = 0; i < 3; i++) sink.replyQueue.push({ kind: 'accept', delayMs: 5000 });
     const ids = await submit(3, 'sigkill');
-    await waitFor('a delivery in flight at the server', () => sink.pending >= 1);
+    await waitFor('all three deliveries in flight at the server', () => sink.pending === 3);
     await first.kill();
     await worker();
     await expectSettled(ids);
+    // The second worker took each claim over from a dead attempt, so it cannot
+    // know whether the server kept the first copy: it says so on the record.
+    const { rows } = await mailer.pool.query<{ possibly_delivered: boolean }>('SELECT possibly_delivered FROM emails WHERE id = ANY($1)', [ids]);
+    expect(rows.map((r) => r.possibly_delivered)).toEqual([true, true, true]);
   });
 
   it('worker SIGTERM: in-flight deliveries finish within the grace period, nothing half-done', async () => {
