@@ -3,7 +3,8 @@
 // memory can be measured on their own. BENCH_MODE selects what it runs:
 //   pipeline  the real worker: startWorker() from src/worker.ts with the
 //             environment it is given, and a pre-built workflow bundle;
-//   floor     the engine floor: bench/workflows.ts with activities that return
+//   floor     the engine floor: the workflow bundle it is given (the real
+//             sendEmail, or bench/workflows.ts) with activities that return
 //             at once, as two workers shaped like startWorker's;
 //   smtp      the SMTP limit: nodemailer's pooled transport (createSmtpTransport)
 //             straight into the sink, BENCH_SMTP_MESSAGES with BENCH_SMTP_IN_FLIGHT
@@ -54,7 +55,7 @@ async function runFloor(): Promise<void> {
   const activities: FloorActivities = {
     blockCheck: async () => ({ outcome: 'pass' }),
     prepare: async () => ({ outcome: 'ready', size: 1000, deliverTaskQueue: deliverQueue, policy: config.deliver }),
-    deliver: async () => ({ outcome: 'sent', alreadySent: false }),
+    deliver: async () => ({ outcome: 'sent', alreadySent: false, afterUncertain: false }),
   };
   const { deliver, ...steps } = activities;
   const common = { connection, namespace: config.temporal.namespace, shutdownGraceTime: config.worker.shutdownGraceMs };

@@ -53,6 +53,9 @@ describe('npm run bench --smoke', () => {
     expect(smtp!.perSecond).toBeGreaterThan(0);
     expect(smtp!.failed).toBe(0);
     expect(engine!.perSecond).toBeGreaterThan(0);
+    // The floor is the product's own workflow, so the shortest histories of the two are the same length.
+    expect(engine!.workflowType).toBe('sendEmail');
+    expect(Math.min(...engine!.historyEvents.samples)).toBe(Math.min(...pipeline!.historyEvents.samples));
     const minimal = r.phases['engine-minimal']!;
     expect(minimal.perSecond).toBeGreaterThan(0);
     expect(minimal.historyEvents.mean).toBe(11); // started, a workflow task (3 events), the activity (3), a workflow task (3), completed
