@@ -37,8 +37,8 @@ export function renderTable(r: BenchResults): string {
     const ratio = (x: EngineResult | undefined) => pct(pipeline && x ? pipeline.perSecond / x.perSecond : undefined);
     if (smtp) rows.push([`SMTP limit: nodemailer pool of ${smtp.poolSize} → sink, ${smtp.inFlight} in flight`, `${n1(smtp.perSecond)} msg/s`, smtp.messages, pct(pipeline?.ratioToSmtp)]);
     if (minimal) rows.push([`Engine baseline: minimal workflows (1 no-op activity), ${minimal.submitConcurrency} starts in flight`, `${n1(minimal.perSecond)} wf/s`, minimal.workflows, ratio(minimal)]);
-    if (engine) rows.push([`Engine floor: empty sendEmail-shaped workflows, ${engine.submitConcurrency} starts in flight`, `${n1(engine.perSecond)} wf/s`, engine.workflows, pct(pipeline?.ratioToEngine)]);
-    if (regular) rows.push(['  the same, shape before the fast path (3 regular activities)', `${n1(regular.perSecond)} wf/s`, regular.workflows, ratio(regular)]);
+    if (engine) rows.push([`Engine floor: sendEmail with no-op activities, ${engine.submitConcurrency} starts in flight`, `${n1(engine.perSecond)} wf/s`, engine.workflows, pct(pipeline?.ratioToEngine)]);
+    if (regular) rows.push(['  the old shape, before the fast path (3 regular activities)', `${n1(regular.perSecond)} wf/s`, regular.workflows, ratio(regular)]);
     if (pipeline) {
       rows.push([`Full pipeline: send() → sent, ${pipeline.submitConcurrency} send() in flight`, `${n1(pipeline.perSecond)} emails/s`, pipeline.emails, '100 %']);
       rows.push(['  send() alone (record insert + workflow start)', `${n1(pipeline.submitPerSecond)} sends/s`, pipeline.emails, '']);
