@@ -7,8 +7,10 @@ import { mkdtemp, rm, chmod } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import protos from '@temporalio/proto';
 import { Mailer } from '../src/client.ts';
 import { type Config, loadConfig } from '../src/config.ts';
+import { workflowIdFor } from '../src/email/store.ts';
 import type { ManagedChild } from '../src/stack/child.ts';
 import { type Stack, stackEnv, startStack } from '../src/stack/index.ts';
 import { SmtpSink } from '../src/stack/smtp-sink.ts';
@@ -16,6 +18,7 @@ import { waitFor } from '../src/stack/wait.ts';
 import { spawnWorker } from '../src/stack/worker-process.ts';
 
 const FROM = 'faults@acme.example';
+const TimeoutType = protos.temporal.api.enums.v1.TimeoutType;
 
 describe('faults', { timeout: 180_000 }, () => {
   let stack: Stack;
@@ -116,6 +119,14 @@ describe('faults', { timeout: 180_000 }, () => {
     // know whether the server kept the first copy: it says so on the record.
     const { rows } = await mailer.pool.query<{ possibly_delivered: boolean }>('SELECT possibly_delivered FROM emails WHERE id = ANY($1)', [ids]);
     expect(rows.map((r) => r.possibly_delivered)).toEqual([true, true, true]);
+    // Temporal gave up on each dead attempt by its heartbeat timeout (3 s), not
+    // the start-to-close one (20 s) - even an attempt killed before it ever
+    // heartbeated: the server's heartbeat timer runs from the attempt's start.
+    for (const id of ids) {
+      const history = await mailer.temporal.workflow.getHandle(workflowIdFor(id)).fetchHistory();
+      const timeouts = history.events!.flatMap((e) => e.activityTaskTimedOutEventAttributes?.failure?.timeoutFailureInfo?.timeoutType ?? []);
+      expect(timeouts, `attempt timeouts of ${id}`).toEqual([TimeoutType.TIMEOUT_TYPE_HEARTBEAT]);
+    }
   });
 
   it('worker SIGTERM: in-flight deliveries finish within the grace period, nothing half-done', async () => {
