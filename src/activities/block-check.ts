@@ -22,7 +22,23 @@ function matches(address: string, pattern: string): boolean {
 
 export function createBlockCheck({ pool, config }: ActivityDeps) {
   return async function blockCheck(emailId: string): Promise<BlockCheckResult> {
-    const { rows } = await pool.query<{ status: EmailStatus; created_on: Date }>('SELECT status, created_on FROM emails WHERE id = $1', [emailId]);
+    // One round trip for the record, its recipients and the rules: this step
+    // sits on every email's way to the SMTP server.
+    const { rows } = await pool.query<{
+      status: EmailStatus;
+      created_on: Date;
+      recipients: string[];
+      rules: { kind: 'allow' | 'deny'; pattern: string }[];
+      per_recipient: { max_emails: number; window_minutes: number } | null;
+    }>(
+      `SELECT e.status, e.created_on,
+              ARRAY(SELECT r.address FROM email_recipients r WHERE r.email_id = e.id) AS recipients,
+              (SELECT coalesce(json_agg(json_build_object('kind', kind, 'pattern', pattern)), '[]'::json) FROM recipient_rules) AS rules,
+              (SELECT json_build_object('max_emails', max_emails, 'window_minutes', window_minutes)
+                 FROM recipient_limits WHERE scope = 'per_recipient') AS per_recipient
+         FROM emails e WHERE e.id = $1`,
+      [emailId],
+    );
     const email = rows[0];
     if (!email) throw ApplicationFailure.nonRetryable(`email ${emailId} does not exist`, 'EmailNotFound');
     if (FINAL_STATUSES.includes(email.status)) return { outcome: 'final', status: email.status };
@@ -30,14 +46,8 @@ export function createBlockCheck({ pool, config }: ActivityDeps) {
     // it passed the check then, and judging it again could only contradict that.
     if (email.status === 'sending') return { outcome: 'pass' };
 
-    // Independent reads, in parallel: this step sits on every email's way to the SMTP server.
-    const [recipientRows, ruleRows, limitRows] = await Promise.all([
-      pool.query<{ address: string }>('SELECT address FROM email_recipients WHERE email_id = $1', [emailId]),
-      pool.query<{ kind: 'allow' | 'deny'; pattern: string }>('SELECT kind, pattern FROM recipient_rules'),
-      pool.query<{ max_emails: number; window_minutes: number }>("SELECT max_emails, window_minutes FROM recipient_limits WHERE scope = 'per_recipient'"),
-    ]);
-    const recipients = recipientRows.rows.map((r) => r.address);
-    const dbRules = ruleRows.rows;
+    const recipients = email.recipients;
+    const dbRules = email.rules;
     const deny = [...config.rules.deny, ...dbRules.filter((r) => r.kind === 'deny').map((r) => r.pattern)];
     const allow = [...config.rules.allow, ...dbRules.filter((r) => r.kind === 'allow').map((r) => r.pattern)];
 
@@ -49,7 +59,7 @@ export function createBlockCheck({ pool, config }: ActivityDeps) {
       if (notAllowed.length) reason = { rule: 'allow', notAllowed };
     }
     if (!reason) {
-      const limitRow = limitRows.rows[0];
+      const limitRow = email.per_recipient;
       const limit = limitRow ? { maxEmails: limitRow.max_emails, windowMinutes: limitRow.window_minutes } : config.rules.perRecipient;
       if (limit) {
         const counts = await pool.query<{ address: string; earlier: number }>(

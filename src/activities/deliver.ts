@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import { mailOptions } from '../email/mail-options.ts';
-import { FINAL_STATUSES, loadAttachments, loadEmail, type EmailStatus } from '../email/store.ts';
+import { FINAL_STATUSES, loadEmail, loadForSending, type EmailStatus } from '../email/store.ts';
 import type { ActivityDeps } from './deps.ts';
 import { metrics } from './metrics.ts';
 import { classifySmtpError } from './smtp-errors.ts';
@@ -65,7 +65,7 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
     // The record and its attachments do not change after submission: read
     // them alongside the claim rather than after it (two round trips fewer
     // before the SMTP conversation starts).
-    const loaded = Promise.all([loadEmail(pool, emailId), loadAttachments(pool, emailId)]);
+    const loaded = loadForSending(pool, emailId);
     loaded.catch(() => {}); // awaited below, or abandoned when the claim is refused
     const claimed = await pool.query<{ took_over: boolean }>(
       `UPDATE emails e SET delivery_claim = $2, delivery_claimed_at = clock_timestamp(), status = 'sending',
@@ -100,7 +100,7 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
       await release('status = status', []);
       throw new CancelledFailure('delivery cancelled before sending');
     }
-    const [email, attachments] = await loaded;
+    const { email, attachments } = (await loaded)!; // claimed, so it exists (records are never deleted)
     // Heartbeats let Temporal notice a dead worker in seconds rather than at the
     // start-to-close timeout; refreshing the claim keeps a slow send's claim alive.
     // No heartbeat at the start: the server's heartbeat timer already runs from
@@ -114,7 +114,7 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
     let response: string;
     let size: number | undefined;
     try {
-      const info = (await transport.sendMail(mailOptions(email!, attachments))) as { response?: string; messageSize?: number };
+      const info = (await transport.sendMail(mailOptions(email, attachments))) as { response?: string; messageSize?: number };
       response = info.response ?? '';
       size = info.messageSize; // bytes of the DATA stream, terminating ".\r\n" included
     } catch (err) {
@@ -139,7 +139,7 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
     }
     clearInterval(ticker);
     await recordSent(emailId, response, size);
-    const since = Math.max(email!.createdOn.getTime(), email!.sendAt?.getTime() ?? 0);
+    const since = Math.max(email.createdOn.getTime(), email.sendAt?.getTime() ?? 0);
     metrics.sent(Date.now() - since);
     log.info('email sent', { emailId, outcome: 'sent', afterUncertain: tookOver });
     return { outcome: 'sent', alreadySent: false, afterUncertain: tookOver };

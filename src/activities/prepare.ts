@@ -10,7 +10,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { deliverTaskQueue, type DeliverPolicy } from '../config.ts';
 import { mailOptions } from '../email/mail-options.ts';
-import { FINAL_STATUSES, loadAttachments, loadEmail, type EmailStatus } from '../email/store.ts';
+import { FINAL_STATUSES, loadForSending, type EmailStatus } from '../email/store.ts';
 import type { ActivityDeps } from './deps.ts';
 
 export type PrepareResult =
@@ -19,8 +19,9 @@ export type PrepareResult =
 
 export function createPrepare({ pool, config }: ActivityDeps) {
   return async function prepare(emailId: string): Promise<PrepareResult> {
-    const [email, attachments] = await Promise.all([loadEmail(pool, emailId), loadAttachments(pool, emailId)]);
-    if (!email) throw ApplicationFailure.nonRetryable(`email ${emailId} does not exist`, 'EmailNotFound');
+    const loaded = await loadForSending(pool, emailId);
+    if (!loaded) throw ApplicationFailure.nonRetryable(`email ${emailId} does not exist`, 'EmailNotFound');
+    const { email, attachments } = loaded;
     if (FINAL_STATUSES.includes(email.status)) return { outcome: 'final', status: email.status };
     for (const a of attachments) {
       // The bytes must be the ones accepted at submission.
