@@ -55,6 +55,30 @@ describe('deliver', () => {
     expect(count('cancelled@example.com')).toBe(0);
   });
 
+  it('gives its claim back when it cannot read the attachments, so the retry is not taken for a crash mid-send', async () => {
+    const to = 'attachment-read@example.com';
+    const { id } = await env.client.send({
+      from: 'app@acme.example', to, subject: 'Invoice', text: 'Attached.',
+      attachments: [{ filename: 'invoice.txt', content: Buffer.from('total: 9.99'), contentType: 'text/plain' }],
+    });
+    // Postgres fails that one read (a failing fake over the real pool); the claim before it is real.
+    const failing = new Proxy(env.pool, {
+      get(target, prop, receiver) {
+        if (prop !== 'query') return Reflect.get(target, prop, receiver);
+        return (text: string, values?: unknown[]) =>
+          /FROM email_attachments WHERE email_id/.test(text) ? Promise.reject(new Error('connection terminated')) : target.query(text, values);
+      },
+    });
+    const flaky = createDeliver({ pool: failing, transport, config: env.config });
+    await expect(new MockActivityEnvironment().run(flaky, id)).rejects.toThrow('connection terminated');
+    expect(await row(env, id)).toMatchObject({ delivery_claim: null, attempts: 1, possibly_delivered: false, last_error: 'reading attachments: connection terminated' });
+    expect(count(to)).toBe(0);
+    // The next attempt claims it at once, sends it with the attachment, and does not call it uncertain.
+    expect(await new MockActivityEnvironment().run(deliver, id)).toEqual({ outcome: 'sent', alreadySent: false, afterUncertain: false });
+    expect(await row(env, id)).toMatchObject({ status: 'sent', attempts: 2, possibly_delivered: false });
+    expect(env.sink.messages.filter((m) => m.rcptTo.includes(to)).map((m) => m.raw.toString())).toEqual([expect.stringContaining('invoice.txt')]);
+  });
+
   it('keeps addresses out of the failure that goes into history, and in the record', async () => {
     const id = await submit('nobody@example.com');
     env.sink.replyQueue.push({ kind: 'reject', code: 550, message: '5.1.1 <nobody@example.com>: Recipient address rejected' });

@@ -17,7 +17,8 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import { mailOptions } from '../email/mail-options.ts';
-import { FINAL_STATUSES, loadEmail, loadForSending, type EmailStatus } from '../email/store.ts';
+import type { NormalizedAttachment } from '../email/validation.ts';
+import { type EmailRow, FINAL_STATUSES, fromRow, loadAttachments, loadEmail, type EmailStatus } from '../email/store.ts';
 import type { ActivityDeps } from './deps.ts';
 import { metrics } from './metrics.ts';
 import { classifySmtpError } from './smtp-errors.ts';
@@ -62,12 +63,10 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
   return async function deliver(emailId: string, onUncertain: 'resend' | 'hold' = config.deliver.onUncertain): Promise<DeliverResult> {
     const ctx = Context.current();
     const claim = randomUUID();
-    // The record and its attachments do not change after submission: read
-    // them alongside the claim rather than after it (two round trips fewer
-    // before the SMTP conversation starts).
-    const loaded = loadForSending(pool, emailId);
-    loaded.catch(() => {}); // awaited below, or abandoned when the claim is refused
-    const claimed = await pool.query<{ took_over: boolean }>(
+    // The claim returns the record too (it does not change after submission):
+    // one round trip before the SMTP conversation starts, and nothing to read
+    // between taking the claim and sending that could fail and strand it.
+    const claimed = await pool.query<EmailRow & { took_over: boolean; has_attachments: boolean }>(
       `UPDATE emails e SET delivery_claim = $2, delivery_claimed_at = clock_timestamp(), status = 'sending',
               attempts = e.attempts + 1, held_since = NULL, updated_at = clock_timestamp(),
               possibly_delivered = e.possibly_delivered OR prev.delivery_claim IS NOT NULL,
@@ -75,7 +74,8 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
          FROM (SELECT id, delivery_claim FROM emails WHERE id = $1 FOR UPDATE) prev
         WHERE e.id = prev.id AND NOT e.email_has_been_sent AND e.status NOT IN ('sent', 'blocked', 'failed', 'cancelled')
           AND (e.delivery_claim IS NULL OR e.delivery_claimed_at < clock_timestamp() - make_interval(secs => $3))
-        RETURNING prev.delivery_claim IS NOT NULL AS took_over`,
+        RETURNING e.*, prev.delivery_claim IS NOT NULL AS took_over,
+                  EXISTS (SELECT 1 FROM email_attachments a WHERE a.email_id = e.id) AS has_attachments`,
       [emailId, claim, claimTtlSeconds, onUncertain],
     );
     if (!claimed.rowCount) {
@@ -85,7 +85,8 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
       if (FINAL_STATUSES.includes(current.status)) return { outcome: 'final', status: current.status };
       throw ApplicationFailure.retryable(`another delivery attempt of email ${emailId} is in flight`, 'DeliveryInProgress');
     }
-    const tookOver = claimed.rows[0]!.took_over;
+    const row = claimed.rows[0]!;
+    const tookOver = row.took_over;
     if (tookOver && onUncertain === 'hold') {
       // Do not guess: release the claim and let an operator decide (mailer resolve).
       await pool.query('UPDATE emails SET delivery_claim = NULL, held_since = clock_timestamp(), updated_at = clock_timestamp() WHERE id = $1 AND delivery_claim = $2', [emailId, claim]);
@@ -100,7 +101,16 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
       await release('status = status', []);
       throw new CancelledFailure('delivery cancelled before sending');
     }
-    const { email, attachments } = (await loaded)!; // claimed, so it exists (records are never deleted)
+    const email = fromRow(row);
+    let attachments: NormalizedAttachment[] = [];
+    try {
+      if (row.has_attachments) attachments = await loadAttachments(pool, emailId);
+    } catch (err) {
+      // Nothing was sent: give the claim back, or the next attempt would wait
+      // for it to expire and then take this for a crash mid-delivery.
+      await release('last_error = $3', [`reading attachments: ${(err as Error).message}`]).catch(() => {});
+      throw err;
+    }
     // Heartbeats let Temporal notice a dead worker in seconds rather than at the
     // start-to-close timeout; refreshing the claim keeps a slow send's claim alive.
     // No heartbeat at the start: the server's heartbeat timer already runs from

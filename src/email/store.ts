@@ -132,7 +132,8 @@ async function insertAttachments(client: pg.PoolClient, emailId: string, attachm
   }
 }
 
-interface EmailRow {
+/** A row of `emails` as pg returns it (`SELECT *`). */
+export interface EmailRow {
   id: string;
   created_on: Date;
   sender: Address;
@@ -157,7 +158,7 @@ interface EmailRow {
   idempotency_key: string | null;
 }
 
-function fromRow(r: EmailRow): EmailRecord {
+export function fromRow(r: EmailRow): EmailRecord {
   return {
     id: r.id, createdOn: r.created_on, from: r.sender, to: r.to_addrs, cc: r.cc_addrs, bcc: r.bcc_addrs, replyTo: r.reply_to,
     subject: r.subject, text: r.text_body, html: r.html_body, headers: r.headers, sendAt: r.send_at, status: r.status,
