@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isListening, pickPort } from '../src/stack/ports.ts';
+import net from 'node:net';
+import { isListening, isPortClash, pickPort, withPortRetry } from '../src/stack/ports.ts';
 import { startStack } from '../src/stack/index.ts';
 
 const dirs: string[] = [];
@@ -75,5 +76,71 @@ describe('local stack', () => {
     const env = { ...bareEnv(), TEMPORAL_CLI_PATH: path.join(dataDir, 'no-such-temporal') };
     await expect(startStack({ dataDir, ports, mailboxWeb: true, ephemeral: true, env, log: () => {} })).rejects.toThrow(/TEMPORAL_CLI_PATH/);
     for (const [name, port] of Object.entries(ports)) expect(await isListening(port), `${name} port ${port}`).toBe(false);
+  });
+});
+
+describe('ports taken between the pick and the bind', () => {
+  /** A real listener on `port`; rejects with the OS's error when the port is taken. */
+  const listen = (port: number) =>
+    new Promise<net.Server>((resolve, reject) => {
+      const server = net.createServer();
+      server.once('error', reject);
+      server.listen({ port, host: '127.0.0.1', exclusive: true }, () => resolve(server));
+    });
+
+  it('starts the server again on a freshly picked port, once, and says so', async () => {
+    const blocker = await listen(0);
+    const taken = (blocker.address() as net.AddressInfo).port;
+    const tried: number[] = [];
+    const lines: string[] = [];
+    try {
+      // The first pick lands on the port another process took meanwhile.
+      const server = await withPortRetry('test server', async () => {
+        const port = tried.length === 0 ? taken : await pickPort(undefined);
+        tried.push(port);
+        return listen(port);
+      }, { log: (line) => lines.push(line) });
+      const bound = (server.address() as net.AddressInfo).port;
+      server.close();
+      expect(tried).toHaveLength(2);
+      expect(bound).toBe(tried[1]);
+      expect(bound).not.toBe(taken);
+      expect(lines).toEqual([expect.stringContaining('test server: a port it was given was taken')]);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('leaves a clash on a fixed port, and any other failure, to the caller at once', async () => {
+    const blocker = await listen(0);
+    const taken = (blocker.address() as net.AddressInfo).port;
+    let calls = 0;
+    try {
+      await expect(withPortRetry('fixed', async () => { calls++; return listen(taken); }, { fixed: true })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      expect(calls).toBe(1);
+      await expect(withPortRetry('other', async () => { calls++; throw new Error('no such binary'); })).rejects.toThrow('no such binary');
+      expect(calls).toBe(2);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('recognises the clash as Temporal and Postgres report it', async () => {
+    const blocker = await listen(0);
+    const taken = (blocker.address() as net.AddressInfo).port;
+    try {
+      for (const ports of [{ postgres: taken }, { temporal: taken, temporalUi: await pickPort(undefined) }]) {
+        const env: NodeJS.ProcessEnv = { ...bareEnv(), SMTP_URL: 'smtp://127.0.0.1:1' };
+        if (!('postgres' in ports)) env.DATABASE_URL = 'postgres://unused@127.0.0.1:1/unused';
+        const error = await startStack({ dataDir: await dataFolder(), ports, ephemeral: true, env, log: () => {} }).then(
+          async (stack) => { await stack.stop(); return undefined; },
+          (err: unknown) => err,
+        );
+        expect(error, JSON.stringify(ports)).toBeInstanceOf(Error);
+        expect(isPortClash(error), String(error)).toBe(true);
+      }
+    } finally {
+      blocker.close();
+    }
   });
 });

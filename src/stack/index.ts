@@ -6,7 +6,7 @@ import type http from 'node:http';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { startMailboxWeb } from './mailbox-web.ts';
-import { pickPort } from './ports.ts';
+import { pickPort, withPortRetry } from './ports.ts';
 import { LocalPostgres } from './postgres.ts';
 import { SmtpSink } from './smtp-sink.ts';
 import { TemporalDevServer } from './temporal-server.ts';
@@ -72,7 +72,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     let smtp: SmtpSink | undefined;
     let mailboxUrl: string | undefined;
     if (!env.SMTP_URL) {
-      smtp = await SmtpSink.start({ dir: path.join(dataDir, 'mailbox'), port: await port(1025, ports.smtp) });
+      smtp = await withPortRetry('SMTP sink', async () => SmtpSink.start({ dir: path.join(dataDir, 'mailbox'), port: await port(1025, ports.smtp) }), { fixed: ports.smtp !== undefined, log });
       parts.push({ stop: () => smtp!.close() });
       if (options.mailboxWeb) {
         const webPort = await port(1080, ports.mailbox);
@@ -84,27 +84,24 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     let postgres: LocalPostgres | undefined;
     if (!env.DATABASE_URL) {
-      postgres = await LocalPostgres.start({
+      postgres = await withPortRetry('Postgres', async () => LocalPostgres.start({
         dataDir: path.join(dataDir, 'postgres'),
         logFile: path.join(dataDir, 'postgres.log'),
         port: await port(5432, ports.postgres),
         database: 'mailer',
         ephemeral: options.ephemeral ?? false,
         log,
-      });
+      }), { fixed: ports.postgres !== undefined, log });
       parts.push(postgres);
     }
 
     let temporal: TemporalDevServer | undefined;
     if (!env.TEMPORAL_ADDRESS) {
-      const grpcPort = await port(7233, ports.temporal);
-      temporal = await TemporalDevServer.start({
-        dataDir,
-        port: grpcPort,
-        uiPort: await port(grpcPort + 1000, ports.temporalUi),
-        env,
-        log,
-      });
+      // Fixed only when both are: the dev server also picks five internal ports of its own.
+      temporal = await withPortRetry('Temporal dev server', async () => {
+        const grpcPort = await port(7233, ports.temporal);
+        return TemporalDevServer.start({ dataDir, port: grpcPort, uiPort: await port(grpcPort + 1000, ports.temporalUi), env, log });
+      }, { fixed: ports.temporal !== undefined && ports.temporalUi !== undefined, log });
       parts.push(temporal);
     }
 

@@ -55,3 +55,27 @@ export function isListening(port: number, host = HOST): Promise<boolean> {
     socket.once('error', () => done(false));
   });
 }
+
+/** A server that could not bind its port ("address already in use" from Temporal, Postgres or Node). */
+export function isPortClash(err: unknown): boolean {
+  const text = err instanceof Error ? `${err.message} ${(err as NodeJS.ErrnoException).code ?? ''}` : String(err);
+  return /address already in use|EADDRINUSE/i.test(text);
+}
+
+/**
+ * Starts a server on ports picked a moment before it binds them. Another
+ * process may take one of them in between (the test suite starts several
+ * stacks at once, and Temporal's dev server picks five more ports of its own
+ * the same way): then `start` runs again, picking afresh, up to `attempts`
+ * times. With `fixed` ports (the caller's own) a clash is the caller's to see.
+ */
+export async function withPortRetry<T>(what: string, start: () => Promise<T>, { fixed = false, attempts = 3, log }: { fixed?: boolean; attempts?: number; log?: (line: string) => void } = {}): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (fixed || attempt >= attempts || !isPortClash(err)) throw err;
+      log?.(`${what}: a port it was given was taken before it could bind it; starting it again on other ports (${attempt + 1}/${attempts})`);
+    }
+  }
+}

@@ -102,10 +102,17 @@ export class TemporalDevServer {
       const child = ManagedChild.spawn('temporal', this.binary, this.args(), path.join(this.options.dataDir, 'temporal.log'));
       this.runner = { kind: 'child', child };
       try {
+        // A server that exited (a port taken, a bad flag) fails the start at
+        // once; waitFor would keep polling a thrown error until its deadline.
+        let exitedWith: string | undefined;
         await waitFor('the Temporal dev server to answer', async () => {
-          if (!child.running) throw new Error(`exited early:\n${await child.tail()}`);
+          if (!child.running) {
+            exitedWith = await child.tail();
+            return true;
+          }
           return (await isListening(this.options.port)) && (await this.answers());
         }, { timeoutMs: 60_000, intervalMs: 200 });
+        if (exitedWith !== undefined) throw new Error(`exited early:\n${exitedWith}`);
       } catch (err) {
         await this.stop();
         throw err;
