@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { ManagedChild } from './child.ts';
 import { HOST } from './ports.ts';
-import { waitFor } from './wait.ts';
+import { StopWaiting, waitFor } from './wait.ts';
 
 const run = promisify(execFile);
 
@@ -165,14 +165,14 @@ export class LocalPostgres {
     let child = spawn();
     this.child = child;
     try {
-      const state = await waitFor('Postgres to accept queries', async () => {
+      await waitFor('Postgres to accept queries', async () => {
         if (!child.running) {
           await child.exited;
           const tail = await child.tail();
           // Right after a crash the old server's backends may not have noticed
           // yet that their postmaster is gone; they still hold the shared memory
           // and exit within moments. Start again rather than give up.
-          if (!tail.includes('pre-existing shared memory block')) return { exited: tail };
+          if (!tail.includes('pre-existing shared memory block')) throw new StopWaiting(`postgres exited early:\n${tail}`);
           child = spawn();
           this.child = child;
           return undefined;
@@ -180,9 +180,8 @@ export class LocalPostgres {
         const client = new pg.Client({ connectionString: this.adminUrl, connectionTimeoutMillis: 1000 });
         await client.connect();
         await client.end();
-        return { ready: true };
+        return true;
       }, { timeoutMs: 60_000 });
-      if ('exited' in state) throw new Error(`postgres exited early:\n${state.exited}`);
     } catch (err) {
       await this.kill();
       throw err;

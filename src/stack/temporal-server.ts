@@ -7,7 +7,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { BinaryNotFoundError, binaryVersion, resolveBinary, TEMPORAL_CLI } from './binaries.ts';
 import { ManagedChild } from './child.ts';
 import { HOST, isListening } from './ports.ts';
-import { waitFor } from './wait.ts';
+import { StopWaiting, waitFor } from './wait.ts';
 import { SEARCH_ATTRIBUTES, searchAttributeCliArgs } from '../search-attributes.ts';
 
 /**
@@ -102,17 +102,11 @@ export class TemporalDevServer {
       const child = ManagedChild.spawn('temporal', this.binary, this.args(), path.join(this.options.dataDir, 'temporal.log'));
       this.runner = { kind: 'child', child };
       try {
-        // A server that exited (a port taken, a bad flag) fails the start at
-        // once; waitFor would keep polling a thrown error until its deadline.
-        let exitedWith: string | undefined;
+        // A server that exited (a port taken, a bad flag) fails the start at once.
         await waitFor('the Temporal dev server to answer', async () => {
-          if (!child.running) {
-            exitedWith = await child.tail();
-            return true;
-          }
+          if (!child.running) throw new StopWaiting(`exited early:\n${await child.tail()}`);
           return (await isListening(this.options.port)) && (await this.answers());
         }, { timeoutMs: 60_000, intervalMs: 200 });
-        if (exitedWith !== undefined) throw new Error(`exited early:\n${exitedWith}`);
       } catch (err) {
         await this.stop();
         throw err;

@@ -1,4 +1,11 @@
 /**
+ * Thrown by a `check` to end the wait at once with this error: for what will
+ * not come right by waiting (a server process that exited). Any other error a
+ * check throws is retried until the deadline.
+ */
+export class StopWaiting extends Error {}
+
+/**
  * Polls `check` until it returns a value other than undefined/false, or fails
  * with `what` once the deadline passes. Used instead of fixed sleeps everywhere.
  */
@@ -14,6 +21,7 @@ export async function waitFor<T>(
       const value = await check();
       if (value !== undefined && value !== false) return value;
     } catch (err) {
+      if (err instanceof StopWaiting) throw err;
       lastError = err;
     }
     if (Date.now() >= deadline) {
