@@ -90,16 +90,6 @@ export async function waitForSent(db: pg.Client, since: Date, n: number, phase: 
   }
 }
 
-/** `fn` over `items`, `limit` at a time. */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!);
-  }));
-  return out;
-}
-
 /** When each `deliver` attempt of a workflow was scheduled and when Temporal started it (ms), from its history. */
 export async function deliverDispatches(temporal: Client, workflowId: string): Promise<{ scheduled: number; started: number }[]> {
   const events = (await temporal.workflow.getHandle(workflowId).fetchHistory()).events ?? [];

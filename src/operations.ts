@@ -5,6 +5,7 @@
 // workflow is looking after each.
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type pg from 'pg';
+import { mapLimit } from './concurrency.ts';
 import type { Config } from './config.ts';
 import type { EmailStatus } from './email/store.ts';
 import type { SendEmailState } from './workflows/send-email.ts';
@@ -62,19 +63,6 @@ async function workflowStates(temporal: Client, workflowIds: string[]): Promise<
   const described = await mapLimit(unlisted, 8, (id) => workflowState(temporal, id));
   unlisted.forEach((id, i) => states.set(id, described[i]!));
   return states;
-}
-
-/** Runs `fn` over `items`, `width` at a time (describe calls are one RPC each). */
-async function mapLimit<T, R>(items: T[], width: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  }));
-  return out;
 }
 
 export function webUiLink(config: Config, workflowId: string): string {

@@ -1,10 +1,11 @@
 // Phase 6, backlog drain: the sink goes down, a backlog is submitted and fails
 // once, the sink comes back; how fast it drains under the limit, and whether
 // any second exceeds it.
+import { mapLimit } from '../../src/concurrency.ts';
 import { workflowIdFor } from '../../src/email/store.ts';
 import { spawnChild } from '../children.ts';
 import { type BenchContext, log } from '../context.ts';
-import { dbNow, deliverDispatches, mapLimit, submitClosedLoop, tried, waitForSent, waitUntil } from '../measure.ts';
+import { dbNow, deliverDispatches, submitClosedLoop, tried, waitForSent, waitUntil } from '../measure.ts';
 import type { BacklogResult } from '../results.ts';
 import { maxInWindow, perSecond, round } from '../stats.ts';
 

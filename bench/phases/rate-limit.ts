@@ -1,10 +1,11 @@
 // Phase 5, the global rate limit: EMAIL_RATE_LIMIT with 1, 2 and 3 worker
 // processes on one queue, a backlog kept in front of the limit all along.
 // Is the limit global, and how close to it does delivery run?
+import { mapLimit } from '../../src/concurrency.ts';
 import { workflowIdFor } from '../../src/email/store.ts';
 import { spawnChild } from '../children.ts';
 import { type BenchContext, emailInput, log, sleep } from '../context.ts';
-import { deliverDispatches, mapLimit, roundDistribution, waitUntil } from '../measure.ts';
+import { deliverDispatches, roundDistribution, waitUntil } from '../measure.ts';
 import type { RateLimitResult, RateLimitRun } from '../results.ts';
 import { distribution, maxInWindow, perSecond, round } from '../stats.ts';
 
