@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import { mailOptions } from '../email/mail-options.ts';
 import type { NormalizedAttachment } from '../email/validation.ts';
-import { type EmailRow, FINAL_STATUSES, fromRow, loadAttachments, loadEmail, type EmailStatus } from '../email/store.ts';
+import { type EmailRow, FINAL_STATUSES, fromRow, HAS_ATTACHMENTS, loadAttachments, loadEmail, type EmailStatus } from '../email/store.ts';
 import type { ActivityDeps } from './deps.ts';
 import { metrics } from './metrics.ts';
 import { classifySmtpError } from './smtp-errors.ts';
@@ -74,8 +74,7 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
          FROM (SELECT id, delivery_claim FROM emails WHERE id = $1 FOR UPDATE) prev
         WHERE e.id = prev.id AND NOT e.email_has_been_sent AND e.status NOT IN ('sent', 'blocked', 'failed', 'cancelled')
           AND (e.delivery_claim IS NULL OR e.delivery_claimed_at < clock_timestamp() - make_interval(secs => $3))
-        RETURNING e.*, prev.delivery_claim IS NOT NULL AS took_over,
-                  EXISTS (SELECT 1 FROM email_attachments a WHERE a.email_id = e.id) AS has_attachments`,
+        RETURNING e.*, prev.delivery_claim IS NOT NULL AS took_over, ${HAS_ATTACHMENTS}`,
       [emailId, claim, claimTtlSeconds, onUncertain],
     );
     if (!claimed.rowCount) {

@@ -173,16 +173,16 @@ export async function loadEmail(db: pg.Pool | pg.PoolClient, id: string): Promis
   return rows[0] && fromRow(rows[0]);
 }
 
+/** Select-list column `has_attachments` for a query over `emails e`: read the attachments only when true. */
+export const HAS_ATTACHMENTS = 'EXISTS (SELECT 1 FROM email_attachments a WHERE a.email_id = e.id) AS has_attachments';
+
 /**
  * The record and its attachments, as the steps that build the message need
  * them: one query when there are none, as for nearly every email (attachments
  * are written with the record and never change, so the flag cannot go stale).
  */
 export async function loadForSending(pool: pg.Pool, id: string): Promise<{ email: EmailRecord; attachments: NormalizedAttachment[] } | undefined> {
-  const { rows } = await pool.query<EmailRow & { has_attachments: boolean }>(
-    'SELECT e.*, EXISTS (SELECT 1 FROM email_attachments a WHERE a.email_id = e.id) AS has_attachments FROM emails e WHERE e.id = $1',
-    [id],
-  );
+  const { rows } = await pool.query<EmailRow & { has_attachments: boolean }>(`SELECT e.*, ${HAS_ATTACHMENTS} FROM emails e WHERE e.id = $1`, [id]);
   const row = rows[0];
   if (!row) return undefined;
   return { email: fromRow(row), attachments: row.has_attachments ? await loadAttachments(pool, id) : [] };
