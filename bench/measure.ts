@@ -5,7 +5,7 @@ import type { Client } from '@temporalio/client';
 import protos from '@temporalio/proto';
 import type pg from 'pg';
 import type { Mailer } from '../src/client.ts';
-import type { ReceivedMessage, SmtpSink } from '../src/stack/smtp-sink.ts';
+import type { ReceivedMessage, SmtpSink } from '../dev/stack/smtp-sink.ts';
 import { emailInput, log, type SendRecord, sleep, throwIfInterrupted } from './context.ts';
 import { cpuDelta, type CpuSnapshot } from './proc.ts';
 import type { CpuResult, HistorySample } from './results.ts';

@@ -2,7 +2,7 @@
 // values stop the run with the usage text (exit 2) before anything starts.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { projectRoot } from '../src/stack/index.ts';
+import { projectRoot } from '../dev/stack/index.ts';
 import { DEFAULT_PHASES, type Phase, PHASES } from './results.ts';
 
 export const USAGE = `usage: npm run bench -- [options]

@@ -22,7 +22,7 @@ import pg from 'pg';
 import { Mailer } from '../src/client.ts';
 import { loadConfig } from '../src/config.ts';
 import { createPool } from '../src/db/pool.ts';
-import { type Stack, stackEnv, startStack } from '../src/stack/index.ts';
+import { type Stack, stackEnv, startStack } from '../dev/stack/index.ts';
 import { workflowsPath } from '../src/worker.ts';
 import { children } from './children.ts';
 import { type BenchContext, interruption, log, sleep } from './context.ts';
@@ -57,7 +57,7 @@ function cleanup(): Promise<void> {
     const stack = await stackPromise?.catch(() => undefined);
     if (stack) {
       await stack.stop().catch((err: unknown) => log(`stopping the stack: ${String(err)}`));
-      // Postgres data may live outside dataDir (see usableDataDir in src/stack/postgres.ts).
+      // Postgres data may live outside dataDir (see usableDataDir in dev/stack/postgres.ts).
       await stack.postgres?.destroy().catch((err: unknown) => log(`removing Postgres data: ${String(err)}`));
     }
     if (dataDir) await rm(dataDir, { recursive: true, force: true });

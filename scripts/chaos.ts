@@ -21,10 +21,10 @@ import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { IdempotencyConflictError, Mailer, ValidationError } from '../src/client.ts';
 import { ConfigError, loadConfig, parseDuration } from '../src/config.ts';
-import { ManagedChild } from '../src/stack/child.ts';
-import { type Stack, stackEnv, startStack } from '../src/stack/index.ts';
-import { isPortFree } from '../src/stack/ports.ts';
-import { spawnWorker, WorkerStartError } from '../src/stack/worker-process.ts';
+import { ManagedChild } from '../dev/stack/child.ts';
+import { type Stack, stackEnv, startStack } from '../dev/stack/index.ts';
+import { isPortFree } from '../dev/stack/ports.ts';
+import { spawnWorker, WorkerStartError } from '../dev/stack/worker-process.ts';
 
 const run = promisify(execFile);
 

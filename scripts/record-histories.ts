@@ -11,8 +11,8 @@ import { promisify } from 'node:util';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Mailer } from '../src/client.ts';
 import { loadConfig } from '../src/config.ts';
-import { startStack, stackEnv } from '../src/stack/index.ts';
-import { SmtpSink } from '../src/stack/smtp-sink.ts';
+import { startStack, stackEnv } from '../dev/stack/index.ts';
+import { SmtpSink } from '../dev/stack/smtp-sink.ts';
 import { startWorker } from '../src/worker.ts';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BenchResults } from '../bench/results.ts';
 import { DEFAULT_PHASES } from '../bench/results.ts';
-import { projectRoot } from '../src/stack/index.ts';
+import { projectRoot } from '../dev/stack/index.ts';
 
 const run = promisify(execFile);
 let out: string | undefined;

@@ -4,7 +4,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BinaryNotFoundError, resolveBinary, TEMPORAL_CLI } from '../src/stack/binaries.ts';
+import { BinaryNotFoundError, resolveBinary, TEMPORAL_CLI } from '../dev/stack/binaries.ts';
 
 const dirs: string[] = [];
 afterAll(async () => {

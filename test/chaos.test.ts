@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { projectRoot } from '../src/stack/index.ts';
+import { projectRoot } from '../dev/stack/index.ts';
 
 const FAULT_KINDS = ['worker-sigkill', 'worker-sigterm', 'temporal-kill', 'postgres-kill', 'smtp-down', 'smtp-slow'];
 

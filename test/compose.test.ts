@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../src/config.ts';
 import { CLI_TYPE_NAMES, SEARCH_ATTRIBUTES } from '../src/search-attributes.ts';
-import { DEV_SERVER_DYNAMIC_CONFIG } from '../src/stack/temporal-server.ts';
+import { DEV_SERVER_DYNAMIC_CONFIG } from '../dev/stack/temporal-server.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const read = (file: string) => readFileSync(path.join(root, file), 'utf8');

@@ -11,11 +11,11 @@ import protos from '@temporalio/proto';
 import { Mailer } from '../src/client.ts';
 import { type Config, loadConfig } from '../src/config.ts';
 import { workflowIdFor } from '../src/email/store.ts';
-import type { ManagedChild } from '../src/stack/child.ts';
-import { type Stack, stackEnv, startStack } from '../src/stack/index.ts';
-import { SmtpSink } from '../src/stack/smtp-sink.ts';
-import { waitFor } from '../src/stack/wait.ts';
-import { spawnWorker } from '../src/stack/worker-process.ts';
+import type { ManagedChild } from '../dev/stack/child.ts';
+import { type Stack, stackEnv, startStack } from '../dev/stack/index.ts';
+import { SmtpSink } from '../dev/stack/smtp-sink.ts';
+import { waitFor } from '../dev/stack/wait.ts';
+import { spawnWorker } from '../dev/stack/worker-process.ts';
 
 const FROM = 'faults@acme.example';
 const TimeoutType = protos.temporal.api.enums.v1.TimeoutType;

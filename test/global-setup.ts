@@ -8,7 +8,7 @@ import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../src/db/migrate.ts';
 import { createPool } from '../src/db/pool.ts';
-import { projectRoot, type StackInfo, startStack } from '../src/stack/index.ts';
+import { projectRoot, type StackInfo, startStack } from '../dev/stack/index.ts';
 import { workflowsPath } from '../src/worker.ts';
 
 declare module 'vitest' {
@@ -53,7 +53,7 @@ export default async function setup(project: TestProject) {
   }
   return async () => {
     await stack.stop();
-    // Its data may live outside dataDir (see usableDataDir in src/stack/postgres.ts).
+    // Its data may live outside dataDir (see usableDataDir in dev/stack/postgres.ts).
     await stack.postgres?.destroy();
     await rm(dataDir, { recursive: true, force: true });
   };

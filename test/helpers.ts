@@ -13,8 +13,8 @@ import { inject } from 'vitest';
 import { Mailer } from '../src/client.ts';
 import { type Config, loadConfig } from '../src/config.ts';
 import { createPool } from '../src/db/pool.ts';
-import { SmtpSink } from '../src/stack/smtp-sink.ts';
-import { waitFor } from '../src/stack/wait.ts';
+import { SmtpSink } from '../dev/stack/smtp-sink.ts';
+import { waitFor } from '../dev/stack/wait.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 
 export { waitFor };

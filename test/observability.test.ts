@@ -3,9 +3,9 @@
 // logs one JSON object per line with ids and outcomes, never addresses or content.
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pickPort } from '../src/stack/ports.ts';
-import type { ManagedChild } from '../src/stack/child.ts';
-import { spawnWorker } from '../src/stack/worker-process.ts';
+import { pickPort } from '../dev/stack/ports.ts';
+import type { ManagedChild } from '../dev/stack/child.ts';
+import { spawnWorker } from '../dev/stack/worker-process.ts';
 import { createTestEnv, FAST_RETRIES, outcome, type TestEnv, waitFor } from './helpers.ts';
 
 describe('metrics and logs', () => {

@@ -11,7 +11,7 @@ import { inject } from 'vitest';
 import type { Activities } from '../src/activities/index.ts';
 import { loadConfig, type DeliverPolicy } from '../src/config.ts';
 import { SEARCH_ATTRIBUTES } from '../src/search-attributes.ts';
-import { resolveBinary, TEMPORAL_TEST_SERVER } from '../src/stack/binaries.ts';
+import { resolveBinary, TEMPORAL_TEST_SERVER } from '../dev/stack/binaries.ts';
 
 describe('deliver retry schedule (time-skipping server)', () => {
   let testEnv: TestWorkflowEnvironment;

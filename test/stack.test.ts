@@ -6,8 +6,8 @@ import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
-import { isListening, isPortClash, pickPort, withPortRetry } from '../src/stack/ports.ts';
-import { startStack } from '../src/stack/index.ts';
+import { isListening, isPortClash, pickPort, withPortRetry } from '../dev/stack/ports.ts';
+import { startStack } from '../dev/stack/index.ts';
 
 const dirs: string[] = [];
 afterAll(async () => {

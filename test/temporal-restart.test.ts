@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { pickPort } from '../src/stack/ports.ts';
-import { TemporalDevServer } from '../src/stack/temporal-server.ts';
+import { pickPort } from '../dev/stack/ports.ts';
+import { TemporalDevServer } from '../dev/stack/temporal-server.ts';
 
 describe('Temporal dev server restart', () => {
   const cleanup: (() => Promise<void>)[] = [];

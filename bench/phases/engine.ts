@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config.ts';
 import { startEmailWorkflow } from '../../src/email/start.ts';
 import { workflowIdFor } from '../../src/email/store.ts';
 import { EmailStatus } from '../../src/search-attributes.ts';
-import { stackEnv } from '../../src/stack/index.ts';
+import { stackEnv } from '../../dev/stack/index.ts';
 import { spawnChild } from '../children.ts';
 import { type BenchContext, log } from '../context.ts';
 import { closeTimes, cpuResult, historySample, roundDistribution, waitForClosed } from '../measure.ts';

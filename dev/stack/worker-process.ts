@@ -6,7 +6,7 @@ import path from 'node:path';
 import { ManagedChild } from './child.ts';
 import { waitFor } from './wait.ts';
 
-const workerScript = path.resolve(import.meta.dirname, '../worker.ts');
+const workerScript = path.resolve(import.meta.dirname, '../../src/worker.ts');
 
 export interface SpawnWorkerOptions {
   /** Folder for `<name>.log`; default a new temp folder. */

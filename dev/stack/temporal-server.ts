@@ -8,7 +8,7 @@ import { BinaryNotFoundError, binaryVersion, resolveBinary, TEMPORAL_CLI } from 
 import { ManagedChild } from './child.ts';
 import { HOST, isListening } from './ports.ts';
 import { StopWaiting, waitFor } from './wait.ts';
-import { SEARCH_ATTRIBUTES, searchAttributeCliArgs } from '../search-attributes.ts';
+import { SEARCH_ATTRIBUTES, searchAttributeCliArgs } from '../../src/search-attributes.ts';
 
 /**
  * Server settings, one place (docker/temporal-dynamicconfig.yaml follows it).

@@ -2,11 +2,11 @@
 // Postgres and an SMTP sink on 127.0.0.1, plus the worker — until Ctrl-C.
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadConfig, maskUrl } from './config.ts';
-import { installRuntime, type ObservabilityConfig } from './observability.ts';
+import { loadConfig, maskUrl } from '../src/config.ts';
+import { installRuntime, type ObservabilityConfig } from '../src/observability.ts';
 import { pickPort } from './stack/ports.ts';
 import { startStack, stackEnv } from './stack/index.ts';
-import { startWorker, type RunningWorker } from './worker.ts';
+import { startWorker, type RunningWorker } from '../src/worker.ts';
 
 // The banner below is what a person needs; the SDK's info logs (the whole
 // webpack report among them) would bury it. LOG_LEVEL=INFO brings them back.
