@@ -2,7 +2,7 @@
 // the results being written, and small helpers. Built once by bench/run.ts.
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
-import type { Mailer } from '../src/client.ts';
+import type { Mailer } from '../src/index.ts';
 import type { StackInfo } from '../dev/stack/index.ts';
 import type { SmtpSink } from '../dev/stack/smtp-sink.ts';
 import type { BenchChild } from './children.ts';

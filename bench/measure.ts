@@ -4,7 +4,7 @@
 import type { Client } from '@temporalio/client';
 import protos from '@temporalio/proto';
 import type pg from 'pg';
-import type { Mailer } from '../src/client.ts';
+import type { Mailer } from '../src/index.ts';
 import type { ReceivedMessage, SmtpSink } from '../dev/stack/smtp-sink.ts';
 import { emailInput, log, type SendRecord, sleep, throwIfInterrupted } from './context.ts';
 import { cpuDelta, type CpuSnapshot } from './proc.ts';
@@ -50,12 +50,12 @@ export async function dbNow(db: pg.Client): Promise<Date> {
 }
 
 export async function tried(db: pg.Client, since: Date): Promise<number> {
-  const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM emails WHERE created_on >= $1 AND attempts >= 1', [since]);
+  const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM mailer.emails WHERE created_on >= $1 AND attempts >= 1', [since]);
   return Number(rows[0]?.n ?? 0);
 }
 
 export async function statusCounts(db: pg.Client, since: Date): Promise<Record<string, number>> {
-  const { rows } = await db.query<{ status: string; n: string }>('SELECT status, count(*) AS n FROM emails WHERE created_on >= $1 GROUP BY status', [since]);
+  const { rows } = await db.query<{ status: string; n: string }>('SELECT status, count(*) AS n FROM mailer.emails WHERE created_on >= $1 GROUP BY status', [since]);
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
 
@@ -73,7 +73,7 @@ export async function waitForSent(db: pg.Client, since: Date, n: number, phase: 
       `SELECT count(*) FILTER (WHERE status = 'sent') AS sent,
               count(*) FILTER (WHERE status IN ('failed', 'blocked', 'cancelled')) AS other_final,
               max(sent_at) AS last
-         FROM emails WHERE created_on >= $1`,
+         FROM mailer.emails WHERE created_on >= $1`,
       [since],
     );
     const sent = Number(rows[0]?.sent ?? 0);

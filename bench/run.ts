@@ -19,7 +19,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import pg from 'pg';
-import { Mailer } from '../src/client.ts';
+import { Mailer } from '../src/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { createPool } from '../src/db/pool.ts';
 import { type Stack, stackEnv, startStack } from '../dev/stack/index.ts';

@@ -19,7 +19,7 @@ import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { IdempotencyConflictError, Mailer, ValidationError } from '../src/client.ts';
+import { IdempotencyConflictError, Mailer, ValidationError } from '../src/index.ts';
 import { ConfigError, loadConfig, parseDuration } from '../src/config.ts';
 import { ManagedChild } from '../dev/stack/child.ts';
 import { type Stack, stackEnv, startStack } from '../dev/stack/index.ts';
@@ -502,7 +502,7 @@ const FINAL = ['sent', 'blocked', 'failed', 'cancelled'];
 
 async function statusCounts(ids: string[]): Promise<Record<string, number>> {
   const { rows } = await mailer!.pool.query<{ status: string; n: number }>(
-    'SELECT status, count(*)::int AS n FROM emails WHERE id = ANY($1::uuid[]) GROUP BY status ORDER BY status',
+    'SELECT status, count(*)::int AS n FROM mailer.emails WHERE id = ANY($1::uuid[]) GROUP BY status ORDER BY status',
     [ids],
   );
   return Object.fromEntries(rows.map((r) => [r.status, r.n]));
@@ -557,12 +557,12 @@ async function scoreboard(timings: { submissionStart: number; submissionMs: numb
   const submitted = emails.filter((e) => e.id);
   const ids = submitted.map((e) => e.id!);
   const { rows } = await mailer!.pool.query<Row>(
-    'SELECT id, status, possibly_delivered, uncertain_resends, attempts, message_id FROM emails WHERE id = ANY($1::uuid[])',
+    'SELECT id, status, possibly_delivered, uncertain_resends, attempts, message_id FROM mailer.emails WHERE id = ANY($1::uuid[])',
     [ids],
   );
   const byId = new Map(rows.map((r) => [r.id, r]));
   const last = await mailer!.pool.query<{ at: Date | null }>(
-    "SELECT max(updated_at) AS at FROM emails WHERE id = ANY($1::uuid[]) AND status IN ('sent', 'blocked', 'failed', 'cancelled')",
+    "SELECT max(updated_at) AS at FROM mailer.emails WHERE id = ANY($1::uuid[]) AND status IN ('sent', 'blocked', 'failed', 'cancelled')",
     [ids],
   );
   const lastFinalAt = last.rows[0]?.at?.getTime();
@@ -693,7 +693,7 @@ async function diagnose(bad: BadEmail[]): Promise<string> {
       const { rows } = await mailer!.pool.query(
         `SELECT id, status, email_has_been_sent, sent_at, attempts, last_error, smtp_response, possibly_delivered, uncertain_resends,
                 held_since, delivery_claim, delivery_claimed_at, send_at, created_on, updated_at, message_id, idempotency_key, block_reason
-           FROM emails WHERE id = $1`,
+           FROM mailer.emails WHERE id = $1`,
         [b.id],
       );
       lines.push(`record: ${JSON.stringify(rows[0], null, 2)}`);
@@ -855,7 +855,7 @@ async function main(): Promise<number> {
 
   workerLogDir = await mkdtemp(path.join(os.tmpdir(), 'mailer-chaos-workers-'));
   mailer = await Mailer.connect({ config: loadConfig(workerEnv) });
-  await mailer.pool.query("INSERT INTO recipient_rules (kind, pattern) VALUES ('deny', $1) ON CONFLICT DO NOTHING", [BLOCKED_DOMAIN]);
+  await mailer.pool.query("INSERT INTO mailer.recipient_rules (kind, pattern) VALUES ('deny', $1) ON CONFLICT DO NOTHING", [BLOCKED_DOMAIN]);
   await Promise.all(Array.from({ length: WORKERS }, () => addWorker(Date.now() + 120_000)));
   log(`${WORKERS} worker(s) polling; mix: ${['normal', 'scheduled', 'blocked', 'rejected', 'cancelled'].map((k) => `${k} ${emails.filter((e) => e.kind === k).length}`).join(', ')}`);
   if (interrupted) return 130;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { Mailer } from '../src/client.ts';
+import { Mailer } from '../src/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { startStack, stackEnv } from '../dev/stack/index.ts';
 import { SmtpSink } from '../dev/stack/smtp-sink.ts';
@@ -40,7 +40,7 @@ try {
       return (await mailer.send({ from, to: 'c@example.com', subject: 's', text: 't' })).workflowId;
     },
     blocked: async () => {
-      await mailer.pool.query("INSERT INTO recipient_rules (kind, pattern) VALUES ('deny', '@blocked.example') ON CONFLICT DO NOTHING");
+      await mailer.pool.query("INSERT INTO mailer.recipient_rules (kind, pattern) VALUES ('deny', '@blocked.example') ON CONFLICT DO NOTHING");
       return (await mailer.send({ from, to: 'd@blocked.example', subject: 's', text: 't' })).workflowId;
     },
     'scheduled-then-cancelled': async () => {

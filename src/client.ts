@@ -1,30 +1,26 @@
 // The API backend code uses. `send()` validates, writes the email to Postgres
-// (one transaction, before anything else), then starts its workflow. If the
+// (before anything else), then starts its workflow within a deadline. If the
 // start fails after the commit, the email is still safe: it stays `queued`
 // and the reconciler finds it.
+//
+// This module is the package's light entry: it loads @temporalio/client, pg
+// and the validator, never the worker, webpack or the native core.
 import { type Client, type Connection, WorkflowNotFoundError } from '@temporalio/client';
-import type pg from 'pg';
-import { type Config, loadConfig } from './config.ts';
-import { migrate } from './db/migrate.ts';
+import pg from 'pg';
+import { type ClientConfig, loadClientConfig } from './config.ts';
+import { resolveSignal, stateQuery, type Resolution, type SendEmailState } from './contract.ts';
+import { checkMigrated, migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
-import { type EmailRecord, type EmailStatus, FINAL_STATUSES, insertEmail, isEmailId, loadEmail } from './email/store.ts';
-import { payloadHash, validateIdempotencyKey, validateSendAt, validateSendInput, ValidationError } from './email/validation.ts';
-import { startEmailWorkflow } from './email/start.ts';
+import { type Db, dbFor } from './db/schema.ts';
+import { EmailNotFoundError, OperationError, ValidationError } from './errors.ts';
+import type { EmailInput } from './email/input.ts';
+import { startEmailWorkflow, type StartFailure } from './email/start.ts';
+import { type EmailStatus, isFinal } from './email/status.ts';
+import { type EmailRecord, insertEmail, isEmailId, loadEmail } from './email/store.ts';
+import { cancelUnstarted } from './email/transitions.ts';
+import { payloadHash, validateIdempotencyKey, validateSendAt, validateSendInput } from './email/validation.ts';
+import { webUiLink } from './operations.ts';
 import { connectClient } from './temporal-connection.ts';
-import { type OpsContext, webUiLink } from './operations.ts';
-import type { Resolution, SendEmailResult, SendEmailState, sendEmail } from './workflows/send-email.ts';
-
-export { ValidationError } from './email/validation.ts';
-export { IdempotencyConflictError } from './email/store.ts';
-export type { EmailRecord, EmailStatus } from './email/store.ts';
-
-export class EmailNotFoundError extends Error {
-  override readonly name = 'EmailNotFoundError';
-  readonly code = 'NOT_FOUND';
-  constructor(readonly id: string) {
-    super(`id: no email ${id}`);
-  }
-}
 
 export interface SendOptions {
   /** The same key always returns the same email; another payload under it is refused. */
@@ -38,8 +34,12 @@ export interface SendResult {
   workflowId: string;
   /** False when the idempotency key returned an email submitted earlier. */
   created: boolean;
-  /** False when Temporal could not be reached: the email is stored and the reconciler will start it. */
+  /**
+   * False when Temporal did not accept the start within the deadline: the email
+   * is stored and will be started later (by the reconciler); `startError` says why.
+   */
   workflowStarted: boolean;
+  startError?: { code: StartFailure; reason: string };
 }
 
 export interface EmailStatusView {
@@ -64,27 +64,56 @@ export interface EmailStatusView {
 }
 
 export interface MailerOptions {
-  config?: Config;
-  /** Reuse connections the caller owns (they are not closed by `close()`). */
+  /** Every setting at once; otherwise they are read from `env` (default `process.env`), and the options below win. */
+  config?: ClientConfig;
+  env?: Record<string, string | undefined>;
+  /** Reuse connections the caller owns (they are not closed by `close()`); then no database URL is needed. */
   pool?: pg.Pool;
   temporal?: Client;
+  databaseUrl?: string;
+  /** The Postgres schema of the service's tables (default `mailer`). */
+  schema?: string;
+  /** Apply pending migrations on connect (default true). False: only check that the database is migrated. */
+  migrate?: boolean;
+  /** How long `send()` waits for Temporal to accept a start (default 5 s). */
+  startTimeoutMs?: number;
+  taskQueue?: string;
 }
 
-export class Mailer implements OpsContext {
+function settings(options: MailerOptions): ClientConfig {
+  const base = options.config ?? loadClientConfig(options.env ?? process.env, { requireDatabaseUrl: !options.pool && !options.databaseUrl });
+  return {
+    ...base,
+    ...(options.databaseUrl !== undefined ? { databaseUrl: options.databaseUrl } : {}),
+    database: {
+      schema: options.schema ?? base.database.schema,
+      migrate: options.migrate ?? base.database.migrate,
+    },
+    ...(options.startTimeoutMs !== undefined ? { startTimeoutMs: options.startTimeoutMs } : {}),
+    temporal: { ...base.temporal, ...(options.taskQueue !== undefined ? { taskQueue: options.taskQueue } : {}) },
+  };
+}
+
+export class Mailer {
+  readonly db: Db;
+
   private constructor(
-    readonly config: Config,
+    readonly config: ClientConfig,
     readonly pool: pg.Pool,
     readonly temporal: Client,
     private readonly owned: { pool: boolean; connection: Connection | undefined },
-  ) {}
+  ) {
+    this.db = dbFor(pool, config.database.schema);
+  }
 
-  /** Connects to Postgres (applying pending migrations) and to Temporal. */
+  /** Connects to Postgres (applying pending migrations unless told not to) and to Temporal. */
   static async connect(options: MailerOptions = {}): Promise<Mailer> {
-    const config = options.config ?? loadConfig();
+    const config = settings(options);
     const pool = options.pool ?? createPool(config.databaseUrl);
     let connection: Connection | undefined;
     try {
-      await migrate(pool);
+      if (config.database.migrate) await migrate(pool, config.database.schema);
+      else await checkMigrated(pool, config.database.schema);
       let temporal = options.temporal;
       if (!temporal) {
         const connected = await connectClient(config);
@@ -99,29 +128,26 @@ export class Mailer implements OpsContext {
     }
   }
 
-  async send(input: unknown, options: SendOptions = {}): Promise<SendResult> {
+  async send(input: EmailInput, options: SendOptions = {}): Promise<SendResult> {
     // Everything is checked before anything is written.
     const email = validateSendInput(input);
     const sendAt = validateSendAt(options.sendAt);
     const idempotencyKey = validateIdempotencyKey(options.idempotencyKey);
-    const stored = await insertEmail(this.pool, email, {
+    const stored = await insertEmail(this.db, email, {
       payloadHash: payloadHash(email, sendAt),
       ...(idempotencyKey ? { idempotencyKey } : {}),
       ...(sendAt ? { sendAt } : {}),
       ...(this.config.messageIdDomain ? { messageIdDomain: this.config.messageIdDomain } : {}),
     });
-    const workflowStarted = await this.startWorkflow(stored.id, sendAt);
-    return { ...stored, workflowStarted };
-  }
-
-  /** Starts (or joins) the email's workflow; false when Temporal did not answer. */
-  startWorkflow(emailId: string, sendAt?: Date | null): Promise<boolean> {
-    return startEmailWorkflow(this.temporal, this.config, emailId, sendAt);
+    const outcome = await startEmailWorkflow(this.temporal, this.config, stored.id, sendAt);
+    return outcome.started
+      ? { ...stored, workflowStarted: true }
+      : { ...stored, workflowStarted: false, startError: { code: outcome.code, reason: outcome.reason } };
   }
 
   async get(id: string): Promise<EmailRecord | undefined> {
     if (!isEmailId(id)) throw new ValidationError('id', 'is not an email id (a UUID)');
-    return loadEmail(this.pool, id);
+    return loadEmail(this.db, id);
   }
 
   /** The record combined with the workflow's own view (current step, pending delivery attempt). */
@@ -143,7 +169,7 @@ export class Mailer implements OpsContext {
           nextAttemptAt: next ? new Date(Number(next) * 1000).toISOString() : null,
         };
       }
-      if (description.status.name === 'RUNNING') workflow.state = await handle.query<SendEmailState>('state');
+      if (description.status.name === 'RUNNING') workflow.state = await handle.query(stateQuery);
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
@@ -162,8 +188,8 @@ export class Mailer implements OpsContext {
   async cancel(id: string, { timeoutMs = 30_000 } = {}): Promise<{ id: string; status: EmailStatus }> {
     const email = await this.get(id);
     if (!email) throw new EmailNotFoundError(id);
-    if (FINAL_STATUSES.includes(email.status)) return { id, status: email.status };
-    const handle = this.temporal.workflow.getHandle<typeof sendEmail>(email.workflowId);
+    if (isFinal(email.status)) return { id, status: email.status };
+    const handle = this.temporal.workflow.getHandle(email.workflowId);
     let running = false;
     try {
       running = (await handle.describe()).status.name === 'RUNNING';
@@ -172,19 +198,13 @@ export class Mailer implements OpsContext {
     }
     if (running) {
       await handle.cancel();
-      await Promise.race([
-        handle.result().then((r: SendEmailResult) => r, () => undefined),
-        new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
-      ]);
+      // The wait is bounded by a deadline on the call itself, so nothing keeps
+      // polling (or touches a closed connection) after `cancel()` returns.
+      await this.temporal.connection.withDeadline(Date.now() + timeoutMs, () => handle.result()).catch(() => undefined);
     } else {
-      // No workflow to ask: the record alone decides, guarded by the sent flag.
-      await this.pool.query(
-        `UPDATE emails SET status = 'cancelled', updated_at = clock_timestamp()
-          WHERE id = $1 AND NOT email_has_been_sent AND status IN ('queued', 'scheduled')`,
-        [id],
-      );
+      await cancelUnstarted(this.db, id);
     }
-    const after = await loadEmail(this.pool, id);
+    const after = await loadEmail(this.db, id);
     return { id, status: after!.status };
   }
 
@@ -195,12 +215,12 @@ export class Mailer implements OpsContext {
   async resolve(id: string, decision: Resolution): Promise<{ id: string; decision: Resolution }> {
     const email = await this.get(id);
     if (!email) throw new EmailNotFoundError(id);
-    const handle = this.temporal.workflow.getHandle<typeof sendEmail>(email.workflowId);
-    const state = await handle.query<SendEmailState>('state').catch(() => undefined);
+    const handle = this.temporal.workflow.getHandle(email.workflowId);
+    const state = await handle.query(stateQuery).catch(() => undefined);
     if (state?.step !== 'held') {
-      throw new ValidationError('id', `email ${id} is not waiting for a decision (it is ${state ? state.status : email.status})`);
+      throw new OperationError('NOT_HELD', `id: email ${id} is not waiting for a decision (it is ${state ? state.status : email.status})`, 'id');
     }
-    await handle.signal<[{ decision: Resolution }]>('resolve', { decision });
+    await handle.signal(resolveSignal, { decision });
     return { id, decision };
   }
 

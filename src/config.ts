@@ -1,22 +1,20 @@
 import { readFileSync } from 'node:fs';
-import type { NativeConnectionOptions } from '@temporalio/worker';
+import type { ConnectionOptions } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { parseKeys } from './codec.ts';
+import { ConfigError } from './errors.ts';
 
 // The one place the service reads its environment. Every setting has an
 // explicit default and is validated once at start, so a typo fails loudly
 // instead of silently falling back. Credentials are read here and never logged:
 // `describeConfig` masks them.
+//
+// The library runs inside someone else's app, so it reads only its own
+// documented variables: the client (`loadClientConfig`) reads the few it
+// needs, never the worker's; names a host app may use for itself
+// (LOG_LEVEL, METRICS_ADDRESS…) carry a MAILER_ prefix here.
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    readonly variable: string,
-    reason: string,
-  ) {
-    super(`${variable}: ${reason}`);
-  }
-}
+export { ConfigError } from './errors.ts';
 
 /** How `deliver` is retried; travels to the workflow in prepare's result, so it is part of history. */
 export interface DeliverPolicy {
@@ -35,7 +33,8 @@ export interface DeliverPolicy {
   onUncertain: 'resend' | 'hold';
 }
 
-export interface Config {
+/** What the library client (`Mailer`) needs: Postgres, Temporal, the Message-ID domain and the payload keys. */
+export interface ClientConfig {
   temporal: {
     address: string;
     namespace: string;
@@ -44,12 +43,35 @@ export interface Config {
      * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
      * or a profile (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE). Holds secrets: never print it.
      */
-    connection: Pick<NativeConnectionOptions, 'tls' | 'apiKey' | 'metadata'>;
+    connection: Pick<ConnectionOptions, 'tls' | 'apiKey' | 'metadata'>;
     taskQueue: string;
     /** Base URL of the Temporal Web UI, for links in `mailer` output. */
     uiUrl: string;
   };
+  /** Empty only when the caller supplies its own pool. */
   databaseUrl: string;
+  database: {
+    /** The Postgres schema holding every table, function and the migration ledger (MAILER_SCHEMA, default `mailer`). */
+    schema: string;
+    /** Apply pending migrations on connect (MAILER_MIGRATE, default on); off for a role with row rights only. */
+    migrate: boolean;
+  };
+  /** How long `send()` waits for Temporal to accept the workflow start before leaving it to the relay/reconciler. */
+  startTimeoutMs: number;
+  /** Right-hand side of every Message-ID: `<email-id@domain>`. */
+  messageIdDomain: string | undefined;
+  /** Encrypt every Temporal payload (PAYLOAD_ENCRYPTION_KEYS). Secret: never printed. */
+  payloadKeys: Map<string, Buffer> | undefined;
+  reconcile: {
+    /** How often the Temporal Schedule resends lost emails; undefined = no schedule. */
+    intervalMs: number | undefined;
+    /** An email counts as lost only when its record has not changed for this long. */
+    olderThanMs: number;
+  };
+}
+
+/** Everything the worker needs: the client's settings plus SMTP, delivery, rules and observability. */
+export interface Config extends ClientConfig {
   /** Only the worker sends mail; clients may leave it unset. */
   smtpUrl: string | undefined;
   smtp: {
@@ -74,21 +96,11 @@ export interface Config {
     deny: string[];
     perRecipient: { maxEmails: number; windowMinutes: number } | undefined;
   };
-  /** Right-hand side of every Message-ID: `<email-id@domain>`. */
-  messageIdDomain: string | undefined;
-  /** Encrypt every Temporal payload (PAYLOAD_ENCRYPTION_KEYS). Secret: never printed. */
-  payloadKeys: Map<string, Buffer> | undefined;
   observability: {
     logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
     logFormat: 'json' | 'pretty';
     /** host:port of the worker's Prometheus /metrics endpoint; undefined = none. */
     metricsAddress: string | undefined;
-  };
-  reconcile: {
-    /** How often the Temporal Schedule resends lost emails; undefined = no schedule. */
-    intervalMs: number | undefined;
-    /** An email counts as lost only when its record has not changed for this long. */
-    olderThanMs: number;
   };
 }
 
@@ -223,10 +235,61 @@ function temporalConnection(env: Env) {
   }
 }
 
-export function loadConfig(env: Env = process.env): Config {
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+function schemaName(env: Env): string {
+  const value = get(env, 'MAILER_SCHEMA') ?? 'mailer';
+  if (!SCHEMA_NAME.test(value)) throw new ConfigError('MAILER_SCHEMA', `"${value}" must be a lower-case Postgres identifier (letters, digits, _; at most 63)`);
+  if (value === 'public' || value.startsWith('pg_')) throw new ConfigError('MAILER_SCHEMA', `"${value}" is reserved: the service keeps its tables in a schema of its own`);
+  return value;
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = get(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (['on', 'true', '1', 'yes'].includes(raw)) return true;
+  if (['off', 'false', '0', 'no'].includes(raw)) return false;
+  throw new ConfigError(name, `"${raw}" must be on or off`);
+}
+
+export interface ClientConfigOptions {
+  /** A caller that brings its own pool needs no database URL. */
+  requireDatabaseUrl?: boolean;
+}
+
+/** The client's settings only: never reads (or fails on) the worker's variables. */
+export function loadClientConfig(env: Env = process.env, { requireDatabaseUrl = true }: ClientConfigOptions = {}): ClientConfig {
   const connect = temporalConnection(env);
-  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], 'e.g. postgres://user:pass@host:5432/mailer');
-  if (!databaseUrl) throw new ConfigError('DATABASE_URL', 'is not set (e.g. postgres://user:pass@host:5432/mailer)');
+  const databaseVar = get(env, 'MAILER_DATABASE_URL') !== undefined ? 'MAILER_DATABASE_URL' : 'DATABASE_URL';
+  const databaseUrl = url(env, databaseVar, ['postgres:', 'postgresql:'], 'e.g. postgres://user:pass@host:5432/app');
+  if (!databaseUrl && requireDatabaseUrl) throw new ConfigError('DATABASE_URL', 'is not set (e.g. postgres://user:pass@host:5432/app; MAILER_DATABASE_URL takes precedence)');
+  return {
+    temporal: {
+      address: connect.connectionOptions.address ?? '127.0.0.1:7233',
+      namespace: connect.namespace ?? 'default',
+      connection: {
+        ...(connect.connectionOptions.tls !== undefined ? { tls: connect.connectionOptions.tls } : {}),
+        ...(connect.connectionOptions.apiKey ? { apiKey: connect.connectionOptions.apiKey } : {}),
+        ...(connect.connectionOptions.metadata ? { metadata: connect.connectionOptions.metadata } : {}),
+      },
+      taskQueue: get(env, 'TEMPORAL_TASK_QUEUE') ?? 'email',
+      uiUrl: (get(env, 'TEMPORAL_UI_URL') ?? 'http://127.0.0.1:8233').replace(/\/+$/, ''),
+    },
+    databaseUrl: databaseUrl ?? '',
+    database: { schema: schemaName(env), migrate: flag(env, 'MAILER_MIGRATE', true) },
+    startTimeoutMs: duration(env, 'MAILER_START_TIMEOUT', '5s'),
+    messageIdDomain: get(env, 'MESSAGE_ID_DOMAIN'),
+    payloadKeys: payloadKeys(env),
+    reconcile: {
+      intervalMs: get(env, 'RECONCILE_INTERVAL') === 'off' ? undefined : duration(env, 'RECONCILE_INTERVAL', '5m'),
+      olderThanMs: duration(env, 'RECONCILE_OLDER_THAN', '1m'),
+    },
+  };
+}
+
+/** The worker's settings: the client's plus SMTP, delivery, rules and observability. */
+export function loadConfig(env: Env = process.env): Config {
+  const client = loadClientConfig(env);
   const rate = get(env, 'EMAIL_RATE_LIMIT');
   const perRecipient = get(env, 'EMAIL_PER_RECIPIENT_LIMIT');
   const deliver: DeliverPolicy = {
@@ -245,18 +308,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('SMTP_SOCKET_TIMEOUT', 'must be shorter than DELIVER_TIMEOUT, so a hung server fails the attempt before Temporal times it out');
   }
   return {
-    temporal: {
-      address: connect.connectionOptions.address ?? '127.0.0.1:7233',
-      namespace: connect.namespace ?? 'default',
-      connection: {
-        ...(connect.connectionOptions.tls !== undefined ? { tls: connect.connectionOptions.tls } : {}),
-        ...(connect.connectionOptions.apiKey ? { apiKey: connect.connectionOptions.apiKey } : {}),
-        ...(connect.connectionOptions.metadata ? { metadata: connect.connectionOptions.metadata } : {}),
-      },
-      taskQueue: get(env, 'TEMPORAL_TASK_QUEUE') ?? 'email',
-      uiUrl: (get(env, 'TEMPORAL_UI_URL') ?? 'http://127.0.0.1:8233').replace(/\/+$/, ''),
-    },
-    databaseUrl,
+    ...client,
     smtpUrl: url(env, 'SMTP_URL', ['smtp:', 'smtps:'], 'e.g. smtp://user:pass@smtp.example.com:587'),
     smtp: {
       poolSize: integer(env, 'SMTP_POOL_SIZE', 8, 1),
@@ -276,16 +328,10 @@ export function loadConfig(env: Env = process.env): Config {
       deny: list(env, 'EMAIL_DENY'),
       perRecipient: perRecipient ? parseWindowLimit(perRecipient, 'EMAIL_PER_RECIPIENT_LIMIT') : undefined,
     },
-    messageIdDomain: get(env, 'MESSAGE_ID_DOMAIN'),
-    payloadKeys: payloadKeys(env),
     observability: {
-      logLevel: oneOf(env, 'LOG_LEVEL', ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const, 'INFO'),
-      logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
-      metricsAddress: hostPort(env, 'METRICS_ADDRESS'),
-    },
-    reconcile: {
-      intervalMs: get(env, 'RECONCILE_INTERVAL') === 'off' ? undefined : duration(env, 'RECONCILE_INTERVAL', '5m'),
-      olderThanMs: duration(env, 'RECONCILE_OLDER_THAN', '1m'),
+      logLevel: oneOf(env, 'MAILER_LOG_LEVEL', ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const, 'INFO'),
+      logFormat: oneOf(env, 'MAILER_LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
+      metricsAddress: hostPort(env, 'MAILER_METRICS_ADDRESS'),
     },
   };
 }
@@ -312,6 +358,7 @@ export function describeConfig(config: Config): Record<string, string | number |
     TEMPORAL_NAMESPACE: config.temporal.namespace,
     TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
     DATABASE_URL: maskUrl(config.databaseUrl),
+    MAILER_SCHEMA: config.database.schema,
     SMTP_URL: config.smtpUrl && maskUrl(config.smtpUrl),
     PAYLOAD_ENCRYPTION: config.payloadKeys ? `on (keys: ${[...config.payloadKeys.keys()].join(', ')})` : 'off',
     DKIM: config.smtp.dkim ? `${config.smtp.dkim.keySelector}._domainkey.${config.smtp.dkim.domainName}` : 'off',

@@ -4,7 +4,7 @@
 // Search attributes are stored in plain text by Temporal: never an address,
 // subject or body here, only states, counts and error classes.
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { EmailStatus as RecordStatus } from './email/store.ts';
+import type { EmailStatus as RecordStatus } from './email/status.ts';
 
 /**
  * The record's statuses, plus `retrying` (a delivery attempt failed and

@@ -1,22 +1,19 @@
 // Connections to Temporal from the configuration, so the worker and `mailer`
 // reach the local stack, a self-hosted cluster with mTLS, or Temporal Cloud
-// with an API key by changing environment variables only.
+// with an API key by changing environment variables only. Client side only:
+// the worker's native connection lives with the worker, so importing the
+// client never loads the native core.
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
 import { AesGcmCodec } from './codec.ts';
-import type { Config } from './config.ts';
+import type { ClientConfig } from './config.ts';
 
 /** The data converter both sides must share: with payload encryption when keys are configured. */
-export function dataConverter(config: Config): DataConverter | undefined {
+export function dataConverter(config: Pick<ClientConfig, 'payloadKeys'>): DataConverter | undefined {
   return config.payloadKeys ? { payloadCodecs: [new AesGcmCodec(config.payloadKeys)] } : undefined;
 }
 
-export function connectNative(config: Config): Promise<NativeConnection> {
-  return NativeConnection.connect({ address: config.temporal.address, ...config.temporal.connection });
-}
-
-export async function connectClient(config: Config): Promise<{ client: Client; connection: Connection }> {
+export async function connectClient(config: ClientConfig): Promise<{ client: Client; connection: Connection }> {
   const { tls, apiKey, metadata } = config.temporal.connection;
   const connection = await Connection.connect({
     address: config.temporal.address,

@@ -8,25 +8,45 @@
 //    (`EMAIL_RATE_LIMIT`, enforced by the server across every worker of the
 //    queue) counts deliveries and nothing else. A separate queue also keeps
 //    deliver out of eager activity dispatch, which would bypass that limit.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Connection } from '@temporalio/client';
-import { type NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities/index.ts';
-import { type Config, deliverTaskQueue, describeConfig, loadConfig } from './config.ts';
-import { migrate } from './db/migrate.ts';
+import { type Config, ConfigError, deliverTaskQueue, describeConfig, loadConfig } from './config.ts';
+import { checkMigrated, migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
+import { dbFor } from './db/schema.ts';
 import { installRuntime } from './observability.ts';
 import { ensureReconcileSchedule } from './schedule.ts';
 import { createSmtpTransport } from './smtp.ts';
-import { connectClient, connectNative, dataConverter } from './temporal-connection.ts';
+import { connectClient, dataConverter } from './temporal-connection.ts';
 
-export const workflowsPath = path.resolve(import.meta.dirname, 'workflows/index.ts');
+export { loadConfig, type Config } from './config.ts';
+export { migrate } from './db/migrate.ts';
+
+// Compiled (dist/worker.js) or run from source (src/worker.ts under tsx, in development).
+const here = fileURLToPath(import.meta.url);
+const ext = path.extname(here);
+export const workflowsPath = path.resolve(path.dirname(here), `workflows/index${ext}`);
+/**
+ * The workflow bundle `npm run build` writes next to the compiled worker: the
+ * production worker loads it instead of running webpack at every start.
+ */
+export const workflowBundlePath = path.resolve(path.dirname(here), 'workflow-bundle.js');
 
 export interface WorkerOptions {
   config: Config;
-  /** A pre-built bundle (tests bundle once per run); otherwise bundled at start from `workflowsPath`. */
+  /**
+   * A pre-built bundle. Default: the one the build ships next to this file when
+   * there is one (the compiled package), otherwise bundled at start from `workflowsPath`.
+   */
   workflowBundle?: { codePath: string };
+}
+
+function defaultBundle(): { codePath: string } | undefined {
+  return ext === '.js' && existsSync(workflowBundlePath) ? { codePath: workflowBundlePath } : undefined;
 }
 
 export interface RunningWorker {
@@ -37,8 +57,8 @@ export interface RunningWorker {
   shutdown(): Promise<void>;
 }
 
-export async function startWorker({ config, workflowBundle }: WorkerOptions): Promise<RunningWorker> {
-  if (!config.smtpUrl) throw new Error('SMTP_URL: is not set (the worker delivers mail; e.g. smtp://user:pass@smtp.example.com:587)');
+export async function startWorker({ config, workflowBundle = defaultBundle() }: WorkerOptions): Promise<RunningWorker> {
+  if (!config.smtpUrl) throw new ConfigError('SMTP_URL', 'is not set (the worker delivers mail; e.g. smtp://user:pass@smtp.example.com:587)');
   const pool = createPool(config.databaseUrl, config.worker.maxConcurrentDeliveries + 8);
   const transport = createSmtpTransport(config.smtpUrl, config.smtp);
   let connection: NativeConnection | undefined;
@@ -50,8 +70,15 @@ export async function startWorker({ config, workflowBundle }: WorkerOptions): Pr
     await Promise.allSettled([pool.end(), connection?.close(), clientConnection?.close()]);
   };
   try {
-    await migrate(pool);
-    connection = await connectNative(config);
+    if (config.database.migrate) await migrate(pool, config.database.schema);
+    else await checkMigrated(pool, config.database.schema);
+    const { tls, apiKey, metadata } = config.temporal.connection;
+    connection = await NativeConnection.connect({
+      address: config.temporal.address,
+      ...(tls !== undefined ? { tls } : {}),
+      ...(typeof apiKey === 'string' ? { apiKey } : {}),
+      ...(metadata ? { metadata } : {}),
+    });
     const connected = await connectClient(config);
     clientConnection = connected.connection;
     const temporal = connected.client;
@@ -59,7 +86,7 @@ export async function startWorker({ config, workflowBundle }: WorkerOptions): Pr
     // create or describe it right now (Temporal just restarted, its scheduler
     // workflow still recovering) polls anyway and keeps trying in the background.
     scheduleReady = keepTrying(() => ensureReconcileSchedule(temporal, config));
-    const activities = createActivities({ pool, transport, config, temporal });
+    const activities = createActivities({ db: dbFor(pool, config.database.schema), transport, config, temporal });
     const { deliver, ...steps } = activities;
     const converter = dataConverter(config);
     const common = {

@@ -11,8 +11,8 @@ describe('blockCheck', () => {
     env = await createTestEnv();
   });
   afterEach(async () => {
-    await env.pool.query('DELETE FROM recipient_rules');
-    await env.pool.query('DELETE FROM recipient_limits');
+    await env.pool.query('DELETE FROM mailer.recipient_rules');
+    await env.pool.query('DELETE FROM mailer.recipient_limits');
   });
   afterAll(() => env?.close());
 
@@ -20,8 +20,8 @@ describe('blockCheck', () => {
 
   it('blocks a denied domain or address with a structured reason, and sends nothing', async () => {
     await env.startWorker();
-    await addRule(env.pool, 'deny', '@blocked.example');
-    await addRule(env.pool, 'deny', 'Mallory@Example.com');
+    await addRule(env.db, 'deny', '@blocked.example');
+    await addRule(env.db, 'deny', 'Mallory@Example.com');
     const byDomain = await env.client.send({ from: FROM, to: 'ok@fine.example', cc: 'x@blocked.example', subject: 's', text: 't' });
     const byAddress = await env.client.send({ from: FROM, to: 'mallory@example.com', subject: 's', text: 't' });
     const fine = await env.client.send({ from: FROM, to: 'ok@fine.example', subject: 's', text: 't' });
@@ -37,8 +37,8 @@ describe('blockCheck', () => {
   });
 
   it('with an allow list, lets only allowed recipients through', async () => {
-    await addRule(env.pool, 'allow', '@allowed.example');
-    await addRule(env.pool, 'allow', 'vip@other.example');
+    await addRule(env.db, 'allow', '@allowed.example');
+    await addRule(env.db, 'allow', 'vip@other.example');
     const ok = await env.client.send({ from: FROM, to: ['a@allowed.example', 'vip@other.example'], subject: 's', text: 't' });
     const notOk = await env.client.send({ from: FROM, to: 'a@allowed.example', bcc: 'someone@other.example', subject: 's', text: 't' });
     expect(await outcome(env, ok.workflowId)).toEqual({ status: 'sent' });
@@ -51,14 +51,14 @@ describe('blockCheck', () => {
     // The backlog is submitted while no worker runs; the worker starts afterwards.
     const backlogEnv = await createTestEnv();
     try {
-      await setPerRecipientLimit(backlogEnv.pool, '2/60m');
+      await setPerRecipientLimit(backlogEnv.db, '2/60m');
       const to = 'busy@limit.example';
       const ids = [];
       for (let i = 0; i < 3; i++) ids.push(await backlogEnv.client.send({ from: FROM, to, subject: `n${i}`, text: 't' }));
       // An email to the same recipient submitted more than 60 minutes before the
       // others does not count against them.
-      await backlogEnv.pool.query("UPDATE emails SET created_on = created_on - interval '2 hours' WHERE id = $1", [ids[0]!.id]);
-      await backlogEnv.pool.query("UPDATE email_recipients SET created_on = created_on - interval '2 hours' WHERE email_id = $1", [ids[0]!.id]);
+      await backlogEnv.pool.query("UPDATE mailer.emails SET created_on = created_on - interval '2 hours' WHERE id = $1", [ids[0]!.id]);
+      await backlogEnv.pool.query("UPDATE mailer.email_recipients SET created_on = created_on - interval '2 hours' WHERE email_id = $1", [ids[0]!.id]);
       const fourth = await backlogEnv.client.send({ from: FROM, to, subject: 'n3', text: 't' });
       await backlogEnv.startWorker();
       const results = await Promise.all([...ids, fourth].map((s) => outcome(backlogEnv, s.workflowId)));

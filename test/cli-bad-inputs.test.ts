@@ -99,7 +99,7 @@ describe('mailer send: bad input', () => {
   });
 
   it('wrote one record (the valid idempotent send) and started one workflow, nothing for the refused ones', async () => {
-    const { rows } = await env.pool.query('SELECT count(*)::int AS n, (SELECT count(*)::int FROM email_attachments) AS a FROM emails');
+    const { rows } = await env.pool.query('SELECT count(*)::int AS n, (SELECT count(*)::int FROM mailer.email_attachments) AS a FROM mailer.emails');
     expect(rows[0]).toEqual({ n: 1, a: 0 });
     const { count } = await env.client.temporal.workflow.count(`TaskQueue = '${env.config.temporal.taskQueue}'`);
     expect(count).toBe(1);

@@ -14,7 +14,7 @@ describe('deliver', () => {
   beforeAll(async () => {
     env = await createTestEnv();
     transport = createSmtpTransport(env.sink.url, env.config.smtp);
-    deliver = createDeliver({ pool: env.pool, transport, config: env.config });
+    deliver = createDeliver({ db: env.db, transport, config: env.config });
   });
   afterAll(async () => {
     transport?.close();
@@ -50,7 +50,7 @@ describe('deliver', () => {
 
   it('does not send a cancelled email', async () => {
     const id = await submit('cancelled@example.com');
-    await env.pool.query("UPDATE emails SET status = 'cancelled' WHERE id = $1", [id]);
+    await env.pool.query("UPDATE mailer.emails SET status = 'cancelled' WHERE id = $1", [id]);
     expect(await new MockActivityEnvironment().run(deliver, id)).toEqual({ outcome: 'final', status: 'cancelled' });
     expect(count('cancelled@example.com')).toBe(0);
   });
@@ -66,10 +66,10 @@ describe('deliver', () => {
       get(target, prop, receiver) {
         if (prop !== 'query') return Reflect.get(target, prop, receiver);
         return (text: string, values?: unknown[]) =>
-          /FROM email_attachments WHERE email_id/.test(text) ? Promise.reject(new Error('connection terminated')) : target.query(text, values);
+          /email_attachments WHERE email_id/.test(text) ? Promise.reject(new Error('connection terminated')) : target.query(text, values);
       },
     });
-    const flaky = createDeliver({ pool: failing, transport, config: env.config });
+    const flaky = createDeliver({ db: { pool: failing, t: env.db.t }, transport, config: env.config });
     await expect(new MockActivityEnvironment().run(flaky, id)).rejects.toThrow('connection terminated');
     expect(await row(env, id)).toMatchObject({ delivery_claim: null, attempts: 1, possibly_delivered: false, last_error: 'reading attachments: connection terminated' });
     expect(count(to)).toBe(0);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import protos from '@temporalio/proto';
-import { Mailer } from '../src/client.ts';
+import { Mailer } from '../src/index.ts';
 import { type Config, loadConfig } from '../src/config.ts';
 import { workflowIdFor } from '../src/email/store.ts';
 import type { ManagedChild } from '../dev/stack/child.ts';
@@ -90,12 +90,12 @@ describe('faults', { timeout: 180_000 }, () => {
   async function expectSettled(ids: string[], timeoutMs = 90_000) {
     await waitFor('every email to reach a final status', async () => {
       const { rows } = await mailer.pool.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM emails WHERE id = ANY($1) AND status IN ('sent', 'blocked', 'failed', 'cancelled')",
+        "SELECT count(*)::int AS n FROM mailer.emails WHERE id = ANY($1) AND status IN ('sent', 'blocked', 'failed', 'cancelled')",
         [ids],
       );
       return rows[0]!.n === ids.length;
     }, { timeoutMs, intervalMs: 250 });
-    const { rows } = await mailer.pool.query<{ id: string; status: string }>('SELECT id, status FROM emails WHERE id = ANY($1)', [ids]);
+    const { rows } = await mailer.pool.query<{ id: string; status: string }>('SELECT id, status FROM mailer.emails WHERE id = ANY($1)', [ids]);
     for (const row of rows) {
       expect(row.status, `email ${row.id}`).toBe('sent');
       expect(receivedCount(row.id), `copies of ${row.id}`).toBe(1);
@@ -117,7 +117,7 @@ describe('faults', { timeout: 180_000 }, () => {
     await expectSettled(ids);
     // The second worker took each claim over from a dead attempt, so it cannot
     // know whether the server kept the first copy: it says so on the record.
-    const { rows } = await mailer.pool.query<{ possibly_delivered: boolean }>('SELECT possibly_delivered FROM emails WHERE id = ANY($1)', [ids]);
+    const { rows } = await mailer.pool.query<{ possibly_delivered: boolean }>('SELECT possibly_delivered FROM mailer.emails WHERE id = ANY($1)', [ids]);
     expect(rows.map((r) => r.possibly_delivered)).toEqual([true, true, true]);
     // Temporal gave up on each dead attempt by its heartbeat timeout (3 s), not
     // the start-to-close one (20 s) - even an attempt killed before it ever
@@ -134,13 +134,13 @@ describe('faults', { timeout: 180_000 }, () => {
     for (let i = 0; i < 3; i++) sink.replyQueue.push({ kind: 'accept', delayMs: 2000 });
     const ids = await submit(3, 'sigterm');
     await waitFor('deliveries in flight at the server', () => sink.pending >= 1);
-    const inFlight = (await mailer.pool.query<{ id: string }>("SELECT id FROM emails WHERE id = ANY($1) AND delivery_claim IS NOT NULL", [ids])).rows.map((r) => r.id);
+    const inFlight = (await mailer.pool.query<{ id: string }>("SELECT id FROM mailer.emails WHERE id = ANY($1) AND delivery_claim IS NOT NULL", [ids])).rows.map((r) => r.id);
     expect(inFlight.length).toBeGreaterThanOrEqual(1);
     await first.stop(20_000);
     expect(first.process.exitCode).toBe(0);
     // What was in flight when the signal came finished and was recorded by the stopping worker.
     const { rows } = await mailer.pool.query<{ id: string; status: string; attempts: number; delivery_claim: string | null }>(
-      'SELECT id, status, attempts, delivery_claim FROM emails WHERE id = ANY($1)', [inFlight]);
+      'SELECT id, status, attempts, delivery_claim FROM mailer.emails WHERE id = ANY($1)', [inFlight]);
     for (const row of rows) expect(row).toMatchObject({ status: 'sent', attempts: 1, delivery_claim: null });
     await worker();
     await expectSettled(ids);
@@ -171,7 +171,7 @@ describe('faults', { timeout: 180_000 }, () => {
     await sink.close();
     const ids = await submit(3, 'smtp-down');
     await waitFor('several failed attempts', async () => {
-      const { rows } = await mailer.pool.query<{ n: number }>('SELECT min(attempts)::int AS n FROM emails WHERE id = ANY($1)', [ids]);
+      const { rows } = await mailer.pool.query<{ n: number }>('SELECT min(attempts)::int AS n FROM mailer.emails WHERE id = ANY($1)', [ids]);
       return rows[0]!.n >= 3;
     }, { timeoutMs: 30_000 });
     await sink.listen();
@@ -183,7 +183,7 @@ describe('faults', { timeout: 180_000 }, () => {
     for (let i = 0; i < 2; i++) sink.replyQueue.push({ kind: 'accept', delayMs: 8000 });
     const ids = await submit(2, 'smtp-slow');
     const rows = await expectSettled(ids);
-    const attempts = await mailer.pool.query<{ attempts: number }>('SELECT attempts FROM emails WHERE id = ANY($1)', [rows.map((r) => r.id)]);
+    const attempts = await mailer.pool.query<{ attempts: number }>('SELECT attempts FROM mailer.emails WHERE id = ANY($1)', [rows.map((r) => r.id)]);
     expect(attempts.rows.map((r) => r.attempts)).toEqual([1, 1]);
   });
 
@@ -206,7 +206,7 @@ describe('faults', { timeout: 180_000 }, () => {
     await waitFor('the crash in the window', () => !first.running);
     await worker();
     await waitFor('the email to be sent', async () => (await mailer.get(id!))?.status === 'sent', { timeoutMs: 60_000 });
-    const { rows } = await mailer.pool.query('SELECT possibly_delivered, uncertain_resends, attempts FROM emails WHERE id = $1', [id]);
+    const { rows } = await mailer.pool.query('SELECT possibly_delivered, uncertain_resends, attempts FROM mailer.emails WHERE id = $1', [id]);
     expect(rows[0]).toMatchObject({ possibly_delivered: true, uncertain_resends: 1 });
     // Two copies, one identity: a receiver can de-duplicate them.
     const copies = mailerIn(id!);
@@ -227,7 +227,7 @@ describe('faults', { timeout: 180_000 }, () => {
       return view.workflow?.state?.step === 'held' ? view : undefined;
     }, { timeoutMs: 60_000 });
     expect(held.workflow!.state).toMatchObject({ status: 'held', lastErrorClass: 'UncertainDelivery' });
-    expect((await mailer.pool.query('SELECT possibly_delivered, held_since IS NOT NULL AS held FROM emails WHERE id = $1', [delivered])).rows[0]).toEqual({ possibly_delivered: true, held: true });
+    expect((await mailer.pool.query('SELECT possibly_delivered, held_since IS NOT NULL AS held FROM mailer.emails WHERE id = $1', [delivered])).rows[0]).toEqual({ possibly_delivered: true, held: true });
     await mailer.resolve(delivered!, 'sent');
     await waitFor('the decision to be recorded', async () => (await mailer.get(delivered!))?.status === 'sent');
     expect(mailerIn(delivered!)).toHaveLength(1);
@@ -260,7 +260,7 @@ describe('faults', { timeout: 180_000 }, () => {
     // anyway (a fast pipeline can land each one in an up phase).
     await waitFor('a few attempts during the flapping', async () => {
       const { rows } = await mailer.pool.query<{ n: number; open: number }>(
-        "SELECT sum(attempts)::int AS n, count(*) FILTER (WHERE status NOT IN ('sent', 'blocked', 'failed', 'cancelled'))::int AS open FROM emails WHERE id = ANY($1)",
+        "SELECT sum(attempts)::int AS n, count(*) FILTER (WHERE status NOT IN ('sent', 'blocked', 'failed', 'cancelled'))::int AS open FROM mailer.emails WHERE id = ANY($1)",
         [ids],
       );
       return rows[0]!.n >= 8 || rows[0]!.open === 0;

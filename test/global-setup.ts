@@ -1,15 +1,14 @@
 // One real stack per test run (Temporal dev server + Postgres; each test file
 // starts its own SMTP sink so it can script replies), one workflow bundle, and
 // a migrated template database that each test file clones.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../src/db/migrate.ts';
 import { createPool } from '../src/db/pool.ts';
 import { projectRoot, type StackInfo, startStack } from '../dev/stack/index.ts';
-import { workflowsPath } from '../src/worker.ts';
+import { build, bundlePath, isStale } from '../scripts/build.mjs';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -30,20 +29,20 @@ export default async function setup(project: TestProject) {
   for (const name of ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'SMTP_URL']) delete env[name];
   const stack = await startStack({ dataDir, ephemeral: true, env });
   try {
-    const [bundle] = await Promise.all([
-      bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') }),
+    // The tests run the very bundle the package ships (dist/workflow-bundle.js),
+    // rebuilt here only when src/ changed since `npm run build`.
+    await Promise.all([
+      isStale() ? build() : Promise.resolve(),
       (async () => {
         const admin = new pg.Client({ connectionString: stack.info.databaseUrl });
         await admin.connect();
         await admin.query(`CREATE DATABASE ${TEMPLATE_DB}`);
         await admin.end();
         const pool = createPool(stack.info.databaseUrl.replace(/\/[^/]+$/, `/${TEMPLATE_DB}`));
-        await migrate(pool);
+        await migrate(pool, 'mailer');
         await pool.end();
       })(),
     ]);
-    const bundlePath = path.join(dataDir, 'workflow-bundle.js');
-    await writeFile(bundlePath, bundle.code);
     project.provide('stack', stack.info);
     project.provide('workflowBundlePath', bundlePath);
     project.provide('templateDatabase', TEMPLATE_DB);

@@ -10,9 +10,10 @@ import { promisify } from 'node:util';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { Mailer } from '../src/client.ts';
+import { Mailer } from '../src/index.ts';
 import { type Config, loadConfig } from '../src/config.ts';
 import { createPool } from '../src/db/pool.ts';
+import { type Db, dbFor } from '../src/db/schema.ts';
 import { SmtpSink } from '../dev/stack/smtp-sink.ts';
 import { waitFor } from '../dev/stack/wait.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
@@ -22,6 +23,8 @@ export { waitFor };
 export interface TestEnv {
   config: Config;
   pool: pg.Pool;
+  /** The pool with the schema's table names, as the service's own modules take it. */
+  db: Db;
   sink: SmtpSink;
   client: Mailer;
   startWorker(overrides?: Partial<Config>): Promise<RunningWorker>;
@@ -74,6 +77,7 @@ export async function createTestEnv(extraEnv: Record<string, string> = {}): Prom
   return {
     config,
     pool,
+    db: dbFor(pool, config.database.schema),
     sink,
     client,
     async startWorker(overrides = {}) {
@@ -108,7 +112,7 @@ export async function outcome(env: TestEnv, workflowId: string): Promise<{ statu
 }
 
 export async function row(env: TestEnv, id: string) {
-  const { rows } = await env.pool.query('SELECT * FROM emails WHERE id = $1', [id]);
+  const { rows } = await env.pool.query('SELECT * FROM mailer.emails WHERE id = $1', [id]);
   return rows[0];
 }
 

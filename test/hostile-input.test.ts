@@ -4,7 +4,7 @@
 // leaves the service serving.
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ValidationError } from '../src/client.ts';
+import { type AttachmentInput, ValidationError } from '../src/index.ts';
 import { createTestEnv, outcome, type TestEnv, waitFor } from './helpers.ts';
 
 describe('hostile input', () => {
@@ -48,7 +48,7 @@ describe('hostile input', () => {
 
   it('refuses an attachment given as a path or URL before anything is stored', async () => {
     for (const attachment of [{ filename: 'p', path: '/etc/passwd' }, { filename: 'h', href: 'http://127.0.0.1/' }, { filename: 'c', content: 'file:///etc/passwd' }]) {
-      await expect(env.client.send({ from: 'app@acme.example', to: 'ann@example.com', subject: 's', text: 't', attachments: [attachment] })).rejects.toBeInstanceOf(ValidationError);
+      await expect(env.client.send({ from: 'app@acme.example', to: 'ann@example.com', subject: 's', text: 't', attachments: [attachment as AttachmentInput] })).rejects.toBeInstanceOf(ValidationError);
     }
     expect(trapHits).toBe(0);
   });
@@ -65,7 +65,7 @@ describe('hostile input', () => {
     expect(refused).toHaveLength(100);
     for (const r of refused) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(ValidationError);
     await waitFor('all 200 valid emails delivered', () => env.sink.messages.filter((m) => m.rcptTo[0]?.startsWith('flood-')).length >= 200, { timeoutMs: 60_000 });
-    const { rows } = await env.pool.query("SELECT status, count(*)::int AS n FROM emails WHERE subject LIKE 'n%' GROUP BY status");
+    const { rows } = await env.pool.query("SELECT status, count(*)::int AS n FROM mailer.emails WHERE subject LIKE 'n%' GROUP BY status");
     expect(rows).toEqual([{ status: 'sent', n: 200 }]);
     // And a normal email right after.
     const after = await env.client.send({ from: 'app@acme.example', to: 'after@example.com', subject: 'after', text: 't' });

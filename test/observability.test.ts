@@ -33,7 +33,7 @@ describe('metrics and logs', () => {
   });
 
   it('counts sent, retried, failed and blocked emails and serves them with the SDK metrics', async () => {
-    await env.pool.query("INSERT INTO recipient_rules (kind, pattern) VALUES ('deny', '@blocked.example')");
+    await env.pool.query("INSERT INTO mailer.recipient_rules (kind, pattern) VALUES ('deny', '@blocked.example')");
     env.sink.replyQueue.push({ kind: 'reject', code: 421, message: 'busy' });
     const retriedThenSent = await env.client.send({ from: 'app@acme.example', to: 'secret-person@example.com', subject: 'Secret subject line', text: 'secret body text' });
     expect(await outcome(env, retriedThenSent.workflowId)).toEqual({ status: 'sent' });

@@ -16,7 +16,7 @@ const delivered = (env: TestEnv, to: string) => env.sink.messages.filter((m) => 
 /** A record written the way send() writes it, but whose workflow never started (a crash between commit and start). */
 async function recordWithoutWorkflow(env: TestEnv, to: string): Promise<string> {
   const email = validateSendInput({ from: FROM, to, subject: 'Lost', text: 'Hello' });
-  return (await insertEmail(env.pool, email, { payloadHash: payloadHash(email) })).id;
+  return (await insertEmail(env.db, email, { payloadHash: payloadHash(email) })).id;
 }
 
 describe('lost emails', () => {

@@ -2,7 +2,7 @@
 // workflow per email, blockCheck → prepare → deliver over real SMTP.
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IdempotencyConflictError } from '../src/client.ts';
+import { IdempotencyConflictError } from '../src/index.ts';
 import { createTestEnv, outcome, receivedMessages, row, type TestEnv, waitFor } from './helpers.ts';
 
 const FROM = { name: 'Acme Billing', address: 'billing@acme.example' };
@@ -86,9 +86,11 @@ describe('email pipeline', () => {
     const error = await env.client.send({ ...input, text: 'Hello again' }, { idempotencyKey: 'welcome-idem-1' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IdempotencyConflictError);
     expect((error as IdempotencyConflictError).field).toBe('idempotencyKey');
-    expect((error as Error).message).toContain(first.id);
+    expect((error as IdempotencyConflictError).code).toBe('IDEMPOTENCY_CONFLICT');
+    // The key's owner is someone else's email: its id is not disclosed.
+    expect((error as Error).message).not.toContain(first.id);
 
-    const { rows } = await env.pool.query("SELECT count(*)::int AS n FROM emails WHERE idempotency_key = 'welcome-idem-1'");
+    const { rows } = await env.pool.query("SELECT count(*)::int AS n FROM mailer.emails WHERE idempotency_key = 'welcome-idem-1'");
     expect(rows[0].n).toBe(1);
     const runs = [];
     for await (const w of env.client.temporal.workflow.list({ query: `WorkflowId = '${first.workflowId}'` })) runs.push(w);

@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Mailer } from '../src/client.ts';
+import { Mailer } from '../src/index.ts';
 import { ConfigError, describeConfig, loadConfig } from '../src/config.ts';
 import { startWorker } from '../src/worker.ts';
 import { inject } from 'vitest';

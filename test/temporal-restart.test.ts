@@ -23,10 +23,10 @@ describe('Temporal dev server restart', () => {
 
     const started = await withClient(server.address, async (client) => {
       // No worker polls this task queue, so the workflow stays running.
-      const handle = await client.workflow.start('smokeWorkflow', {
+      const handle = await client.workflow.start('sendEmail', {
         taskQueue: 'nobody-polls-this',
         workflowId: 'survives-restart',
-        args: ['restart', 'ops@example.com'],
+        args: [{ emailId: '00000000-0000-4000-8000-000000000001' }],
       });
       return handle.firstExecutionRunId;
     });
@@ -37,7 +37,7 @@ describe('Temporal dev server restart', () => {
     const description = await withClient(server.address, (client) => client.workflow.getHandle('survives-restart').describe());
     expect(description.runId).toBe(started);
     expect(description.status.name).toBe('RUNNING');
-    expect(description.type).toBe('smokeWorkflow');
+    expect(description.type).toBe('sendEmail');
   });
 });
 

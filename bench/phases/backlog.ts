@@ -36,7 +36,7 @@ export async function backlogPhase(ctx: BenchContext): Promise<BacklogResult> {
     const upAt = Date.now();
     log(`backlog: sink back after ${((upAt - downAt) / 1000).toFixed(1)} s; ${triedBefore} of ${n} emails had a failed attempt; draining…`);
     const lastSent = await waitForSent(db, since, n, 'backlog');
-    const { rows } = await db.query<{ attempts: string }>('SELECT sum(attempts) AS attempts FROM emails WHERE created_on >= $1', [since]);
+    const { rows } = await db.query<{ attempts: string }>('SELECT sum(attempts) AS attempts FROM mailer.emails WHERE created_on >= $1', [since]);
     const drainSeconds = (lastSent - upAt) / 1000;
     const times = records.map((r) => receipts.get(r.id)).filter((t): t is number => t !== undefined);
     const maxIn1s = maxInWindow(times.filter((t) => t >= upAt)).count;

@@ -4,7 +4,8 @@
 // time — so a backlog flushed hours later is judged as it was submitted, and
 // a retry computes the same count from the same immutable rows.
 import { ApplicationFailure, log } from '@temporalio/activity';
-import { FINAL_STATUSES, type EmailStatus } from '../email/store.ts';
+import { FINAL_STATUSES, type EmailStatus } from '../email/status.ts';
+import { markBlocked } from '../email/transitions.ts';
 import type { ActivityDeps } from './deps.ts';
 import { metrics } from './metrics.ts';
 
@@ -20,7 +21,8 @@ function matches(address: string, pattern: string): boolean {
   return pattern.startsWith('@') ? address.endsWith(pattern) : address === pattern;
 }
 
-export function createBlockCheck({ pool, config }: ActivityDeps) {
+export function createBlockCheck({ db, config }: ActivityDeps) {
+  const { pool, t } = db;
   return async function blockCheck(emailId: string): Promise<BlockCheckResult> {
     // One round trip for the record, its recipients and the rules: this step
     // sits on every email's way to the SMTP server.
@@ -32,11 +34,11 @@ export function createBlockCheck({ pool, config }: ActivityDeps) {
       per_recipient: { max_emails: number; window_minutes: number } | null;
     }>(
       `SELECT e.status, e.created_on,
-              ARRAY(SELECT r.address FROM email_recipients r WHERE r.email_id = e.id) AS recipients,
-              (SELECT coalesce(json_agg(json_build_object('kind', kind, 'pattern', pattern)), '[]'::json) FROM recipient_rules) AS rules,
+              ARRAY(SELECT r.address FROM ${t.recipients} r WHERE r.email_id = e.id) AS recipients,
+              (SELECT coalesce(json_agg(json_build_object('kind', kind, 'pattern', pattern)), '[]'::json) FROM ${t.rules}) AS rules,
               (SELECT json_build_object('max_emails', max_emails, 'window_minutes', window_minutes)
-                 FROM recipient_limits WHERE scope = 'per_recipient') AS per_recipient
-         FROM emails e WHERE e.id = $1`,
+                 FROM ${t.limits} WHERE scope = 'per_recipient') AS per_recipient
+         FROM ${t.emails} e WHERE e.id = $1`,
       [emailId],
     );
     const email = rows[0];
@@ -64,8 +66,8 @@ export function createBlockCheck({ pool, config }: ActivityDeps) {
       if (limit) {
         const counts = await pool.query<{ address: string; earlier: number }>(
           `SELECT r.address, count(o.email_id)::int AS earlier
-             FROM email_recipients r
-             LEFT JOIN email_recipients o
+             FROM ${t.recipients} r
+             LEFT JOIN ${t.recipients} o
                ON o.address = r.address
               AND o.created_on > r.created_on - make_interval(mins => $2)
               AND (o.created_on, o.email_id) < (r.created_on, r.email_id)
@@ -80,13 +82,8 @@ export function createBlockCheck({ pool, config }: ActivityDeps) {
     if (!reason) return { outcome: 'pass' };
 
     // Only a not-yet-final email becomes blocked; the reason (with addresses) stays in Postgres.
-    const updated = await pool.query(
-      `UPDATE emails SET status = 'blocked', block_reason = $2, updated_at = clock_timestamp()
-        WHERE id = $1 AND status IN ('queued', 'scheduled') RETURNING id`,
-      [emailId, JSON.stringify(reason)],
-    );
-    if (!updated.rowCount) {
-      const now = (await pool.query<{ status: EmailStatus }>('SELECT status FROM emails WHERE id = $1', [emailId])).rows[0];
+    if (!(await markBlocked(db, emailId, reason))) {
+      const now = (await pool.query<{ status: EmailStatus }>(`SELECT status FROM ${t.emails} WHERE id = $1`, [emailId])).rows[0];
       return { outcome: 'final', status: now?.status ?? 'cancelled' };
     }
     metrics.blocked({ rule: String(reason.rule) });

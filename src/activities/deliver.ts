@@ -18,7 +18,9 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import { mailOptions } from '../email/mail-options.ts';
 import type { NormalizedAttachment } from '../email/validation.ts';
-import { type EmailRow, FINAL_STATUSES, fromRow, HAS_ATTACHMENTS, loadAttachments, loadEmail, type EmailStatus } from '../email/store.ts';
+import { FINAL_STATUSES, type EmailStatus } from '../email/status.ts';
+import { fromRow, loadAttachments, loadEmail } from '../email/store.ts';
+import { claimDelivery, holdForOperator, recordSent as recordSentRow, refreshClaim, releaseFailed, releaseForRetry } from '../email/transitions.ts';
 import type { ActivityDeps } from './deps.ts';
 import { metrics } from './metrics.ts';
 import { classifySmtpError } from './smtp-errors.ts';
@@ -34,7 +36,7 @@ export function redactAddresses(text: string): string {
   return text.replace(/[^\s<>"'(),;:]+@[^\s<>"'(),;:]+/g, '<address>');
 }
 
-export function createDeliver({ pool, transport, config }: ActivityDeps) {
+export function createDeliver({ db, transport, config }: ActivityDeps) {
   // A live attempt refreshes its claim every heartbeat/3; one that has not for
   // a whole heartbeat timeout is dead (Temporal has given up on it too).
   const claimTtlSeconds = config.deliver.heartbeatMs / 1000 + 1;
@@ -44,13 +46,7 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
     const ctx = Context.current();
     for (let attempt = 1; ; attempt++) {
       try {
-        await pool.query(
-          `UPDATE emails SET email_has_been_sent = true, sent_at = clock_timestamp(), smtp_response = $2, status = 'sent',
-                  mime_size = coalesce($3, mime_size), last_error = NULL, delivery_claim = NULL, held_since = NULL,
-                  updated_at = clock_timestamp()
-            WHERE id = $1 AND NOT email_has_been_sent`,
-          [emailId, response, size ?? null],
-        );
+        await recordSentRow(db, emailId, response, size);
         return;
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw err;
@@ -66,48 +62,34 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
     // The claim returns the record too (it does not change after submission):
     // one round trip before the SMTP conversation starts, and nothing to read
     // between taking the claim and sending that could fail and strand it.
-    const claimed = await pool.query<EmailRow & { took_over: boolean; has_attachments: boolean }>(
-      `UPDATE emails e SET delivery_claim = $2, delivery_claimed_at = clock_timestamp(), status = 'sending',
-              attempts = e.attempts + 1, held_since = NULL, updated_at = clock_timestamp(),
-              possibly_delivered = e.possibly_delivered OR prev.delivery_claim IS NOT NULL,
-              uncertain_resends = e.uncertain_resends + (prev.delivery_claim IS NOT NULL AND $4 = 'resend')::int
-         FROM (SELECT id, delivery_claim FROM emails WHERE id = $1 FOR UPDATE) prev
-        WHERE e.id = prev.id AND NOT e.email_has_been_sent AND e.status NOT IN ('sent', 'blocked', 'failed', 'cancelled')
-          AND (e.delivery_claim IS NULL OR e.delivery_claimed_at < clock_timestamp() - make_interval(secs => $3))
-        RETURNING e.*, prev.delivery_claim IS NOT NULL AS took_over, ${HAS_ATTACHMENTS}`,
-      [emailId, claim, claimTtlSeconds, onUncertain],
-    );
-    if (!claimed.rowCount) {
-      const current = await loadEmail(pool, emailId);
+    const row = await claimDelivery(db, emailId, claim, claimTtlSeconds, onUncertain);
+    if (!row) {
+      const current = await loadEmail(db, emailId);
       if (!current) throw ApplicationFailure.nonRetryable(`email ${emailId} does not exist`, 'EmailNotFound');
       if (current.sent) return { outcome: 'sent', alreadySent: true, afterUncertain: false };
       if (FINAL_STATUSES.includes(current.status)) return { outcome: 'final', status: current.status };
       throw ApplicationFailure.retryable(`another delivery attempt of email ${emailId} is in flight`, 'DeliveryInProgress');
     }
-    const row = claimed.rows[0]!;
     const tookOver = row.took_over;
     if (tookOver && onUncertain === 'hold') {
       // Do not guess: release the claim and let an operator decide (mailer resolve).
-      await pool.query('UPDATE emails SET delivery_claim = NULL, held_since = clock_timestamp(), updated_at = clock_timestamp() WHERE id = $1 AND delivery_claim = $2', [emailId, claim]);
+      await holdForOperator(db, emailId, claim);
       log.warn('earlier attempt may have been delivered: holding for an operator', { emailId, outcome: 'held' });
       return { outcome: 'uncertain' };
     }
 
-    const release = (fields: string, values: unknown[]) =>
-      pool.query(`UPDATE emails SET ${fields}, delivery_claim = NULL, updated_at = clock_timestamp() WHERE id = $1 AND delivery_claim = $2`, [emailId, claim, ...values]);
-
     if (ctx.cancellationSignal.aborted) {
-      await release('status = status', []);
+      await releaseForRetry(db, emailId, claim, null);
       throw new CancelledFailure('delivery cancelled before sending');
     }
     const email = fromRow(row);
     let attachments: NormalizedAttachment[] = [];
     try {
-      if (row.has_attachments) attachments = await loadAttachments(pool, emailId);
+      if (row.has_attachments) attachments = await loadAttachments(db, emailId);
     } catch (err) {
       // Nothing was sent: give the claim back, or the next attempt would wait
       // for it to expire and then take this for a crash mid-delivery.
-      await release('last_error = $3', [`reading attachments: ${(err as Error).message}`]).catch(() => {});
+      await releaseForRetry(db, emailId, claim, `reading attachments: ${(err as Error).message}`).catch(() => {});
       throw err;
     }
     // Heartbeats let Temporal notice a dead worker in seconds rather than at the
@@ -118,7 +100,7 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
     // service update for nothing (measured: 2-4 ms of dev-server CPU per email).
     const ticker = setInterval(() => {
       ctx.heartbeat();
-      pool.query('UPDATE emails SET delivery_claimed_at = clock_timestamp() WHERE id = $1 AND delivery_claim = $2', [emailId, claim]).catch(() => {});
+      refreshClaim(db, emailId, claim).catch(() => {});
     }, Math.max(200, Math.floor(config.deliver.heartbeatMs / 3)));
     let response: string;
     let size: number | undefined;
@@ -132,10 +114,10 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
       const detail = `${c.type}: ${c.message}`;
       if (c.kind === 'permanent') {
         log.info('delivery refused', { emailId, errorClass: c.type, responseCode: c.responseCode, outcome: 'failed' });
-        await release("status = 'failed', last_error = $3, smtp_response = $4", [detail, c.message]);
+        await releaseFailed(db, emailId, claim, detail, c.message);
         throw ApplicationFailure.nonRetryable(redactAddresses(detail), c.type);
       }
-      await release('last_error = $3', [detail]);
+      await releaseForRetry(db, emailId, claim, detail);
       metrics.retried({ error_class: c.type });
       log.info('delivery attempt failed', { emailId, errorClass: c.type, outcome: 'retry' });
       // The workflow schedules the next attempt; a throttling reply tells it to wait longer.

@@ -4,7 +4,6 @@ import type { ActivityDeps } from './deps.ts';
 import { createPrepare } from './prepare.ts';
 import { createReconcile } from './reconcile.ts';
 import { createRecordActivities } from './record.ts';
-import { createSmokeActivities } from './smoke.ts';
 
 export type { ActivityDeps } from './deps.ts';
 export type { BlockCheckResult } from './block-check.ts';
@@ -19,7 +18,6 @@ export function createActivities(deps: ActivityDeps) {
     deliver: createDeliver(deps),
     ...createRecordActivities(deps),
     reconcileLost: createReconcile(deps),
-    ...createSmokeActivities(deps),
   };
 }
 

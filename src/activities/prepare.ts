@@ -1,8 +1,8 @@
 // prepare: builds the MIME message from the record and its attachments (read
 // from Postgres, never from workflow history) with nodemailer's composer,
 // checks it composes, and hands the workflow the plan for delivery: which task
-// queue and which retry policy, from this worker's configuration, and the
-// message's size. The plan lands in history, so a replay uses the same one.
+// queue and which retry policy, from this worker's configuration. The plan
+// lands in history, so a replay uses the same one.
 // It writes nothing: a commit here would cost every email an fsync on the
 // way to the SMTP server (deliver records the size it sent, with the flag).
 import { createHash } from 'node:crypto';
@@ -10,16 +10,17 @@ import { ApplicationFailure } from '@temporalio/activity';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { deliverTaskQueue, type DeliverPolicy } from '../config.ts';
 import { mailOptions } from '../email/mail-options.ts';
-import { FINAL_STATUSES, loadForSending, type EmailStatus } from '../email/store.ts';
+import { FINAL_STATUSES, type EmailStatus } from '../email/status.ts';
+import { loadForSending } from '../email/store.ts';
 import type { ActivityDeps } from './deps.ts';
 
 export type PrepareResult =
-  | { outcome: 'ready'; size: number; deliverTaskQueue: string; policy: DeliverPolicy }
+  | { outcome: 'ready'; deliverTaskQueue: string; policy: DeliverPolicy }
   | { outcome: 'final'; status: EmailStatus };
 
-export function createPrepare({ pool, config }: ActivityDeps) {
+export function createPrepare({ db, config }: ActivityDeps) {
   return async function prepare(emailId: string): Promise<PrepareResult> {
-    const loaded = await loadForSending(pool, emailId);
+    const loaded = await loadForSending(db, emailId);
     if (!loaded) throw ApplicationFailure.nonRetryable(`email ${emailId} does not exist`, 'EmailNotFound');
     const { email, attachments } = loaded;
     if (FINAL_STATUSES.includes(email.status)) return { outcome: 'final', status: email.status };
@@ -29,12 +30,11 @@ export function createPrepare({ pool, config }: ActivityDeps) {
         throw ApplicationFailure.nonRetryable(`attachment ${a.filename} of email ${emailId} does not match its checksum`, 'AttachmentCorrupt');
       }
     }
-    let mime: Buffer;
     try {
-      mime = await new MailComposer(mailOptions(email, attachments)).compile().build();
+      await new MailComposer(mailOptions(email, attachments)).compile().build();
     } catch (err) {
       throw ApplicationFailure.nonRetryable(`email ${emailId} cannot be composed: ${(err as Error).message}`, 'EmailInvalid');
     }
-    return { outcome: 'ready', size: mime.length, deliverTaskQueue: deliverTaskQueue(config.temporal.taskQueue), policy: config.deliver };
+    return { outcome: 'ready', deliverTaskQueue: deliverTaskQueue(config.temporal.taskQueue), policy: config.deliver };
   };
 }

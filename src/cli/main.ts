@@ -4,22 +4,20 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { IdempotencyConflictError, Mailer, ValidationError } from '../client.ts';
-import { loadConfig } from '../config.ts';
-import { listEmails, type EmailStatus } from '../email/store.ts';
+import { Mailer } from '../client.ts';
+import { type Config, loadConfig } from '../config.ts';
+import { migrate } from '../db/migrate.ts';
+import { createPool } from '../db/pool.ts';
+import type { EmailInput } from '../email/input.ts';
+import { EMAIL_STATUSES, type EmailStatus, isEmailStatus } from '../email/status.ts';
+import { listEmails } from '../email/store.ts';
+import { exitCodeFor, EXIT, ValidationError } from '../errors.ts';
 import { cliEnv } from './env.ts';
 import * as ops from './ops.ts';
 import { addRule, listRules, removeRule, setPerRecipientLimit, showLimits } from './rules.ts';
 
-class UsageError extends Error {
-  override readonly name = 'UsageError';
-  constructor(
-    readonly field: string,
-    readonly reason: string,
-  ) {
-    super(`${field}: ${reason}`);
-  }
-}
+/** Bad usage is bad input: exit 2, naming the option. */
+const UsageError = ValidationError;
 
 const USAGE = `usage: mailer <command> [options] [--json]
 
@@ -35,6 +33,7 @@ const USAGE = `usage: mailer <command> [options] [--json]
   retry ID               a new run for a failed email
   resolve ID --sent|--resend   decide a held email (UNCERTAIN_DELIVERY_POLICY=hold)
   setup                  register the search attributes on the namespace
+  migrate                create or upgrade the service's tables (schema MAILER_SCHEMA, default mailer)
   rules add deny|allow PATTERN     (PATTERN: a@example.com or @example.com)
   rules remove deny|allow PATTERN
   rules list
@@ -55,10 +54,11 @@ function parse<const O extends Options>(args: string[], options: O = {} as O) {
   }
 }
 
-async function withMailer<T>(fn: (mailer: Mailer) => Promise<T>): Promise<T> {
-  const mailer = await Mailer.connect({ config: loadConfig(cliEnv()) });
+async function withMailer<T>(fn: (mailer: Mailer, config: Config) => Promise<T>): Promise<T> {
+  const config = loadConfig(cliEnv());
+  const mailer = await Mailer.connect({ config });
   try {
-    return await fn(mailer);
+    return await fn(mailer, config);
   } finally {
     await mailer.close();
   }
@@ -70,7 +70,7 @@ function positional(values: string[], index: number, name: string): string {
   return value;
 }
 
-async function send(args: string[], out: Out): Promise<void> {
+async function send(args: string[], out: Out, printWarning: (line: string) => void): Promise<number> {
   const { values } = parse(args, {
     from: { type: 'string' }, to: { type: 'string', multiple: true }, cc: { type: 'string', multiple: true },
     bcc: { type: 'string', multiple: true }, 'reply-to': { type: 'string', multiple: true }, subject: { type: 'string' },
@@ -92,13 +92,14 @@ async function send(args: string[], out: Out): Promise<void> {
       return { filename: path.basename(file), content };
     }),
   );
+  // Whatever the options hold goes to the one validator, which names the field at fault.
   const input = {
     from: values.from, to: values.to, subject: values.subject,
     ...(values.cc ? { cc: values.cc } : {}), ...(values.bcc ? { bcc: values.bcc } : {}),
     ...(values['reply-to'] ? { replyTo: values['reply-to'] } : {}),
     ...(values.text !== undefined ? { text: values.text } : {}), ...(values.html !== undefined ? { html: values.html } : {}),
     ...(values.header ? { headers } : {}), ...(attachments.length ? { attachments } : {}),
-  };
+  } as EmailInput;
   const result = await withMailer((m) =>
     m.send(input, {
       ...(values['idempotency-key'] !== undefined ? { idempotencyKey: values['idempotency-key'] } : {}),
@@ -107,7 +108,16 @@ async function send(args: string[], out: Out): Promise<void> {
   );
   out(`${result.id}  (workflow ${result.workflowId}${result.created ? '' : ', existing email for this idempotency key'})`, {
     id: result.id, workflowId: result.workflowId, created: result.created, workflowStarted: result.workflowStarted,
+    ...(result.startError ? { startError: result.startError } : {}),
   });
+  if (result.startError) {
+    // Stored, so not lost; but the operator must hear why it has not started.
+    const what = result.startError.code === 'TEMPORAL_CONFIG' ? 'configuration error' : 'not started yet';
+    printWarning(`warning: email ${result.id} is stored but its workflow did not start (${what}): ${result.startError.reason}; ` +
+      'the reconciler starts it once Temporal accepts it');
+    if (result.startError.code === 'TEMPORAL_CONFIG') return EXIT.config;
+  }
+  return EXIT.ok;
 }
 
 async function status(args: string[], out: Out): Promise<void> {
@@ -132,15 +142,13 @@ async function cancel(args: string[], out: Out): Promise<void> {
   out(`${result.id}  ${result.status}`, result);
 }
 
-const STATUSES: EmailStatus[] = ['queued', 'scheduled', 'blocked', 'sending', 'sent', 'failed', 'cancelled'];
-
 async function list(args: string[], out: Out): Promise<void> {
   const { values } = parse(args, { status: { type: 'string' }, limit: { type: 'string' } });
+  if (values.status !== undefined && !isEmailStatus(values.status)) throw new UsageError('--status', `must be one of ${EMAIL_STATUSES.join(', ')}`);
   const statusFilter = values.status as EmailStatus | undefined;
-  if (statusFilter && !STATUSES.includes(statusFilter)) throw new UsageError('--status', `must be one of ${STATUSES.join(', ')}`);
   const limit = values.limit === undefined ? 50 : Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError('--limit', 'must be a whole number from 1 to 10000');
-  const emails = await withMailer((m) => listEmails(m.pool, { ...(statusFilter ? { status: statusFilter } : {}), limit }));
+  const emails = await withMailer((m) => listEmails(m.db, { ...(statusFilter ? { status: statusFilter } : {}), limit }));
   const rows = emails.map((e) => ({ id: e.id, status: e.status, createdOn: e.createdOn.toISOString(), attempts: e.attempts, sentAt: e.sentAt?.toISOString() ?? null, lastError: e.lastError }));
   out(rows.map((r) => `${r.id}  ${r.status.padEnd(9)}  ${r.createdOn}  attempts ${r.attempts}`).join('\n') || '(no emails)', { emails: rows });
 }
@@ -148,16 +156,16 @@ async function list(args: string[], out: Out): Promise<void> {
 async function rules(args: string[], out: Out): Promise<void> {
   const { positionals } = parse(args);
   const action = positional(positionals, 0, 'action');
-  await withMailer(async (m) => {
+  await withMailer(async (m, config) => {
     if (action === 'list') {
-      const all = await listRules(m.pool, m.config);
+      const all = await listRules(m.db, config);
       return out(all.map((r) => `${r.kind.padEnd(5)}  ${r.pattern}${r.source === 'config' ? '  (from configuration)' : ''}`).join('\n') || '(no rules)', { rules: all });
     }
     if (action !== 'add' && action !== 'remove') throw new UsageError('action', 'must be add, remove or list');
     const kind = positional(positionals, 1, 'kind');
     if (kind !== 'allow' && kind !== 'deny') throw new UsageError('kind', 'must be allow or deny');
     const pattern = positional(positionals, 2, 'PATTERN');
-    const changed = action === 'add' ? await addRule(m.pool, kind, pattern) : await removeRule(m.pool, kind, pattern);
+    const changed = action === 'add' ? await addRule(m.db, kind, pattern) : await removeRule(m.db, kind, pattern);
     out(`${action === 'add' ? 'added' : 'removed'} ${kind} ${changed.pattern}${changed.changed ? '' : ' (no change)'}`, { action, kind, ...changed });
   });
 }
@@ -165,14 +173,14 @@ async function rules(args: string[], out: Out): Promise<void> {
 async function limits(args: string[], out: Out): Promise<void> {
   const { values, positionals } = parse(args, { 'per-recipient': { type: 'string' } });
   const action = positional(positionals, 0, 'action');
-  await withMailer(async (m) => {
+  await withMailer(async (m, config) => {
     if (action === 'show') {
-      const current = await showLimits(m.pool, m.config);
+      const current = await showLimits(m.db, config);
       return out(current.perRecipient ? `per recipient: ${current.perRecipient.maxEmails} emails per ${current.perRecipient.windowMinutes} min (${current.source})` : 'per recipient: no limit', current);
     }
     if (action !== 'set') throw new UsageError('action', 'must be set or show');
     if (!values['per-recipient']) throw new UsageError('--per-recipient', 'is missing (e.g. --per-recipient 10/60m)');
-    const limit = await setPerRecipientLimit(m.pool, values['per-recipient']);
+    const limit = await setPerRecipientLimit(m.db, values['per-recipient']);
     out(`per recipient: ${limit.maxEmails} emails per ${limit.windowMinutes} min`, { perRecipient: limit });
   });
 }
@@ -183,21 +191,38 @@ async function operate(args: string[], out: Out, fn: (m: Mailer, values: { 'olde
   out(result.human, result.json);
 }
 
-const COMMANDS: Record<string, (args: string[], out: Out) => Promise<void>> = {
-  send, status, cancel, list, rules, limits,
-  stuck: (args, out) => operate(args, out, (m, v) => ops.stuck(m, ops.duration(v['older-than'], '--older-than', 5 * 60_000))),
-  lost: (args, out) => operate(args, out, (m, v) => ops.lost(m, ops.duration(v['older-than'], '--older-than', m.config.reconcile.olderThanMs))),
-  reconcile: (args, out) => operate(args, out, (m, v) => ops.runReconcile(m, ops.duration(v['older-than'], '--older-than', m.config.reconcile.olderThanMs), v['dry-run'] ?? false)),
-  'resend-unsent': (args, out) => COMMANDS.reconcile!(args, out),
-  resolve: async (args, out) => {
+async function migrateCommand(args: string[], out: Out): Promise<void> {
+  parse(args);
+  // Only the database: a deploy step runs this with a role that may create tables.
+  const config = loadConfig(cliEnv());
+  const pool = createPool(config.databaseUrl, 1);
+  try {
+    const applied = await migrate(pool, config.database.schema);
+    out(applied.length ? `applied migration(s) ${applied.join(', ')} in schema ${config.database.schema}` : `schema ${config.database.schema} is up to date`, {
+      schema: config.database.schema, applied,
+    });
+  } finally {
+    await pool.end();
+  }
+}
+
+type Command = (args: string[], out: Out, printWarning: (line: string) => void) => Promise<number | void>;
+
+const COMMANDS: Map<string, Command> = new Map<string, Command>(Object.entries({
+  send, status, cancel, list, rules, limits, migrate: migrateCommand,
+  stuck: (args: string[], out: Out) => operate(args, out, (m, v) => ops.stuck(m, ops.duration(v['older-than'], '--older-than', 5 * 60_000))),
+  lost: (args: string[], out: Out) => operate(args, out, (m, v) => ops.lost(m, ops.duration(v['older-than'], '--older-than', m.config.reconcile.olderThanMs))),
+  reconcile: (args: string[], out: Out) => operate(args, out, (m, v) => ops.runReconcile(m, ops.duration(v['older-than'], '--older-than', m.config.reconcile.olderThanMs), v['dry-run'] ?? false)),
+  'resend-unsent': (args: string[], out: Out): Promise<number | void> => COMMANDS.get('reconcile')!(args, out, () => {}),
+  resolve: async (args: string[], out: Out) => {
     const { values, positionals } = parse(args, { sent: { type: 'boolean' }, resend: { type: 'boolean' } });
     if (values.sent === values.resend) throw new UsageError('decision', 'give exactly one of --sent (the recipient has it) or --resend');
     const result = await withMailer((m) => m.resolve(positional(positionals, 0, 'ID'), values.sent ? 'sent' : 'resend'));
     out(`${result.id}  ${result.decision === 'sent' ? 'marked as sent' : 'will be sent again (same Message-ID)'}`, { ...result });
   },
-  retry: (args, out) => operate(args, out, (m, _v, p) => ops.retry(m, positional(p, 0, 'ID'))),
-  setup: (args, out) => operate(args, out, (m) => ops.setup(m)),
-};
+  retry: (args: string[], out: Out) => operate(args, out, (m, _v, p) => ops.retry(m, positional(p, 0, 'ID'))),
+  setup: (args: string[], out: Out) => operate(args, out, (m) => ops.setup(m)),
+} satisfies Record<string, Command>));
 
 /** Runs one command; returns the exit code. `print` and `printError` default to the console. */
 export async function main(
@@ -209,25 +234,21 @@ export async function main(
   const out: Out = (human, data) => print(json ? JSON.stringify(data) : human);
   const [command, ...rest] = argv;
   try {
-    const run = command ? COMMANDS[command] : undefined;
+    // A Map, not an object: `constructor` or `__proto__` are not commands.
+    const run = command ? COMMANDS.get(command) : undefined;
     if (!run) {
       if (!command || command === 'help' || command === '--help') {
         print(USAGE);
-        return command ? 0 : 2;
+        return command ? EXIT.ok : EXIT.usage;
       }
       throw new UsageError('command', `unknown command "${command}"`);
     }
-    await run(rest, out);
-    return 0;
+    return (await run(rest, out, printError)) ?? EXIT.ok;
   } catch (err) {
-    const e0 = err as { code?: string };
-    const known = err instanceof ValidationError || err instanceof UsageError || err instanceof IdempotencyConflictError || e0.code === 'INVALID_INPUT';
-    const e = err as Error & { field?: string; code?: string; variable?: string };
-    const field = e.field ?? e.variable;
+    const e = err as Error & { field?: string; code?: string };
     // One line, whatever the message holds.
     printError(`error: ${e.message.replace(/\s*\n\s*/g, ' ')}`);
-    if (json) print(JSON.stringify({ error: { code: e.code ?? e.name, ...(field ? { field } : {}), message: e.message } }));
-    return known ? 2 : 1;
+    if (json) print(JSON.stringify({ error: { code: e.code ?? e.name, ...(e.field ? { field: e.field } : {}), message: e.message } }));
+    return exitCodeFor(err);
   }
 }
-

@@ -1,6 +1,7 @@
 // Operator commands: stuck, lost, reconcile, retry, setup.
 import type { Mailer } from '../client.ts';
 import { parseDuration } from '../config.ts';
+import { ValidationError } from '../errors.ts';
 import { findLost, findStuck, reconcile, retryFailed } from '../operations.ts';
 import { SEARCH_ATTRIBUTES } from '../search-attributes.ts';
 import protos from '@temporalio/proto';
@@ -10,7 +11,7 @@ export function duration(value: string | undefined, option: string, fallback: nu
   try {
     return parseDuration(value, option);
   } catch {
-    throw Object.assign(new Error(`${option}: "${value}" is not a duration like 30s, 5m or 1h`), { field: option, code: 'INVALID_INPUT' });
+    throw new ValidationError(option, `"${value}" is not a duration like 30s, 5m or 1h`);
   }
 }
 

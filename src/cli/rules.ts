@@ -2,8 +2,8 @@
 // configuration's rules (EMAIL_ALLOW, EMAIL_DENY, EMAIL_PER_RECIPIENT_LIMIT)
 // apply as well; stored ones are added to them, and a stored limit replaces
 // the configured one.
-import type pg from 'pg';
 import { ConfigError, type Config, parseRulePattern, parseWindowLimit } from '../config.ts';
+import type { Db } from '../db/schema.ts';
 import { ValidationError } from '../email/validation.ts';
 
 export type RuleKind = 'allow' | 'deny';
@@ -17,20 +17,20 @@ function pattern(value: string): string {
   }
 }
 
-export async function addRule(pool: pg.Pool, kind: RuleKind, value: string): Promise<{ pattern: string; changed: boolean }> {
+export async function addRule({ pool, t }: Db, kind: RuleKind, value: string): Promise<{ pattern: string; changed: boolean }> {
   const p = pattern(value);
-  const { rowCount } = await pool.query('INSERT INTO recipient_rules (kind, pattern) VALUES ($1, $2) ON CONFLICT DO NOTHING', [kind, p]);
+  const { rowCount } = await pool.query(`INSERT INTO ${t.rules} (kind, pattern) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [kind, p]);
   return { pattern: p, changed: rowCount === 1 };
 }
 
-export async function removeRule(pool: pg.Pool, kind: RuleKind, value: string): Promise<{ pattern: string; changed: boolean }> {
+export async function removeRule({ pool, t }: Db, kind: RuleKind, value: string): Promise<{ pattern: string; changed: boolean }> {
   const p = pattern(value);
-  const { rowCount } = await pool.query('DELETE FROM recipient_rules WHERE kind = $1 AND pattern = $2', [kind, p]);
+  const { rowCount } = await pool.query(`DELETE FROM ${t.rules} WHERE kind = $1 AND pattern = $2`, [kind, p]);
   return { pattern: p, changed: rowCount === 1 };
 }
 
-export async function listRules(pool: pg.Pool, config: Config): Promise<{ kind: RuleKind; pattern: string; source: 'database' | 'config' }[]> {
-  const { rows } = await pool.query<{ kind: RuleKind; pattern: string }>('SELECT kind, pattern FROM recipient_rules ORDER BY kind, pattern');
+export async function listRules({ pool, t }: Db, config: Pick<Config, 'rules'>): Promise<{ kind: RuleKind; pattern: string; source: 'database' | 'config' }[]> {
+  const { rows } = await pool.query<{ kind: RuleKind; pattern: string }>(`SELECT kind, pattern FROM ${t.rules} ORDER BY kind, pattern`);
   return [
     ...config.rules.deny.map((p) => ({ kind: 'deny' as const, pattern: p, source: 'config' as const })),
     ...config.rules.allow.map((p) => ({ kind: 'allow' as const, pattern: p, source: 'config' as const })),
@@ -38,7 +38,7 @@ export async function listRules(pool: pg.Pool, config: Config): Promise<{ kind: 
   ];
 }
 
-export async function setPerRecipientLimit(pool: pg.Pool, value: string): Promise<{ maxEmails: number; windowMinutes: number }> {
+export async function setPerRecipientLimit({ pool, t }: Db, value: string): Promise<{ maxEmails: number; windowMinutes: number }> {
   let limit: { maxEmails: number; windowMinutes: number };
   try {
     limit = parseWindowLimit(value, '--per-recipient');
@@ -47,15 +47,15 @@ export async function setPerRecipientLimit(pool: pg.Pool, value: string): Promis
     throw err;
   }
   await pool.query(
-    `INSERT INTO recipient_limits (scope, max_emails, window_minutes) VALUES ('per_recipient', $1, $2)
+    `INSERT INTO ${t.limits} (scope, max_emails, window_minutes) VALUES ('per_recipient', $1, $2)
      ON CONFLICT (scope) DO UPDATE SET max_emails = $1, window_minutes = $2, updated_at = now()`,
     [limit.maxEmails, limit.windowMinutes],
   );
   return limit;
 }
 
-export async function showLimits(pool: pg.Pool, config: Config) {
-  const row = (await pool.query<{ max_emails: number; window_minutes: number }>("SELECT max_emails, window_minutes FROM recipient_limits WHERE scope = 'per_recipient'")).rows[0];
+export async function showLimits({ pool, t }: Db, config: Pick<Config, 'rules'>) {
+  const row = (await pool.query<{ max_emails: number; window_minutes: number }>(`SELECT max_emails, window_minutes FROM ${t.limits} WHERE scope = 'per_recipient'`)).rows[0];
   if (row) return { perRecipient: { maxEmails: row.max_emails, windowMinutes: row.window_minutes }, source: 'database' };
   return { perRecipient: config.rules.perRecipient ?? null, source: 'config' };
 }

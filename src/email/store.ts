@@ -2,22 +2,14 @@
 // workflow exists) and read back by the activities.
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import type { Db, Tables } from '../db/schema.ts';
+import { IdempotencyConflictError } from '../errors.ts';
+import type { EmailStatus } from './status.ts';
 import type { Address, NormalizedAttachment, NormalizedEmail } from './validation.ts';
 
-export type EmailStatus = 'queued' | 'scheduled' | 'blocked' | 'sending' | 'sent' | 'failed' | 'cancelled';
-export const FINAL_STATUSES: readonly EmailStatus[] = ['sent', 'blocked', 'failed', 'cancelled'];
+export { EMAIL_STATUSES, FINAL_STATUSES, type EmailStatus } from './status.ts';
 
-export class IdempotencyConflictError extends Error {
-  override readonly name = 'IdempotencyConflictError';
-  readonly code = 'IDEMPOTENCY_CONFLICT';
-  readonly field = 'idempotencyKey';
-  constructor(
-    readonly idempotencyKey: string,
-    readonly existingId: string,
-  ) {
-    super(`idempotencyKey: "${idempotencyKey}" was already used for email ${existingId} with a different payload`);
-  }
-}
+export { IdempotencyConflictError };
 
 export interface EmailRecord {
   id: string;
@@ -66,7 +58,7 @@ export interface InsertResult {
  * (BEGIN, two inserts, COMMIT). Attachments need an explicit transaction.
  */
 export async function insertEmail(
-  pool: pg.Pool,
+  { pool, t }: Db,
   email: NormalizedEmail,
   options: { idempotencyKey?: string; sendAt?: Date; payloadHash: string; messageIdDomain?: string },
 ): Promise<InsertResult> {
@@ -79,13 +71,13 @@ export async function insertEmail(
     // The recipients are written only when the email is (the CTE yields no row on an idempotency-key conflict).
     const inserted = await (client ?? pool).query<{ id: string; created_on: Date }>(
       `WITH e AS (
-         INSERT INTO emails (id, idempotency_key, payload_hash, sender, to_addrs, cc_addrs, bcc_addrs, reply_to,
+         INSERT INTO ${t.emails} (id, idempotency_key, payload_hash, sender, to_addrs, cc_addrs, bcc_addrs, reply_to,
                              subject, text_body, html_body, headers, send_at, status, message_id, workflow_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING id, created_on
        ), r AS (
-         INSERT INTO email_recipients (email_id, address, created_on)
+         INSERT INTO ${t.recipients} (email_id, address, created_on)
          SELECT e.id, unnest($17::text[]), e.created_on FROM e
        )
        SELECT id, created_on FROM e`,
@@ -101,16 +93,16 @@ export async function insertEmail(
       // The key exists: same payload → the same email; another payload → refuse.
       if (client) await client.query('ROLLBACK');
       const existing = await pool.query<{ id: string; workflow_id: string; payload_hash: string }>(
-        'SELECT id, workflow_id, payload_hash FROM emails WHERE idempotency_key = $1',
+        `SELECT id, workflow_id, payload_hash FROM ${t.emails} WHERE idempotency_key = $1`,
         [options.idempotencyKey],
       );
       const found = existing.rows[0];
       if (!found) throw new Error('idempotency key vanished during insert'); // rows are never deleted by the service
-      if (found.payload_hash !== options.payloadHash) throw new IdempotencyConflictError(options.idempotencyKey!, found.id);
+      if (found.payload_hash !== options.payloadHash) throw new IdempotencyConflictError(options.idempotencyKey!);
       return { id: found.id, workflowId: found.workflow_id, created: false };
     }
     if (client) {
-      await insertAttachments(client, id, email.attachments);
+      await insertAttachments(client, t, id, email.attachments);
       await client.query('COMMIT');
     }
     return { id, workflowId, created: true };
@@ -122,10 +114,10 @@ export async function insertEmail(
   }
 }
 
-async function insertAttachments(client: pg.PoolClient, emailId: string, attachments: NormalizedAttachment[]): Promise<void> {
+async function insertAttachments(client: pg.PoolClient, t: Tables, emailId: string, attachments: NormalizedAttachment[]): Promise<void> {
   for (const [position, a] of attachments.entries()) {
     await client.query(
-      `INSERT INTO email_attachments (email_id, position, filename, content_type, content, size, checksum, content_id)
+      `INSERT INTO ${t.attachments} (email_id, position, filename, content_type, content, size, checksum, content_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
       [emailId, position, a.filename, a.contentType, a.content, a.size, a.checksum, a.cid],
     );
@@ -168,37 +160,41 @@ export function fromRow(r: EmailRow): EmailRecord {
   };
 }
 
-export async function loadEmail(db: pg.Pool | pg.PoolClient, id: string): Promise<EmailRecord | undefined> {
-  const { rows } = await db.query<EmailRow>('SELECT * FROM emails WHERE id = $1', [id]);
+export async function loadEmail({ pool, t }: Db, id: string): Promise<EmailRecord | undefined> {
+  const { rows } = await pool.query<EmailRow>(`SELECT * FROM ${t.emails} WHERE id = $1`, [id]);
   return rows[0] && fromRow(rows[0]);
 }
 
 /** Select-list column `has_attachments` for a query over `emails e`: read the attachments only when true. */
-export const HAS_ATTACHMENTS = 'EXISTS (SELECT 1 FROM email_attachments a WHERE a.email_id = e.id) AS has_attachments';
+export function hasAttachments(t: Tables): string {
+  return `EXISTS (SELECT 1 FROM ${t.attachments} a WHERE a.email_id = e.id) AS has_attachments`;
+}
 
 /**
  * The record and its attachments, as the steps that build the message need
  * them: one query when there are none, as for nearly every email (attachments
  * are written with the record and never change, so the flag cannot go stale).
  */
-export async function loadForSending(pool: pg.Pool, id: string): Promise<{ email: EmailRecord; attachments: NormalizedAttachment[] } | undefined> {
-  const { rows } = await pool.query<EmailRow & { has_attachments: boolean }>(`SELECT e.*, ${HAS_ATTACHMENTS} FROM emails e WHERE e.id = $1`, [id]);
+export async function loadForSending(db: Db, id: string): Promise<{ email: EmailRecord; attachments: NormalizedAttachment[] } | undefined> {
+  const { rows } = await db.pool.query<EmailRow & { has_attachments: boolean }>(
+    `SELECT e.*, ${hasAttachments(db.t)} FROM ${db.t.emails} e WHERE e.id = $1`, [id],
+  );
   const row = rows[0];
   if (!row) return undefined;
-  return { email: fromRow(row), attachments: row.has_attachments ? await loadAttachments(pool, id) : [] };
+  return { email: fromRow(row), attachments: row.has_attachments ? await loadAttachments(db, id) : [] };
 }
 
-export async function loadAttachments(db: pg.Pool, id: string): Promise<NormalizedAttachment[]> {
-  const { rows } = await db.query<{ filename: string; content_type: string; content: Buffer; size: number; checksum: string; content_id: string | null }>(
-    'SELECT filename, content_type, content, size, checksum, content_id FROM email_attachments WHERE email_id = $1 ORDER BY position',
+export async function loadAttachments({ pool, t }: Db, id: string): Promise<NormalizedAttachment[]> {
+  const { rows } = await pool.query<{ filename: string; content_type: string; content: Buffer; size: number; checksum: string; content_id: string | null }>(
+    `SELECT filename, content_type, content, size, checksum, content_id FROM ${t.attachments} WHERE email_id = $1 ORDER BY position`,
     [id],
   );
   return rows.map((r) => ({ filename: r.filename, contentType: r.content_type, content: r.content, size: r.size, checksum: r.checksum, cid: r.content_id }));
 }
 
-export async function listEmails(db: pg.Pool, { status, limit = 50 }: { status?: EmailStatus; limit?: number } = {}): Promise<EmailRecord[]> {
-  const { rows } = await db.query<EmailRow>(
-    `SELECT * FROM emails WHERE ($1::text IS NULL OR status = $1) ORDER BY created_on DESC, id DESC LIMIT $2`,
+export async function listEmails({ pool, t }: Db, { status, limit = 50 }: { status?: EmailStatus; limit?: number } = {}): Promise<EmailRecord[]> {
+  const { rows } = await pool.query<EmailRow>(
+    `SELECT * FROM ${t.emails} WHERE ($1::text IS NULL OR status = $1) ORDER BY created_on DESC, id DESC LIMIT $2`,
     [status ?? null, limit],
   );
   return rows.map(fromRow);

@@ -5,6 +5,9 @@
 import { createHash } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { z } from 'zod';
+import { ValidationError } from '../errors.ts';
+
+export { ValidationError };
 
 export interface Address { name?: string; address: string }
 export interface NormalizedAttachment { filename: string; contentType: string; content: Buffer; size: number; checksum: string; cid: string | null }
@@ -27,13 +30,6 @@ export const ALLOWED_HEADERS: ReadonlyMap<string, string> = new Map(
     .map((h) => [h.toLowerCase(), h] as const),
 );
 
-export class ValidationError extends Error {
-  override readonly name = 'ValidationError';
-  readonly code = 'INVALID_INPUT';
-  constructor(readonly field: string, readonly reason: string, readonly issues: { field: string; reason: string }[] = [{ field, reason }]) {
-    super(`${field}: ${reason}`);
-  }
-}
 
 // --- small helpers -----------------------------------------------------------
 

@@ -3,4 +3,3 @@
 // and activity *types* only.
 export { sendEmail, stateQuery } from './send-email.ts';
 export { reconcileWorkflow } from './reconcile.ts';
-export { smokeWorkflow } from './smoke.ts';

@@ -11,12 +11,11 @@
 // "Running" in the Web UI; this makes a stuck email findable by a filter. The
 // common path (first attempt succeeds) costs no extra events.
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   condition,
-  defineQuery,
-  defineSignal,
   isCancellation,
   log,
   proxyActivities,
@@ -26,44 +25,25 @@ import {
   sleep,
   TimeoutFailure,
   upsertSearchAttributes,
-  ActivityCancellationType,
 } from '@temporalio/workflow';
 import type { Activities, DeliverResult } from '../activities/index.ts';
 import type { DeliverPolicy } from '../config.ts';
-import type { EmailStatus } from '../email/store.ts';
-import { EmailAttempt, EmailErrorClass, EmailStatus as EmailStatusKey, type WorkflowEmailStatus } from '../search-attributes.ts';
+import {
+  EmailAttempt,
+  EmailErrorClass,
+  EmailStatusKey,
+  resolveSignal,
+  stateQuery,
+  type Resolution,
+  type SendEmailInput,
+  type SendEmailResult,
+  type SendEmailState,
+  type Step,
+  type WorkflowEmailStatus,
+} from '../contract.ts';
+import type { EmailStatus } from '../email/status.ts';
 
-export interface SendEmailInput {
-  emailId: string;
-  /** ISO time; the workflow sleeps (durably) until then. */
-  sendAt?: string;
-}
-
-export type Step = 'scheduled' | 'checking' | 'preparing' | 'delivering' | 'waiting-to-retry' | 'held' | 'done';
-
-export interface SendEmailState {
-  step: Step;
-  status: WorkflowEmailStatus;
-  /** Delivery attempts started by this run. */
-  attempt: number;
-  lastError: string | null;
-  lastErrorClass: string | null;
-  /** When the next delivery attempt starts, while waiting to retry. */
-  nextAttemptAt: string | null;
-}
-
-export interface SendEmailResult {
-  status: EmailStatus;
-}
-
-export const stateQuery = defineQuery<SendEmailState>('state');
-
-export type Resolution = 'sent' | 'resend';
-/**
- * An operator's decision for a held email (policy `hold`): it was `sent` by the
- * attempt that died (the recipient has it), or `resend` it. `mailer resolve`.
- */
-export const resolveSignal = defineSignal<[{ decision: Resolution }]>('resolve');
+export { resolveSignal, stateQuery, type Resolution, type SendEmailInput, type SendEmailResult, type SendEmailState, type Step } from '../contract.ts';
 
 // The short database-only steps: retried until Postgres answers again (a
 // database outage must not fail email), each attempt bounded.
@@ -124,7 +104,7 @@ export async function sendEmail({ emailId, sendAt }: SendEmailInput): Promise<Se
     state.step = step;
     state.status = status;
     if (status !== shown && !(status === 'sending' && shown === 'queued')) {
-      upsertSearchAttributes({ [EmailStatusKey.name]: [status] });
+      upsertSearchAttributes([{ key: EmailStatusKey, value: status }]);
       shown = status;
     }
     setCurrentDetails(describe(state));
@@ -186,7 +166,10 @@ export async function sendEmail({ emailId, sendAt }: SendEmailInput): Promise<Se
         }
         const delay = Math.max(retryDelayMs(plan.policy, state.attempt), failure.retryAfterMs ?? 0);
         state.nextAttemptAt = new Date(Date.now() + delay).toISOString();
-        upsertSearchAttributes({ [EmailAttempt.name]: [state.attempt], [EmailErrorClass.name]: [failure.type] });
+        upsertSearchAttributes([
+          { key: EmailAttempt, value: state.attempt },
+          { key: EmailErrorClass, value: failure.type },
+        ]);
         enter('waiting-to-retry', 'retrying');
         await sleep(delay);
         continue;

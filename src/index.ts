@@ -1,0 +1,32 @@
+// durable-mailer: the client API. `import { Mailer } from 'durable-mailer'`.
+// Loads @temporalio/client, pg and the validator only; the worker is
+// `durable-mailer/worker`.
+export { Mailer, type EmailStatusView, type MailerOptions, type SendOptions, type SendResult } from './client.ts';
+export { type ClientConfig, loadClientConfig } from './config.ts';
+export {
+  resolveSignal,
+  SEND_EMAIL_WORKFLOW,
+  stateQuery,
+  type Resolution,
+  type SendEmailInput,
+  type SendEmailResult,
+  type SendEmailState,
+  type Step,
+} from './contract.ts';
+export { checkMigrated, migrate } from './db/migrate.ts';
+export {
+  ConfigError,
+  EmailNotFoundError,
+  IdempotencyConflictError,
+  MailerError,
+  MigrationError,
+  OperationError,
+  ValidationError,
+  type ErrorCode,
+} from './errors.ts';
+export type { AddressInput, AddressListInput, AllowedHeaderName, AttachmentInput, EmailInput } from './email/input.ts';
+export type { StartFailure } from './email/start.ts';
+export { EMAIL_STATUSES, FINAL_STATUSES, type EmailStatus } from './email/status.ts';
+export type { EmailRecord } from './email/store.ts';
+export type { Address } from './email/validation.ts';
+export { findLost, findStuck, reconcile, retryFailed, type LostEmail, type ReconcileResult, type StuckEmail } from './operations.ts';
