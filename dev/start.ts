@@ -9,11 +9,11 @@ import { startStack, stackEnv } from './stack/index.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
 
 // The banner below is what a person needs; the SDK's info logs (the whole
-// webpack report among them) would bury it. LOG_LEVEL=INFO brings them back.
-const metricsAddress = process.env.METRICS_ADDRESS ?? `127.0.0.1:${await pickPort(9464)}`;
+// webpack report among them) would bury it. MAILER_LOG_LEVEL=INFO brings them back.
+const metricsAddress = process.env.MAILER_METRICS_ADDRESS ?? `127.0.0.1:${await pickPort(9464)}`;
 installRuntime({
-  logLevel: (process.env.LOG_LEVEL?.toUpperCase() as ObservabilityConfig['logLevel'] | undefined) ?? 'WARN',
-  logFormat: process.env.LOG_FORMAT === 'json' ? 'json' : 'pretty',
+  logLevel: (process.env.MAILER_LOG_LEVEL?.toUpperCase() as ObservabilityConfig['logLevel'] | undefined) ?? 'WARN',
+  logFormat: process.env.MAILER_LOG_FORMAT === 'json' ? 'json' : 'pretty',
   metricsAddress,
 });
 

@@ -4,7 +4,7 @@
 //  - Logs: one JSON object per line (timestamp, level, message, and the SDK's
 //    context: workflowId, activityType, attempt…). Info-level logs carry ids,
 //    steps and outcomes only — never an address, subject or body.
-//  - Metrics: METRICS_ADDRESS (host:port) serves /metrics; off when unset.
+//  - Metrics: MAILER_METRICS_ADDRESS (host:port) serves /metrics; off when unset.
 import { DefaultLogger, type LogEntry, type LogLevel, Runtime } from '@temporalio/worker';
 
 export interface ObservabilityConfig {

@@ -13,13 +13,16 @@ import type { EmailStatus as RecordStatus } from './email/status.ts';
  */
 export type WorkflowEmailStatus = RecordStatus | 'retrying' | 'held';
 
-export const EmailStatus = defineSearchAttributeKey('EmailStatus', SearchAttributeType.KEYWORD);
-/** Delivery attempts that failed so far (set while retrying). */
-export const EmailAttempt = defineSearchAttributeKey('EmailAttempt', SearchAttributeType.INT);
-/** Class of the last delivery failure: SmtpTemporary, SmtpConnection, ActivityTimeout, … */
-export const EmailErrorClass = defineSearchAttributeKey('EmailErrorClass', SearchAttributeType.KEYWORD);
+/** A search attribute key, named through the SDK's public exports (its interface is not exported by name). */
+export type SearchAttributeKeyOf<T extends SearchAttributeType> = ReturnType<typeof defineSearchAttributeKey<T>>;
 
-export const SEARCH_ATTRIBUTES = [EmailStatus, EmailAttempt, EmailErrorClass] as const;
+export const EmailStatus: SearchAttributeKeyOf<typeof SearchAttributeType.KEYWORD> = defineSearchAttributeKey('EmailStatus', SearchAttributeType.KEYWORD);
+/** Delivery attempts that failed so far (set while retrying). */
+export const EmailAttempt: SearchAttributeKeyOf<typeof SearchAttributeType.INT> = defineSearchAttributeKey('EmailAttempt', SearchAttributeType.INT);
+/** Class of the last delivery failure: SmtpTemporary, SmtpConnection, ActivityTimeout, … */
+export const EmailErrorClass: SearchAttributeKeyOf<typeof SearchAttributeType.KEYWORD> = defineSearchAttributeKey('EmailErrorClass', SearchAttributeType.KEYWORD);
+
+export const SEARCH_ATTRIBUTES: readonly SearchAttributeKeyOf<SearchAttributeType>[] = [EmailStatus, EmailAttempt, EmailErrorClass];
 
 /** The type names the `temporal` CLI uses for `--search-attribute Name=Type`. */
 export const CLI_TYPE_NAMES: Record<string, string> = {

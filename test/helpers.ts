@@ -31,7 +31,7 @@ export interface TestEnv {
   close(): Promise<void>;
 }
 
-function withDatabase(url: string, database: string): string {
+export function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);
   parsed.pathname = `/${database}`;
   return parsed.toString();
@@ -50,13 +50,21 @@ export const FAST_RETRIES = {
   RECONCILE_INTERVAL: 'off',
 };
 
-export async function createTestEnv(extraEnv: Record<string, string> = {}): Promise<TestEnv> {
+export interface TestEnvOptions {
+  /** An empty database instead of a clone of the migrated template. */
+  emptyDatabase?: boolean;
+  /** Runs against the new database (as its owner) before the client connects. */
+  prepare?: (databaseUrl: string) => Promise<void>;
+}
+
+export async function createTestEnv(extraEnv: Record<string, string> = {}, options: TestEnvOptions = {}): Promise<TestEnv> {
   const stack = inject('stack');
   const database = `test_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
   const admin = new pg.Client({ connectionString: stack.databaseUrl });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${database} TEMPLATE ${inject('templateDatabase')}`);
+  await admin.query(`CREATE DATABASE ${database}${options.emptyDatabase ? '' : ` TEMPLATE ${inject('templateDatabase')}`}`);
   await admin.end();
+  await options.prepare?.(withDatabase(stack.databaseUrl, database));
 
   const sinkDir = await mkdtemp(path.join(os.tmpdir(), 'mailer-sink-'));
   const sink = await SmtpSink.start({ dir: sinkDir });

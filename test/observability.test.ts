@@ -1,5 +1,5 @@
 // What an operator's Prometheus and log pipeline see: the worker (a real
-// process) serves the SDK's and the service's metrics on METRICS_ADDRESS, and
+// process) serves the SDK's and the service's metrics on MAILER_METRICS_ADDRESS, and
 // logs one JSON object per line with ids and outcomes, never addresses or content.
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,9 +22,9 @@ describe('metrics and logs', () => {
       SMTP_URL: env.sink.url,
       TEMPORAL_ADDRESS: env.config.temporal.address,
       TEMPORAL_TASK_QUEUE: env.config.temporal.taskQueue,
-      METRICS_ADDRESS: address,
-      LOG_LEVEL: 'INFO',
-      LOG_FORMAT: 'json',
+      MAILER_METRICS_ADDRESS: address,
+      MAILER_LOG_LEVEL: 'INFO',
+      MAILER_LOG_FORMAT: 'json',
     });
   });
   afterAll(async () => {

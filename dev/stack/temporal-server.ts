@@ -152,6 +152,17 @@ export class TemporalDevServer {
     if (runner?.kind === 'sdk') await runner.env.teardown();
   }
 
+  /** A hung server (SIGSTOP): connections stay open, nothing answers. `thaw()` resumes it. */
+  freeze(): void {
+    if (this.runner?.kind !== 'child') throw new Error('only a server this process spawned can be frozen');
+    this.runner.child.process.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    if (this.runner?.kind !== 'child') throw new Error('only a server this process spawned can be thawed');
+    this.runner.child.process.kill('SIGCONT');
+  }
+
   /** A crash: SIGKILL, no chance to flush anything. */
   async kill(): Promise<void> {
     const runner = this.runner;

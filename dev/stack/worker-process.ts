@@ -1,12 +1,23 @@
-// A worker as a real, separate process (`node --import tsx src/worker.ts`),
-// so tests can kill it the way production loses workers: SIGKILL, SIGTERM.
+// A worker as a real, separate process, started the way the production image
+// starts it (`node dist/worker.js`: compiled JS, the pre-built workflow
+// bundle), so tests can kill it the way production loses workers: SIGKILL, SIGTERM.
 import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ManagedChild } from './child.ts';
 import { waitFor } from './wait.ts';
 
-const workerScript = path.resolve(import.meta.dirname, '../../src/worker.ts');
+import { build, isStale } from '../../scripts/build.mjs';
+
+/** The command line of a worker process; the one place that says how a worker is started. */
+export const WORKER_COMMAND = [path.resolve(import.meta.dirname, '../../dist/worker.js')];
+
+let built: Promise<void> | undefined;
+/** dist/ is rebuilt (once per process) when src/ changed since the last build. */
+function ensureBuilt(): Promise<void> {
+  built ??= isStale() ? build({ log: () => {} }) : Promise.resolve();
+  return built;
+}
 
 export interface SpawnWorkerOptions {
   /** Folder for `<name>.log`; default a new temp folder. */
@@ -29,8 +40,9 @@ export class WorkerStartError extends Error {
 export async function spawnWorker(env: Record<string, string>, name = 'worker', options: SpawnWorkerOptions = {}): Promise<ManagedChild> {
   const logDir = options.logDir ?? (await mkdtemp(path.join(os.tmpdir(), 'mailer-worker-')));
   const logFile = path.join(logDir, `${name}.log`);
-  const child = ManagedChild.spawn(name, process.execPath, ['--import', 'tsx', workerScript], logFile, {
-    env: { ...process.env, LOG_LEVEL: 'WARN', ...env },
+  await ensureBuilt();
+  const child = ManagedChild.spawn(name, process.execPath, WORKER_COMMAND, logFile, {
+    env: { ...process.env, MAILER_LOG_LEVEL: 'WARN', ...env },
   });
   // 'exited' ends the wait at once (a thrown error would only be retried until the deadline).
   const state = await waitFor(`${name} to poll its task queues`, async () => {

@@ -1,5 +1,5 @@
 // The service's own counters, on the worker's Prometheus endpoint next to the
-// SDK's (METRICS_ADDRESS). Tags are bounded sets: rules, error classes.
+// SDK's (MAILER_METRICS_ADDRESS). Tags are bounded sets: rules, error classes.
 import { Context } from '@temporalio/activity';
 
 type Tags = Record<string, string>;
