@@ -13,6 +13,7 @@ import { Mailer } from '../src/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { startStack, stackEnv } from '../dev/stack/index.ts';
 import { SmtpSink } from '../dev/stack/smtp-sink.ts';
+import { waitFor } from '../dev/stack/wait.ts';
 import { startWorker } from '../src/worker.ts';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -45,7 +46,8 @@ try {
     },
     'scheduled-then-cancelled': async () => {
       const sent = await mailer.send({ from, to: 'e@example.com', subject: 's', text: 't' }, { sendAt: new Date(Date.now() + 3_600_000) });
-      await new Promise((r) => setTimeout(r, 1000));
+      // The history to record has the timer started before the cancel: wait for the workflow to sleep until send_at.
+      await waitFor('the workflow to sleep until send_at', async () => (await mailer.status(sent.id)).workflow?.state?.step === 'scheduled');
       await mailer.cancel(sent.id);
       return sent.workflowId;
     },

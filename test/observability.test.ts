@@ -43,21 +43,36 @@ describe('metrics and logs', () => {
     const blocked = await env.client.send({ from: 'app@acme.example', to: 'x@blocked.example', subject: 's', text: 't' });
     expect(await outcome(env, blocked.workflowId)).toEqual({ status: 'blocked' });
 
+    // Every line asserted is waited for, not two of them as a sign of the rest:
+    // the worker records each at its own moment, the SDK's own ones included.
+    const expected = [
+      /mailer_emails_sent_total\S* 1\b/,
+      /mailer_emails_blocked_total\S* 1\b/,
+      /mailer_emails_failed_total\S* 1\b/,
+      /mailer_delivery_retries_total\{[^}]*error_class="SmtpTemporary"[^}]*\} 1\b/,
+      /mailer_delivery_latency_ms_bucket/,
+      /temporal_workflow_completed/, // the SDK's own metrics, same endpoint
+    ];
     const text = await waitFor('the counters on /metrics', async () => {
       const body = await (await fetch(metricsUrl)).text();
-      return /mailer_emails_sent_total\S* 1\b/.test(body) && /mailer_emails_blocked_total\S* 1\b/.test(body) ? body : undefined;
+      const missing = expected.filter((re) => !re.test(body));
+      if (missing.length) throw new Error(`not yet on /metrics: ${missing.join(', ')}`);
+      return body;
     });
-    expect(text).toMatch(/mailer_emails_failed_total\S* 1\b/);
-    expect(text).toMatch(/mailer_delivery_retries_total\{[^}]*error_class="SmtpTemporary"[^}]*\} 1\b/);
-    expect(text).toMatch(/mailer_delivery_latency_ms_bucket/);
-    expect(text).toMatch(/temporal_workflow_completed/); // the SDK's own metrics, same endpoint
+    for (const re of expected) expect(text).toMatch(re);
 
     // Logs: JSON lines with the email id and outcome; no address, subject or body.
-    const logs = (await readFile(worker.logFile, 'utf8')).split('\n').filter((l) => l.startsWith('{'));
-    const entries = logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+    // The worker's output reaches its log file through a pipe and a file stream,
+    // which may trail the email's outcome: wait for the lines asserted.
+    const entries = await waitFor('the email\'s log lines in the worker log', async () => {
+      const all = (await readFile(worker.logFile, 'utf8')).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      const ofEmail = all.filter((e) => e.emailId === retriedThenSent.id);
+      return ofEmail.some((e) => e.msg === 'email sent') && ofEmail.some((e) => e.msg === 'email step' && e.status === 'retrying') ? all : undefined;
+    });
     const sentLine = entries.find((e) => e.msg === 'email sent' && e.emailId === retriedThenSent.id);
     expect(sentLine).toMatchObject({ level: 'INFO', outcome: 'sent', workflowId: retriedThenSent.workflowId });
     expect(entries.some((e) => e.msg === 'email step' && e.emailId === retriedThenSent.id && e.status === 'retrying')).toBe(true);
+    const logs = (await readFile(worker.logFile, 'utf8')).split('\n').filter((l) => l.startsWith('{'));
     const all = logs.join('\n');
     for (const secret of ['secret-person@example.com', 'Secret subject line', 'secret body text']) expect(all).not.toContain(secret);
   });
