@@ -135,7 +135,7 @@ const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, 
 /** "500ms", "2s", "10m", "1h" → milliseconds. */
 export function parseDuration(value: string, name = 'duration'): number {
   const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)$/.exec(value.trim());
-  if (!match) throw new ConfigError(name, `"${value}" is not a duration like 500ms, 2s, 10m or 1h`);
+  if (!match) throw new ConfigError(name, `${shown(value)} is not a duration like 500ms, 2s, 10m or 1h`);
   return Math.round(Number(match[1]) * UNITS[match[2]!]!);
 }
 
@@ -154,7 +154,7 @@ function integer(env: Env, name: keyof typeof INTEGER_BOUNDS, fallback: number):
 /** "5/s", "50/m", "3000/h" → per second. */
 export function parseRate(value: string, name = 'rate'): number {
   const match = /^(\d+(?:\.\d+)?)\s*\/\s*(s|m|min|h)$/.exec(value.trim());
-  if (!match || Number(match[1]) <= 0) throw new ConfigError(name, `"${value}" is not a rate like 5/s, 50/m or 3000/h`);
+  if (!match || Number(match[1]) <= 0) throw new ConfigError(name, `${shown(value)} is not a rate like 5/s, 50/m or 3000/h`);
   const perSecond = (Number(match[1]) * 1000) / UNITS[match[2]!]!;
   return checkRange(name, value, perSecond, RATE_BOUNDS, (n) => (n < 1 ? `${Math.round(n * 3600)}/h` : `${n}/s`));
 }
@@ -163,7 +163,7 @@ export function parseRate(value: string, name = 'rate'): number {
 export function parseWindowLimit(value: string, name = 'limit'): { maxEmails: number; windowMinutes: number } {
   const match = /^(\d+)\s*\/\s*(\d+)\s*(m|min|h)$/.exec(value.trim());
   if (!match || Number(match[1]) < 1 || Number(match[2]) < 1) {
-    throw new ConfigError(name, `"${value}" is not a limit like 10/60m (10 emails per 60 minutes)`);
+    throw new ConfigError(name, `${shown(value)} is not a limit like 10/60m (10 emails per 60 minutes)`);
   }
   const maxEmails = checkRange(name, match[1]!, Number(match[1]), WINDOW_LIMIT_BOUNDS.maxEmails, String, 'emails ');
   const windowMinutes = Number(match[2]) * (match[3] === 'h' ? 60 : 1);
@@ -177,7 +177,7 @@ export function parseRulePattern(value: string, name = 'pattern'): string {
   const pattern = value.trim().toLowerCase();
   if (pattern.length > 254) throw new ConfigError(name, `a pattern of ${pattern.length} characters is longer than any address (254)`);
   if (!/^([a-z0-9!#$%&'*+/=?^_`{|}~.-]+)?@[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(pattern)) {
-    throw new ConfigError(name, `"${value}" is neither an address (a@example.com) nor a domain (@example.com)`);
+    throw new ConfigError(name, `${shown(value)} is neither an address (a@example.com) nor a domain (@example.com)`);
   }
   return pattern;
 }
@@ -191,7 +191,7 @@ function oneOf<const T extends readonly string[]>(env: Env, name: string, values
   const raw = get(env, name);
   if (raw === undefined) return fallback;
   const value = values.find((v) => v.toLowerCase() === raw.toLowerCase());
-  if (!value) throw new ConfigError(name, `"${raw}" must be one of ${values.join(', ')}`);
+  if (!value) throw new ConfigError(name, `${shown(raw)} must be one of ${values.join(', ')}`);
   return value;
 }
 
@@ -234,7 +234,7 @@ function payloadKeys(env: Env): Map<string, Buffer> | undefined {
 }
 
 function uncertainPolicy(value: string): DeliverPolicy['onUncertain'] {
-  if (value !== 'resend' && value !== 'hold') throw new ConfigError('UNCERTAIN_DELIVERY_POLICY', `"${value}" must be resend or hold`);
+  if (value !== 'resend' && value !== 'hold') throw new ConfigError('UNCERTAIN_DELIVERY_POLICY', `${shown(value)} must be resend or hold`);
   return value;
 }
 
@@ -251,8 +251,8 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 function schemaName(env: Env): string {
   const value = get(env, 'MAILER_SCHEMA') ?? 'mailer';
-  if (!SCHEMA_NAME.test(value)) throw new ConfigError('MAILER_SCHEMA', `"${value}" must be a lower-case Postgres identifier (letters, digits, _; at most 63)`);
-  if (value === 'public' || value.startsWith('pg_')) throw new ConfigError('MAILER_SCHEMA', `"${value}" is reserved: the service keeps its tables in a schema of its own`);
+  if (!SCHEMA_NAME.test(value)) throw new ConfigError('MAILER_SCHEMA', `${shown(value)} must be a lower-case Postgres identifier (letters, digits, _; at most 63)`);
+  if (value === 'public' || value.startsWith('pg_')) throw new ConfigError('MAILER_SCHEMA', `${shown(value)} is reserved: the service keeps its tables in a schema of its own`);
   return value;
 }
 
@@ -261,7 +261,7 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   if (raw === undefined) return fallback;
   if (['on', 'true', '1', 'yes'].includes(raw)) return true;
   if (['off', 'false', '0', 'no'].includes(raw)) return false;
-  throw new ConfigError(name, `"${raw}" must be on or off`);
+  throw new ConfigError(name, `${shown(raw)} must be on or off`);
 }
 
 export interface ClientConfigOptions {

@@ -258,7 +258,7 @@ const CASES: Record<string, Case> = {
     read: (c) => c.worker.rateLimitPerSecond,
     good: [['5/s', 5], ['50/m', 50 / 60], ['3000/h', 3000 / 3600], ['0.5/s', 0.5]],
     edge: [['1/h', 1 / 3600], ['10000/s', 10_000]],
-    bad: [['0.0000001/h', outOfRange], ['0.9/h', outOfRange], ['10001/s', outOfRange], ['0/s', /rate like/], ['fast', /rate like/], ['5', /rate like/]],
+    bad: [['5/s\nx', /rate like/], ['0.0000001/h', outOfRange], ['0.9/h', outOfRange], ['10001/s', outOfRange], ['0/s', /rate like/], ['fast', /rate like/], ['5', /rate like/]],
   },
   EMAIL_PER_RECIPIENT_LIMIT: {
     read: (c) => c.rules.perRecipient,
@@ -286,7 +286,7 @@ const CASES: Record<string, Case> = {
   MAILER_LOG_LEVEL: {
     read: (c) => c.observability.logLevel,
     good: [['debug', 'DEBUG'], ['ERROR', 'ERROR']],
-    bad: [['LOUD', /one of/]],
+    bad: [['LOUD', /one of/], ['INFO\r\n[worker] forged line', /one of/]],
   },
   MAILER_LOG_FORMAT: {
     read: (c) => c.observability.logFormat,
@@ -359,6 +359,8 @@ describe('configuration bounds', () => {
         expect(err.code).toBe('CONFIG');
         expect(err.message).toMatch(new RegExp(`^${name}: `));
         expect(err.message).toMatch(reason);
+        // One line: a CR or LF from the value must not forge a log line.
+        expect(err.message).not.toMatch(/[\r\n]/);
         for (const secret of secretParts(name, raw)) expect(err.message).not.toContain(secret);
         if (client) expect(failure(() => loadClientConfig(env(raw))).variable).toBe(name);
         else expect(() => loadClientConfig(env(raw))).not.toThrow();
