@@ -22,8 +22,9 @@ export const DURATION_BOUNDS = {
   // Temporal (TLS, a cloud round trip) misses it; over 2 min the caller has
   // long given up, and the reconciler starts the email anyway.
   MAILER_START_TIMEOUT: { min: 100, max: 2 * M },
-  // The Schedule's period: Temporal refuses one under a second; past a day a
-  // lost email waits longer than anyone would call "transactional".
+  // The Schedule's period: 0s would silently mean no Schedule at all (`off` says
+  // that on purpose); under a second the reconciler scans without pause; past
+  // a day a lost email waits longer than anyone would call transactional.
   RECONCILE_INTERVAL: { min: S, max: 24 * H },
   // How long a record must sit unchanged to count as lost: past a day a lost
   // email is found too late to matter.

@@ -317,8 +317,8 @@ export function loadConfig(env: Env = process.env): Config {
     heartbeatMs: duration(env, 'DELIVER_HEARTBEAT_TIMEOUT', '15s'),
     onUncertain: uncertainPolicy(get(env, 'UNCERTAIN_DELIVERY_POLICY') ?? 'resend'),
   };
-  // Temporal's retry policy refuses a first interval above its cap, inside the
-  // workflow: every email would stop at its first retry.
+  // Temporal refuses such a retry policy inside the workflow, when it schedules
+  // `deliver`: every email would stall there, its workflow task failing forever.
   if (deliver.initialIntervalMs > deliver.maximumIntervalMs) {
     throw new ConfigError('DELIVER_RETRY_INITIAL_INTERVAL', `${formatMs(deliver.initialIntervalMs)} is longer than DELIVER_RETRY_MAX_INTERVAL (${formatMs(deliver.maximumIntervalMs)}): the first retry cannot wait longer than the cap`);
   }
