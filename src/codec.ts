@@ -16,12 +16,17 @@ export class PayloadKeysError extends Error {
 /** "id:base64key,id2:base64key" (32-byte keys; the first one encrypts). */
 export function parseKeys(value: string, variable = 'PAYLOAD_ENCRYPTION_KEYS'): Map<string, Buffer> {
   const keys = new Map<string, Buffer>();
-  for (const entry of value.split(',').map((e) => e.trim()).filter(Boolean)) {
-    const [id, b64] = entry.split(':');
+  for (const [index, entry] of value.split(',').map((e) => e.trim()).filter(Boolean).entries()) {
+    const [id = '', b64, ...extra] = entry.split(':');
     const key = Buffer.from(b64 ?? '', 'base64');
-    if (!id || !/^[\w.-]{1,64}$/.test(id) || key.length !== 32) {
-      throw new PayloadKeysError(`${variable}: each entry must be <key id>:<32 bytes, base64> (got an invalid entry for "${id ?? ''}")`);
+    const validId = /^[\w.-]{1,64}$/.test(id);
+    if (!validId || key.length !== 32 || extra.length) {
+      // Only a well-formed id is repeated: a key pasted without its id must not reach a log.
+      throw new PayloadKeysError(`${variable}: each entry must be <key id>:<32 bytes, base64> (entry ${index + 1}${validId ? `, key id "${id}"` : ''} is not)`);
     }
+    // A repeated id would silently make its later key the one that encrypts
+    // (or hide the key older payloads need): a copy-paste slip, never intended.
+    if (keys.has(id)) throw new PayloadKeysError(`${variable}: key id "${id}" is listed more than once`);
     keys.set(id, key);
   }
   if (!keys.size) throw new PayloadKeysError(`${variable}: no key given`);

@@ -2,11 +2,15 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { parseKeys } from './codec.ts';
+import {
+  checkDkimKey, checkDomain, checkHostPort, checkName, checkRange, checkSelector, DURATION_BOUNDS, formatMs, INTEGER_BOUNDS, RATE_BOUNDS, shown, WINDOW_LIMIT_BOUNDS,
+} from './config-bounds.ts';
 import { ConfigError } from './errors.ts';
 
 // The one place the service reads its environment. Every setting has an
-// explicit default and is validated once at start, so a typo fails loudly
-// instead of silently falling back. Credentials are read here and never logged:
+// explicit default and bounds (src/config-bounds.ts) and is validated once at
+// start, so a typo fails loudly instead of silently falling back or stopping
+// delivery later. Credentials are read here and never logged:
 // `describeConfig` masks them.
 //
 // The library runs inside someone else's app, so it reads only its own
@@ -131,42 +135,49 @@ const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, 
 /** "500ms", "2s", "10m", "1h" → milliseconds. */
 export function parseDuration(value: string, name = 'duration'): number {
   const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)$/.exec(value.trim());
-  if (!match) throw new ConfigError(name, `"${value}" is not a duration like 500ms, 2s, 10m or 1h`);
+  if (!match) throw new ConfigError(name, `${shown(value)} is not a duration like 500ms, 2s, 10m or 1h`);
   return Math.round(Number(match[1]) * UNITS[match[2]!]!);
 }
 
-function duration(env: Env, name: string, fallback: string): number {
-  return parseDuration(get(env, name) ?? fallback, name);
+function duration(env: Env, name: keyof typeof DURATION_BOUNDS, fallback: string): number {
+  const raw = get(env, name) ?? fallback;
+  return checkRange(name, raw, parseDuration(raw, name), DURATION_BOUNDS[name], formatMs);
 }
 
-function integer(env: Env, name: string, fallback: number, min = 0): number {
+function integer(env: Env, name: keyof typeof INTEGER_BOUNDS, fallback: number): number {
   const raw = get(env, name);
   if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < min) throw new ConfigError(name, `"${raw}" is not a whole number ≥ ${min}`);
-  return Number(raw);
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `${shown(raw)} is not a whole number`);
+  return checkRange(name, raw, Number(raw), INTEGER_BOUNDS[name]);
 }
 
 /** "5/s", "50/m", "3000/h" → per second. */
 export function parseRate(value: string, name = 'rate'): number {
   const match = /^(\d+(?:\.\d+)?)\s*\/\s*(s|m|min|h)$/.exec(value.trim());
-  if (!match || Number(match[1]) <= 0) throw new ConfigError(name, `"${value}" is not a rate like 5/s, 50/m or 3000/h`);
-  return (Number(match[1]) * 1000) / UNITS[match[2]!]!;
+  if (!match || Number(match[1]) <= 0) throw new ConfigError(name, `${shown(value)} is not a rate like 5/s, 50/m or 3000/h`);
+  const perSecond = (Number(match[1]) * 1000) / UNITS[match[2]!]!;
+  return checkRange(name, value, perSecond, RATE_BOUNDS, (n) => (n < 1 ? `${Math.round(n * 3600)}/h` : `${n}/s`));
 }
 
 /** "10/60m" or "10/1h": X emails per Y minutes. */
 export function parseWindowLimit(value: string, name = 'limit'): { maxEmails: number; windowMinutes: number } {
   const match = /^(\d+)\s*\/\s*(\d+)\s*(m|min|h)$/.exec(value.trim());
   if (!match || Number(match[1]) < 1 || Number(match[2]) < 1) {
-    throw new ConfigError(name, `"${value}" is not a limit like 10/60m (10 emails per 60 minutes)`);
+    throw new ConfigError(name, `${shown(value)} is not a limit like 10/60m (10 emails per 60 minutes)`);
   }
-  return { maxEmails: Number(match[1]), windowMinutes: Number(match[2]) * (match[3] === 'h' ? 60 : 1) };
+  const maxEmails = checkRange(name, match[1]!, Number(match[1]), WINDOW_LIMIT_BOUNDS.maxEmails, String, 'emails ');
+  const windowMinutes = Number(match[2]) * (match[3] === 'h' ? 60 : 1);
+  const minutes = (n: number) => (n % 1440 === 0 ? `${n / 60}h (${n / 1440} days)` : n % 60 ? `${n}m` : `${n / 60}h`);
+  checkRange(name, `${match[2]}${match[3]}`, windowMinutes, WINDOW_LIMIT_BOUNDS.windowMinutes, minutes, 'window ');
+  return { maxEmails, windowMinutes };
 }
 
 /** An address or a whole domain (`@example.com`), lower-cased. */
 export function parseRulePattern(value: string, name = 'pattern'): string {
   const pattern = value.trim().toLowerCase();
+  if (pattern.length > 254) throw new ConfigError(name, `a pattern of ${pattern.length} characters is longer than any address (254)`);
   if (!/^([a-z0-9!#$%&'*+/=?^_`{|}~.-]+)?@[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(pattern)) {
-    throw new ConfigError(name, `"${value}" is neither an address (a@example.com) nor a domain (@example.com)`);
+    throw new ConfigError(name, `${shown(value)} is neither an address (a@example.com) nor a domain (@example.com)`);
   }
   return pattern;
 }
@@ -180,15 +191,13 @@ function oneOf<const T extends readonly string[]>(env: Env, name: string, values
   const raw = get(env, name);
   if (raw === undefined) return fallback;
   const value = values.find((v) => v.toLowerCase() === raw.toLowerCase());
-  if (!value) throw new ConfigError(name, `"${raw}" must be one of ${values.join(', ')}`);
+  if (!value) throw new ConfigError(name, `${shown(raw)} must be one of ${values.join(', ')}`);
   return value;
 }
 
 function hostPort(env: Env, name: string): string | undefined {
   const raw = get(env, name);
-  if (raw === undefined) return undefined;
-  if (!/^[A-Za-z0-9.:[\]-]+:\d{1,5}$/.test(raw)) throw new ConfigError(name, `"${raw}" is not host:port (e.g. 127.0.0.1:9464)`);
-  return raw;
+  return raw === undefined ? undefined : checkHostPort(name, raw);
 }
 
 function dkim(env: Env): Config['smtp']['dkim'] {
@@ -199,6 +208,10 @@ function dkim(env: Env): Config['smtp']['dkim'] {
   if (!domainName && !keySelector && !inline && !file) return undefined;
   if (!domainName) throw new ConfigError('DKIM_DOMAIN', 'is required when DKIM signing is configured');
   if (!keySelector) throw new ConfigError('DKIM_SELECTOR', 'is required when DKIM signing is configured');
+  checkDomain('DKIM_DOMAIN', domainName);
+  checkSelector('DKIM_SELECTOR', keySelector);
+  if (inline && file) throw new ConfigError('DKIM_PRIVATE_KEY', 'is set together with DKIM_PRIVATE_KEY_FILE: set one, not both');
+  if (!inline && !file) throw new ConfigError('DKIM_PRIVATE_KEY', 'is required when DKIM signing is configured (or DKIM_PRIVATE_KEY_FILE)');
   let privateKey = inline?.replace(/\\n/g, '\n');
   if (!privateKey && file) {
     try {
@@ -207,8 +220,7 @@ function dkim(env: Env): Config['smtp']['dkim'] {
       throw new ConfigError('DKIM_PRIVATE_KEY_FILE', `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
-  if (!privateKey?.includes('PRIVATE KEY-----')) throw new ConfigError(privateKey ? 'DKIM_PRIVATE_KEY' : 'DKIM_PRIVATE_KEY_FILE', 'must hold a PEM private key');
-  return { domainName, keySelector, privateKey };
+  return { domainName, keySelector, privateKey: checkDkimKey(file ? 'DKIM_PRIVATE_KEY_FILE' : 'DKIM_PRIVATE_KEY', privateKey!) };
 }
 
 function payloadKeys(env: Env): Map<string, Buffer> | undefined {
@@ -222,7 +234,7 @@ function payloadKeys(env: Env): Map<string, Buffer> | undefined {
 }
 
 function uncertainPolicy(value: string): DeliverPolicy['onUncertain'] {
-  if (value !== 'resend' && value !== 'hold') throw new ConfigError('UNCERTAIN_DELIVERY_POLICY', `"${value}" must be resend or hold`);
+  if (value !== 'resend' && value !== 'hold') throw new ConfigError('UNCERTAIN_DELIVERY_POLICY', `${shown(value)} must be resend or hold`);
   return value;
 }
 
@@ -239,8 +251,8 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 function schemaName(env: Env): string {
   const value = get(env, 'MAILER_SCHEMA') ?? 'mailer';
-  if (!SCHEMA_NAME.test(value)) throw new ConfigError('MAILER_SCHEMA', `"${value}" must be a lower-case Postgres identifier (letters, digits, _; at most 63)`);
-  if (value === 'public' || value.startsWith('pg_')) throw new ConfigError('MAILER_SCHEMA', `"${value}" is reserved: the service keeps its tables in a schema of its own`);
+  if (!SCHEMA_NAME.test(value)) throw new ConfigError('MAILER_SCHEMA', `${shown(value)} must be a lower-case Postgres identifier (letters, digits, _; at most 63)`);
+  if (value === 'public' || value.startsWith('pg_')) throw new ConfigError('MAILER_SCHEMA', `${shown(value)} is reserved: the service keeps its tables in a schema of its own`);
   return value;
 }
 
@@ -249,7 +261,7 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   if (raw === undefined) return fallback;
   if (['on', 'true', '1', 'yes'].includes(raw)) return true;
   if (['off', 'false', '0', 'no'].includes(raw)) return false;
-  throw new ConfigError(name, `"${raw}" must be on or off`);
+  throw new ConfigError(name, `${shown(raw)} must be on or off`);
 }
 
 export interface ClientConfigOptions {
@@ -263,25 +275,29 @@ export function loadClientConfig(env: Env = process.env, { requireDatabaseUrl = 
   const databaseVar = get(env, 'MAILER_DATABASE_URL') !== undefined ? 'MAILER_DATABASE_URL' : 'DATABASE_URL';
   const databaseUrl = url(env, databaseVar, ['postgres:', 'postgresql:'], 'e.g. postgres://user:pass@host:5432/app');
   if (!databaseUrl && requireDatabaseUrl) throw new ConfigError('DATABASE_URL', 'is not set (e.g. postgres://user:pass@host:5432/app; MAILER_DATABASE_URL takes precedence)');
+  const messageIdDomain = get(env, 'MESSAGE_ID_DOMAIN');
+  const reconcileInterval = get(env, 'RECONCILE_INTERVAL');
   return {
     temporal: {
-      address: connect.connectionOptions.address ?? '127.0.0.1:7233',
-      namespace: connect.namespace ?? 'default',
+      address: checkHostPort('TEMPORAL_ADDRESS', connect.connectionOptions.address ?? '127.0.0.1:7233', { portOptional: true }),
+      namespace: checkName('TEMPORAL_NAMESPACE', connect.namespace ?? 'default'),
       connection: {
         ...(connect.connectionOptions.tls !== undefined ? { tls: connect.connectionOptions.tls } : {}),
         ...(connect.connectionOptions.apiKey ? { apiKey: connect.connectionOptions.apiKey } : {}),
         ...(connect.connectionOptions.metadata ? { metadata: connect.connectionOptions.metadata } : {}),
       },
-      taskQueue: get(env, 'TEMPORAL_TASK_QUEUE') ?? 'email',
-      uiUrl: (get(env, 'TEMPORAL_UI_URL') ?? 'http://127.0.0.1:8233').replace(/\/+$/, ''),
+      taskQueue: checkName('TEMPORAL_TASK_QUEUE', get(env, 'TEMPORAL_TASK_QUEUE') ?? 'email'),
+      // Printed as a link by `mailer`: only a web address, never javascript: or file:.
+      uiUrl: (url(env, 'TEMPORAL_UI_URL', ['http:', 'https:'], 'the Web UI, e.g. http://127.0.0.1:8233') ?? 'http://127.0.0.1:8233').replace(/\/+$/, ''),
     },
     databaseUrl: databaseUrl ?? '',
     database: { schema: schemaName(env), migrate: flag(env, 'MAILER_MIGRATE', true) },
     startTimeoutMs: duration(env, 'MAILER_START_TIMEOUT', '5s'),
-    messageIdDomain: get(env, 'MESSAGE_ID_DOMAIN'),
+    // It ends up in a header: a CR or LF here would split it.
+    messageIdDomain: messageIdDomain && checkDomain('MESSAGE_ID_DOMAIN', messageIdDomain),
     payloadKeys: payloadKeys(env),
     reconcile: {
-      intervalMs: get(env, 'RECONCILE_INTERVAL') === 'off' ? undefined : duration(env, 'RECONCILE_INTERVAL', '5m'),
+      intervalMs: reconcileInterval?.toLowerCase() === 'off' ? undefined : duration(env, 'RECONCILE_INTERVAL', '5m'),
       olderThanMs: duration(env, 'RECONCILE_OLDER_THAN', '1m'),
     },
   };
@@ -301,6 +317,11 @@ export function loadConfig(env: Env = process.env): Config {
     heartbeatMs: duration(env, 'DELIVER_HEARTBEAT_TIMEOUT', '15s'),
     onUncertain: uncertainPolicy(get(env, 'UNCERTAIN_DELIVERY_POLICY') ?? 'resend'),
   };
+  // Temporal refuses such a retry policy inside the workflow, when it schedules
+  // `deliver`: every email would stall there, its workflow task failing forever.
+  if (deliver.initialIntervalMs > deliver.maximumIntervalMs) {
+    throw new ConfigError('DELIVER_RETRY_INITIAL_INTERVAL', `${formatMs(deliver.initialIntervalMs)} is longer than DELIVER_RETRY_MAX_INTERVAL (${formatMs(deliver.maximumIntervalMs)}): the first retry cannot wait longer than the cap`);
+  }
   if (deliver.heartbeatMs >= deliver.startToCloseMs) {
     throw new ConfigError('DELIVER_HEARTBEAT_TIMEOUT', 'must be shorter than DELIVER_TIMEOUT');
   }
@@ -311,7 +332,7 @@ export function loadConfig(env: Env = process.env): Config {
     ...client,
     smtpUrl: url(env, 'SMTP_URL', ['smtp:', 'smtps:'], 'e.g. smtp://user:pass@smtp.example.com:587'),
     smtp: {
-      poolSize: integer(env, 'SMTP_POOL_SIZE', 8, 1),
+      poolSize: integer(env, 'SMTP_POOL_SIZE', 8),
       allowPlaintext: get(env, 'SMTP_ALLOW_PLAINTEXT') === 'true',
       socketTimeoutMs: duration(env, 'SMTP_SOCKET_TIMEOUT', '30s'),
       dkim: dkim(env),
@@ -319,8 +340,8 @@ export function loadConfig(env: Env = process.env): Config {
     deliver,
     worker: {
       rateLimitPerSecond: rate ? parseRate(rate, 'EMAIL_RATE_LIMIT') : undefined,
-      maxConcurrentDeliveries: integer(env, 'WORKER_MAX_CONCURRENT_DELIVERIES', 32, 1),
-      maxConcurrentActivities: integer(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES', 64, 1),
+      maxConcurrentDeliveries: integer(env, 'WORKER_MAX_CONCURRENT_DELIVERIES', 32),
+      maxConcurrentActivities: integer(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES', 64),
       shutdownGraceMs: duration(env, 'WORKER_SHUTDOWN_GRACE', '30s'),
     },
     rules: {

@@ -39,11 +39,14 @@ export async function listRules({ pool, t }: Db, config: Pick<Config, 'rules'>):
 }
 
 export async function setPerRecipientLimit({ pool, t }: Db, value: string): Promise<{ maxEmails: number; windowMinutes: number }> {
+  // The same parser and bounds as EMAIL_PER_RECIPIENT_LIMIT: a limit the
+  // worker would refuse from its environment is refused here too, before it
+  // reaches the integer columns (and blockCheck's make_interval).
   let limit: { maxEmails: number; windowMinutes: number };
   try {
     limit = parseWindowLimit(value, '--per-recipient');
   } catch (err) {
-    if (err instanceof ConfigError) throw new ValidationError('--per-recipient', `"${value}" is not X/Ymin, e.g. 10/60m (10 emails per 60 minutes)`);
+    if (err instanceof ConfigError) throw new ValidationError('--per-recipient', err.message.slice(`${err.variable}: `.length));
     throw err;
   }
   await pool.query(
