@@ -16,6 +16,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities/index.ts';
 import { type Config, ConfigError, deliverTaskQueue, describeConfig, loadConfig } from './config.ts';
 import { checkMigrated, migrate } from './db/migrate.ts';
+import { EXIT } from './errors.ts';
 import { createPool } from './db/pool.ts';
 import { dbFor } from './db/schema.ts';
 import { installRuntime } from './observability.ts';
@@ -169,6 +170,7 @@ async function main(): Promise<void> {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((err: unknown) => {
     console.error(`[worker] ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
+    // Bad configuration exits 3, like `mailer`: a supervisor can tell it from a failed start.
+    process.exit(err instanceof ConfigError ? EXIT.config : EXIT.failed);
   });
 }
