@@ -12,7 +12,7 @@ import { payloadHash, validateIdempotencyKey, validateSendAt, validateSendInput,
 import { startEmailWorkflow } from './email/start.ts';
 import { connectClient } from './temporal-connection.ts';
 import { type OpsContext, webUiLink } from './operations.ts';
-import type { Resolution, SendEmailResult, SendEmailState, sendEmail } from './workflows/send-email.ts';
+import type { Resolution, SendEmailState, sendEmail } from './workflows/send-email.ts';
 
 export { ValidationError } from './email/validation.ts';
 export { IdempotencyConflictError } from './email/store.ts';
@@ -172,10 +172,15 @@ export class Mailer implements OpsContext {
     }
     if (running) {
       await handle.cancel();
-      await Promise.race([
-        handle.result().then((r: SendEmailResult) => r, () => undefined),
-        new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
-      ]);
+      // The wait is a long poll: abort it at the deadline rather than leave it
+      // running, or it outlives close() and fails later on a shut-down channel.
+      const deadline = new AbortController();
+      const timer = setTimeout(() => deadline.abort(), timeoutMs);
+      try {
+        await this.temporal.withAbortSignal(deadline.signal, () => handle.result()).catch(() => undefined);
+      } finally {
+        clearTimeout(timer);
+      }
     } else {
       // No workflow to ask: the record alone decides, guarded by the sent flag.
       await this.pool.query(
