@@ -1,25 +1,16 @@
 // `mailer <command>`: every command takes --json and then prints exactly one
 // JSON object on stdout. Bad input exits 2 with one line naming the field and
-// the reason; other failures exit 1.
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
+// the reason, bad configuration 3, a failed operation 1 (see errors.ts).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { IdempotencyConflictError, Mailer, ValidationError } from '../client.ts';
+import { Mailer } from '../client.ts';
 import { loadConfig } from '../config.ts';
 import { listEmails, type EmailStatus } from '../email/store.ts';
+import { DEFAULT_LIMITS } from '../email/validation.ts';
+import { type AttachedFile, readAttachment } from './attach.ts';
 import { cliEnv } from './env.ts';
+import { describeFailure, UsageError } from './errors.ts';
 import * as ops from './ops.ts';
 import { addRule, listRules, removeRule, setPerRecipientLimit, showLimits } from './rules.ts';
-
-class UsageError extends Error {
-  override readonly name = 'UsageError';
-  constructor(
-    readonly field: string,
-    readonly reason: string,
-  ) {
-    super(`${field}: ${reason}`);
-  }
-}
 
 const USAGE = `usage: mailer <command> [options] [--json]
 
@@ -39,7 +30,10 @@ const USAGE = `usage: mailer <command> [options] [--json]
   rules remove deny|allow PATTERN
   rules list
   limits set --per-recipient X/Ymin
-  limits show`;
+  limits show
+
+exit codes: 0 done, 1 the operation failed, 2 bad input (the field is named),
+3 bad configuration (the environment variable is named)`;
 
 type Out = (human: string, json: Record<string, unknown>) => void;
 
@@ -81,17 +75,16 @@ async function send(args: string[], out: Out): Promise<void> {
   for (const h of values.header ?? []) {
     const colon = h.indexOf(':');
     if (colon < 1) throw new UsageError('--header', `"${h}" is not "Name: value"`);
-    headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
+    const name = h.slice(0, colon).trim();
+    // Header names are case-insensitive; a second value would silently replace the first.
+    if (Object.keys(headers).some((n) => n.toLowerCase() === name.toLowerCase())) throw new UsageError('--header', `"${name}" is given twice`);
+    headers[name] = h.slice(colon + 1).trim();
   }
-  // The operator names files on their own machine; the service only ever sees the bytes.
-  const attachments = await Promise.all(
-    (values.attach ?? []).map(async (file) => {
-      const content = await readFile(file).catch((err: NodeJS.ErrnoException) => {
-        throw new UsageError('--attach', `cannot read ${file}: ${err.code ?? err.message}`);
-      });
-      return { filename: path.basename(file), content };
-    }),
-  );
+  const files = values.attach ?? [];
+  if (files.length > DEFAULT_LIMITS.maxAttachments) throw new UsageError('--attach', `is given ${files.length} times; at most ${DEFAULT_LIMITS.maxAttachments} files can be attached`);
+  const attached: AttachedFile[] = [];
+  for (const file of files) attached.push(await readAttachment(file));
+  const attachments = attached.map(({ filename, content }) => ({ filename, content }));
   const input = {
     from: values.from, to: values.to, subject: values.subject,
     ...(values.cc ? { cc: values.cc } : {}), ...(values.bcc ? { bcc: values.bcc } : {}),
@@ -105,8 +98,10 @@ async function send(args: string[], out: Out): Promise<void> {
       ...(values['send-at'] !== undefined ? { sendAt: values['send-at'] } : {}),
     }),
   );
-  out(`${result.id}  (workflow ${result.workflowId}${result.created ? '' : ', existing email for this idempotency key'})`, {
+  out(`${result.id}  (workflow ${result.workflowId}${result.created ? '' : ', existing email for this idempotency key'})` +
+    attached.map((a) => `\n  attached ${a.filename}: ${a.path}, ${a.content.length} bytes`).join(''), {
     id: result.id, workflowId: result.workflowId, created: result.created, workflowStarted: result.workflowStarted,
+    ...(attached.length ? { attachments: attached.map((a) => ({ filename: a.filename, path: a.path, size: a.content.length })) } : {}),
   });
 }
 
@@ -209,7 +204,8 @@ export async function main(
   const out: Out = (human, data) => print(json ? JSON.stringify(data) : human);
   const [command, ...rest] = argv;
   try {
-    const run = command ? COMMANDS[command] : undefined;
+    // Own properties only: `constructor` or `__proto__` is no command.
+    const run = command && Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
     if (!run) {
       if (!command || command === 'help' || command === '--help') {
         print(USAGE);
@@ -220,14 +216,11 @@ export async function main(
     await run(rest, out);
     return 0;
   } catch (err) {
-    const e0 = err as { code?: string };
-    const known = err instanceof ValidationError || err instanceof UsageError || err instanceof IdempotencyConflictError || e0.code === 'INVALID_INPUT';
-    const e = err as Error & { field?: string; code?: string; variable?: string };
-    const field = e.field ?? e.variable;
+    const failure = describeFailure(err);
     // One line, whatever the message holds.
-    printError(`error: ${e.message.replace(/\s*\n\s*/g, ' ')}`);
-    if (json) print(JSON.stringify({ error: { code: e.code ?? e.name, ...(field ? { field } : {}), message: e.message } }));
-    return known ? 2 : 1;
+    printError(`error: ${failure.message.replace(/\s*\n\s*/g, ' ')}`);
+    if (json) print(JSON.stringify({ error: { code: failure.code, ...(failure.field ? { field: failure.field } : {}), message: failure.message } }));
+    return failure.exitCode;
   }
 }
 

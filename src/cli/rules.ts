@@ -9,6 +9,7 @@ import { ValidationError } from '../email/validation.ts';
 export type RuleKind = 'allow' | 'deny';
 
 function pattern(value: string): string {
+  if (value.length > 254) throw new ValidationError('PATTERN', 'is longer than 254 characters');
   try {
     return parseRulePattern(value, 'PATTERN');
   } catch (err) {
@@ -38,14 +39,20 @@ export async function listRules(pool: pg.Pool, config: Config): Promise<{ kind: 
   ];
 }
 
+// The columns are Postgres integers; these bounds keep every value far inside them.
+const MAX_EMAILS = 1_000_000;
+const MAX_WINDOW_MINUTES = 366 * 24 * 60;
+
 export async function setPerRecipientLimit(pool: pg.Pool, value: string): Promise<{ maxEmails: number; windowMinutes: number }> {
   let limit: { maxEmails: number; windowMinutes: number };
   try {
     limit = parseWindowLimit(value, '--per-recipient');
   } catch (err) {
-    if (err instanceof ConfigError) throw new ValidationError('--per-recipient', `"${value}" is not X/Ymin, e.g. 10/60m (10 emails per 60 minutes)`);
+    if (err instanceof ConfigError) throw new ValidationError('--per-recipient', `"${value.slice(0, 40)}" is not X/Ymin, e.g. 10/60m (10 emails per 60 minutes)`);
     throw err;
   }
+  if (limit.maxEmails > MAX_EMAILS) throw new ValidationError('--per-recipient', `allows at most ${MAX_EMAILS} emails per window`);
+  if (limit.windowMinutes > MAX_WINDOW_MINUTES) throw new ValidationError('--per-recipient', `has a window of at most ${MAX_WINDOW_MINUTES} minutes (366 days)`);
   await pool.query(
     `INSERT INTO recipient_limits (scope, max_emails, window_minutes) VALUES ('per_recipient', $1, $2)
      ON CONFLICT (scope) DO UPDATE SET max_emails = $1, window_minutes = $2, updated_at = now()`,
