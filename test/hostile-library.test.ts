@@ -1,13 +1,16 @@
 // Hostile use of the library that is not about one bad field: a cancel that
-// times out must leave nothing running behind the caller's back.
+// times out must leave nothing running behind the caller's back; a rule on a
+// domain cannot be dodged with a subdomain; an idempotency key reveals no
+// other email; a tampered attachment's failure puts no filename in history.
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Mailer } from '../src/client.ts';
-import { createTestEnv, type TestEnv } from './helpers.ts';
+import { matches } from '../src/activities/block-check.ts';
+import { IdempotencyConflictError, Mailer } from '../src/client.ts';
+import { createTestEnv, outcome, row, type TestEnv } from './helpers.ts';
 
 const exec = promisify(execFile);
 
@@ -61,5 +64,55 @@ describe('cancel() of an email whose workflow does not finish in time', () => {
       const { rows } = await env.pool.query('SELECT status FROM emails WHERE id = $1', [id]);
       expect(rows[0].status).toBe('queued');
     }
+  });
+});
+
+describe('rules, keys and failures an attacker would probe', () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createTestEnv();
+  });
+  afterAll(() => env?.close());
+
+  it('a domain rule covers its subdomains, and only them', () => {
+    expect(matches('a@competitor.example', '@competitor.example')).toBe(true);
+    expect(matches('a@eu.mail.competitor.example', '@competitor.example')).toBe(true);
+    expect(matches('a@notcompetitor.example', '@competitor.example')).toBe(false);
+    expect(matches('a@competitor.example.evil', '@competitor.example')).toBe(false);
+    expect(matches('competitor.example@evil.example', '@competitor.example')).toBe(false);
+    expect(matches('a@competitor.example', 'b@competitor.example')).toBe(false);
+  });
+
+  it('the idempotency-key conflict does not reveal the other email', async () => {
+    const first = await env.client.send({ from: 'app@acme.example', to: 'ann@example.com', subject: 'One', text: 'Hello' }, { idempotencyKey: 'guessable-key-1' });
+    const error = await env.client.send({ from: 'app@acme.example', to: 'eve@example.com', subject: 'Two', text: 'Hello' }, { idempotencyKey: 'guessable-key-1' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IdempotencyConflictError);
+    expect(error).toMatchObject({ code: 'IDEMPOTENCY_CONFLICT', field: 'idempotencyKey' });
+    expect(JSON.stringify({ ...(error as object), message: (error as Error).message, stack: (error as Error).stack })).not.toContain(first.id);
+  });
+
+  it('a tampered attachment fails the email with its position in history, never its filename', async () => {
+    const filename = 'salary-review-jane-doe.pdf';
+    const sent = await env.client.send({ from: 'app@acme.example', to: 'ann@example.com', subject: 'Review', text: 'Attached', attachments: [{ filename, content: Buffer.from('%PDF-1.4 original') }] });
+    // The bytes change in Postgres before any worker has looked at the email.
+    await env.pool.query("UPDATE email_attachments SET content = '\\x00' WHERE email_id = $1", [sent.id]);
+    await env.startWorker();
+    const result = await outcome(env, sent.workflowId);
+    expect(result.failure).toBeDefined();
+    const history = await env.client.temporal.workflow.getHandle(sent.workflowId).fetchHistory();
+    const text = JSON.stringify(history);
+    expect(text).toContain(`attachment 0 of email ${sent.id} does not match its checksum`);
+    expect(text).not.toContain('salary-review');
+    expect(env.sink.messages.filter((m) => m.rcptTo.includes('ann@example.com') && m.raw.includes('Review'))).toHaveLength(0);
+  });
+
+  it('blocks a subdomain of a denied domain and delivers to a look-alike domain', async () => {
+    await env.pool.query("INSERT INTO recipient_rules (kind, pattern) VALUES ('deny', '@competitor.example')");
+    const sub = await env.client.send({ from: 'app@acme.example', to: 'spy@eu.competitor.example', subject: 'Prices', text: 'Hello' });
+    const alike = await env.client.send({ from: 'app@acme.example', to: 'ann@notcompetitor.example', subject: 'Prices', text: 'Hello' });
+    expect(await outcome(env, sub.workflowId)).toEqual({ status: 'blocked' });
+    expect(await outcome(env, alike.workflowId)).toEqual({ status: 'sent' });
+    expect((await row(env, sub.id)).block_reason).toMatchObject({ rule: 'deny', matches: [{ recipient: 'spy@eu.competitor.example', pattern: '@competitor.example' }] });
+    expect(env.sink.messages.flatMap((m) => m.rcptTo)).not.toContain('spy@eu.competitor.example');
   });
 });

@@ -11,11 +11,9 @@ export class IdempotencyConflictError extends Error {
   override readonly name = 'IdempotencyConflictError';
   readonly code = 'IDEMPOTENCY_CONFLICT';
   readonly field = 'idempotencyKey';
-  constructor(
-    readonly idempotencyKey: string,
-    readonly existingId: string,
-  ) {
-    super(`idempotencyKey: "${idempotencyKey}" was already used for email ${existingId} with a different payload`);
+  // The other email's id is not given: whoever holds a key must not learn the id of an email they did not send.
+  constructor(readonly idempotencyKey: string) {
+    super(`idempotencyKey: "${idempotencyKey}" was already used with a different payload`);
   }
 }
 
@@ -106,7 +104,7 @@ export async function insertEmail(
       );
       const found = existing.rows[0];
       if (!found) throw new Error('idempotency key vanished during insert'); // rows are never deleted by the service
-      if (found.payload_hash !== options.payloadHash) throw new IdempotencyConflictError(options.idempotencyKey!, found.id);
+      if (found.payload_hash !== options.payloadHash) throw new IdempotencyConflictError(options.idempotencyKey!);
       return { id: found.id, workflowId: found.workflow_id, created: false };
     }
     if (client) {
