@@ -21,6 +21,7 @@ export type { EmailRecord, EmailStatus } from './email/store.ts';
 export class EmailNotFoundError extends Error {
   override readonly name = 'EmailNotFoundError';
   readonly code = 'NOT_FOUND';
+  readonly field = 'id';
   constructor(readonly id: string) {
     super(`id: no email ${id}`);
   }
@@ -70,6 +71,18 @@ export interface MailerOptions {
   temporal?: Client;
 }
 
+// A cancel waits for the workflow at most this long (setTimeout's own ceiling is ~24.8 days).
+const MAX_CANCEL_WAIT_MS = 10 * 60_000;
+
+/** send()'s options: an object with known keys only, so a misspelt `sendat` is not silently ignored. */
+function sendOptions(options: unknown): SendOptions {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object' || Array.isArray(options)) throw new ValidationError('options', 'expected an object with idempotencyKey and/or sendAt');
+  const unknown = Object.keys(options).find((k) => k !== 'idempotencyKey' && k !== 'sendAt');
+  if (unknown) throw new ValidationError(`options.${unknown.slice(0, 50)}`, 'unknown option (known: idempotencyKey, sendAt)');
+  return options as SendOptions;
+}
+
 export class Mailer implements OpsContext {
   private constructor(
     readonly config: Config,
@@ -102,8 +115,9 @@ export class Mailer implements OpsContext {
   async send(input: unknown, options: SendOptions = {}): Promise<SendResult> {
     // Everything is checked before anything is written.
     const email = validateSendInput(input);
-    const sendAt = validateSendAt(options.sendAt);
-    const idempotencyKey = validateIdempotencyKey(options.idempotencyKey);
+    const given = sendOptions(options);
+    const sendAt = validateSendAt(given.sendAt);
+    const idempotencyKey = validateIdempotencyKey(given.idempotencyKey);
     const stored = await insertEmail(this.pool, email, {
       payloadHash: payloadHash(email, sendAt),
       ...(idempotencyKey ? { idempotencyKey } : {}),
@@ -160,6 +174,9 @@ export class Mailer implements OpsContext {
    * the returned status is the truth from Postgres.
    */
   async cancel(id: string, { timeoutMs = 30_000 } = {}): Promise<{ id: string; status: EmailStatus }> {
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0 && timeoutMs <= MAX_CANCEL_WAIT_MS)) {
+      throw new ValidationError('timeoutMs', `must be a number of milliseconds from 0 to ${MAX_CANCEL_WAIT_MS}`);
+    }
     const email = await this.get(id);
     if (!email) throw new EmailNotFoundError(id);
     if (FINAL_STATUSES.includes(email.status)) return { id, status: email.status };
@@ -198,6 +215,7 @@ export class Mailer implements OpsContext {
    * message from the attempt that died, `resend` to deliver it again (same Message-ID).
    */
   async resolve(id: string, decision: Resolution): Promise<{ id: string; decision: Resolution }> {
+    if (decision !== 'sent' && decision !== 'resend') throw new ValidationError('decision', "must be 'sent' or 'resend'");
     const email = await this.get(id);
     if (!email) throw new EmailNotFoundError(id);
     const handle = this.temporal.workflow.getHandle<typeof sendEmail>(email.workflowId);

@@ -9,10 +9,11 @@ import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { matches } from '../src/activities/block-check.ts';
-import { IdempotencyConflictError, Mailer } from '../src/client.ts';
+import { EmailNotFoundError, IdempotencyConflictError, Mailer, ValidationError } from '../src/client.ts';
 import { createTestEnv, outcome, row, type TestEnv } from './helpers.ts';
 
 const exec = promisify(execFile);
+const VALID = { from: 'app@acme.example', to: 'ann@example.com', subject: 'Hi', text: 'Hello' };
 
 describe('cancel() of an email whose workflow does not finish in time', () => {
   let env: TestEnv;
@@ -73,6 +74,26 @@ describe('rules, keys and failures an attacker would probe', () => {
     env = await createTestEnv();
   });
   afterAll(() => env?.close());
+
+  it.each([
+    ['options that are not an object', () => env.client.send(VALID, 'tomorrow' as never), 'options'],
+    ['a misspelt option', () => env.client.send(VALID, { sendat: '2026-12-24T09:00:00Z' } as never), 'options.sendat'],
+    ['a cancel wait past setTimeout\'s range', () => env.client.cancel('00000000-0000-4000-8000-000000000000', { timeoutMs: 2 ** 31 }), 'timeoutMs'],
+    ['a negative cancel wait', () => env.client.cancel('00000000-0000-4000-8000-000000000000', { timeoutMs: -1 }), 'timeoutMs'],
+    ['a decision that is no decision', () => env.client.resolve('00000000-0000-4000-8000-000000000000', 'maybe' as never), 'decision'],
+    ['an id that is no UUID', () => env.client.status("1' OR '1'='1"), 'id'],
+    ['an id of the wrong type', () => env.client.cancel(42 as never), 'id'],
+  ] as const)('refuses %s with a ValidationError naming the field', async (_name, call, field) => {
+    const error = await call().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error).toMatchObject({ code: 'INVALID_INPUT', field });
+  });
+
+  it('a missing email is an EmailNotFoundError with code and field', async () => {
+    const error = await env.client.status('00000000-0000-4000-8000-000000000000').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EmailNotFoundError);
+    expect(error).toMatchObject({ code: 'NOT_FOUND', field: 'id' });
+  });
 
   it('a domain rule covers its subdomains, and only them', () => {
     expect(matches('a@competitor.example', '@competitor.example')).toBe(true);
