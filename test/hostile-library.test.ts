@@ -9,6 +9,8 @@ import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { matches } from '../src/activities/block-check.ts';
+import { mailOptions } from '../src/email/mail-options.ts';
+import type { EmailRecord } from '../src/email/store.ts';
 import { EmailNotFoundError, IdempotencyConflictError, Mailer, ValidationError } from '../src/client.ts';
 import { createTestEnv, outcome, row, type TestEnv } from './helpers.ts';
 
@@ -135,5 +137,14 @@ describe('rules, keys and failures an attacker would probe', () => {
     expect(await outcome(env, alike.workflowId)).toEqual({ status: 'sent' });
     expect((await row(env, sub.id)).block_reason).toMatchObject({ rule: 'deny', matches: [{ recipient: 'spy@eu.competitor.example', pattern: '@competitor.example' }] });
     expect(env.sink.messages.flatMap((m) => m.rcptTo)).not.toContain('spy@eu.competitor.example');
+  });
+});
+
+describe('the last gate before nodemailer', () => {
+  it('sends an attachment type from before the allowlist (message/*, multipart/*) as opaque bytes', () => {
+    const record = { from: { address: 'a@acme.example' }, to: [{ address: 'b@example.com' }], cc: [], bcc: [], replyTo: [], subject: 's', text: 't', html: null, headers: {}, messageId: '<x@acme.example>', createdOn: new Date() } as unknown as EmailRecord;
+    const attachment = (contentType: string) => ({ filename: 'f', contentType, content: Buffer.from('x'), size: 1, checksum: '', cid: null });
+    const options = mailOptions(record, [attachment('message/rfc822'), attachment('multipart/mixed'), attachment('application/pdf')]);
+    expect((options.attachments ?? []).map((a) => a.contentType)).toEqual(['application/octet-stream', 'application/octet-stream', 'application/pdf']);
   });
 });
