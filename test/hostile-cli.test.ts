@@ -53,6 +53,7 @@ const CASES: [string, string[], number, string, RegExp?][] = [
   ['reconcile --older-than 1e9h', ['reconcile', '--dry-run', '--older-than', '1e9h'], 2, '--older-than', /not a duration/],
   ['rules add with a 300-character pattern', ['rules', 'add', 'deny', `@${'a'.repeat(290)}.example`], 2, 'PATTERN', /254/],
   ['list --status __proto__', ['list', '--status', '__proto__'], 2, '--status', /must be one of/],
+  ['a terminal escape sequence in an option value', ['lost', '--older-than', '\x1b]0;owned\x07\x1b[2J'], 2, '--older-than', /not a duration/],
   ['list --limit 99999999999', ['list', '--limit', '99999999999'], 2, '--limit', /whole number from 1 to 10000/],
 ];
 
@@ -94,6 +95,7 @@ describe('mailer: hostile arguments', () => {
     expect(code).toBe(exitCode);
     expect(err).toHaveLength(1);
     expect(err[0]).toMatch(new RegExp(`^error: ${field.replace(/[[\].]/g, '\\$&')}: \\S`));
+    expect(err[0]).not.toMatch(/[\x00-\x1f\x7f]/);
     const error = JSON.parse(out.at(-1)!).error;
     expect(error).toMatchObject({ code: 'INVALID_INPUT', field });
     if (reason) expect(error.message).toMatch(reason);

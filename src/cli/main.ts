@@ -217,8 +217,8 @@ export async function main(
     return 0;
   } catch (err) {
     const failure = describeFailure(err);
-    // One line, whatever the message holds.
-    printError(`error: ${failure.message.replace(/\s*\n\s*/g, ' ')}`);
+    // One line, whatever the message holds, and no control character that a terminal would act on.
+    printError(`error: ${failure.message.replace(/\s*\n\s*/g, ' ').replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}`);
     if (json) print(JSON.stringify({ error: { code: failure.code, ...(failure.field ? { field: failure.field } : {}), message: failure.message } }));
     return failure.exitCode;
   }
