@@ -1,9 +1,9 @@
 // `npm start`: the whole service on one machine — a real Temporal dev server,
 // Postgres and an SMTP sink on 127.0.0.1, plus the worker — until Ctrl-C.
-import { rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { loadConfig, maskUrl } from '../src/config.ts';
+import { rm } from 'node:fs/promises';
+import { loadConfig } from '../src/config.ts';
 import { installRuntime, type ObservabilityConfig } from '../src/observability.ts';
+import { banner, writeStackFile } from './stack/announce.ts';
 import { pickPort } from './stack/ports.ts';
 import { startStack, stackEnv } from './stack/index.ts';
 import { startWorker, type RunningWorker } from '../src/worker.ts';
@@ -43,29 +43,10 @@ try {
   stopStack = stack.stop;
   if (stopped) await shutdown(0);
   const { info } = stack;
-  stackFile = path.join(info.dataDir, 'stack.json');
-  await writeFile(stackFile, JSON.stringify(info, null, 2));
+  stackFile = await writeStackFile(info);
   const config = loadConfig({ ...process.env, ...stackEnv(info) });
   worker = await startWorker({ config });
-  const cli = info.temporalCli ?? 'temporal';
-  console.log(`
-mailer is running (${((Date.now() - started) / 1000).toFixed(1)} s)
-
-  Temporal Web UI   ${info.temporalUiUrl ?? '(external cluster)'}
-  Worker metrics    http://${metricsAddress}/metrics
-  Temporal address  ${info.temporalAddress}  namespace ${info.temporalNamespace}  task queue ${config.temporal.taskQueue}
-  Temporal CLI      ${cli}  (${info.temporalVersion ?? 'external'})
-  Postgres          ${maskUrl(info.databaseUrl)}
-  SMTP              ${info.smtpUrl}
-  Mailbox           ${info.mailboxUrl ?? '(external SMTP)'}  folder ${info.mailboxDir ?? '-'}
-  All of the above  ${path.join(info.dataDir, 'stack.json')}
-
-Send an email, then look at it (in another terminal, in this folder):
-  npx mailer send --from app@example.com --to you@example.com --subject Hello --text "It works"
-  npx mailer status <id printed by send>
-  npx mailer list
-
-Ctrl-C stops everything.`);
+  console.log(banner(info, { seconds: (Date.now() - started) / 1000, taskQueue: config.temporal.taskQueue, metricsUrl: `http://${metricsAddress}/metrics` }));
   await worker.done;
   await shutdown(0);
 } catch (err) {

@@ -94,6 +94,20 @@ function settings(options: MailerOptions): ClientConfig {
   };
 }
 
+// A cancel waits for the workflow at most this long (setTimeout's own ceiling is ~24.8 days).
+const MAX_CANCEL_WAIT_MS = 10 * 60_000;
+
+const SEND_OPTIONS = ['idempotencyKey', 'sendAt'];
+
+/** send()'s options: an object with known keys only, so a misspelt `sendat` is not silently ignored. */
+function sendOptions(options: unknown): SendOptions {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object' || Array.isArray(options)) throw new ValidationError('options', 'expected an object with idempotencyKey and/or sendAt');
+  const unknown = Object.keys(options).find((k) => !SEND_OPTIONS.includes(k));
+  if (unknown) throw new ValidationError(`options.${unknown.slice(0, 50)}`, `unknown option (known: ${SEND_OPTIONS.join(', ')})`);
+  return options as SendOptions;
+}
+
 export class Mailer {
   readonly db: Db;
 
@@ -131,8 +145,9 @@ export class Mailer {
   async send(input: EmailInput, options: SendOptions = {}): Promise<SendResult> {
     // Everything is checked before anything is written.
     const email = validateSendInput(input);
-    const sendAt = validateSendAt(options.sendAt);
-    const idempotencyKey = validateIdempotencyKey(options.idempotencyKey);
+    const given = sendOptions(options);
+    const sendAt = validateSendAt(given.sendAt);
+    const idempotencyKey = validateIdempotencyKey(given.idempotencyKey);
     const stored = await insertEmail(this.db, email, {
       payloadHash: payloadHash(email, sendAt),
       ...(idempotencyKey ? { idempotencyKey } : {}),
@@ -186,6 +201,9 @@ export class Mailer {
    * the returned status is the truth from Postgres.
    */
   async cancel(id: string, { timeoutMs = 30_000 } = {}): Promise<{ id: string; status: EmailStatus }> {
+    if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0 && timeoutMs <= MAX_CANCEL_WAIT_MS)) {
+      throw new ValidationError('timeoutMs', `must be a number of milliseconds from 0 to ${MAX_CANCEL_WAIT_MS}`);
+    }
     const email = await this.get(id);
     if (!email) throw new EmailNotFoundError(id);
     if (isFinal(email.status)) return { id, status: email.status };
@@ -198,9 +216,15 @@ export class Mailer {
     }
     if (running) {
       await handle.cancel();
-      // The wait is bounded by a deadline on the call itself, so nothing keeps
-      // polling (or touches a closed connection) after `cancel()` returns.
-      await this.temporal.connection.withDeadline(Date.now() + timeoutMs, () => handle.result()).catch(() => undefined);
+      // The wait is a long poll: abort it at the deadline rather than leave it
+      // running, or it outlives close() and fails later on a shut-down channel.
+      const deadline = new AbortController();
+      const timer = setTimeout(() => deadline.abort(), timeoutMs);
+      try {
+        await this.temporal.withAbortSignal(deadline.signal, () => handle.result()).catch(() => undefined);
+      } finally {
+        clearTimeout(timer);
+      }
     } else {
       await cancelUnstarted(this.db, id);
     }
@@ -213,6 +237,7 @@ export class Mailer {
    * message from the attempt that died, `resend` to deliver it again (same Message-ID).
    */
   async resolve(id: string, decision: Resolution): Promise<{ id: string; decision: Resolution }> {
+    if (decision !== 'sent' && decision !== 'resend') throw new ValidationError('decision', "must be 'sent' or 'resend'");
     const email = await this.get(id);
     if (!email) throw new EmailNotFoundError(id);
     const handle = this.temporal.workflow.getHandle(email.workflowId);

@@ -362,11 +362,14 @@ export function deliverTaskQueue(taskQueue: string): string {
   return `${taskQueue}-deliver`;
 }
 
-/** Replaces the password in a URL so it can be printed. */
+/** Replaces the password in a URL (also one given as a query parameter, as pg allows) so it can be printed. */
 export function maskUrl(value: string): string {
   try {
     const parsed = new URL(value);
     if (parsed.password) parsed.password = '****';
+    for (const key of [...parsed.searchParams.keys()]) {
+      if (/pass|secret|token|key/i.test(key)) parsed.searchParams.set(key, '****');
+    }
     return parsed.toString();
   } catch {
     return '(unparseable URL)';

@@ -11,7 +11,9 @@ export type ErrorCode =
   | 'NOT_HELD'
   | 'START_FAILED'
   | 'CONFIG'
-  | 'MIGRATION';
+  | 'MIGRATION'
+  /** Only in `mailer`'s output: a driver's error (Postgres, Temporal, the network), summarised. */
+  | 'OPERATION_FAILED';
 
 /** Base class of every error the library throws on purpose. */
 export class MailerError extends Error {
@@ -100,10 +102,3 @@ export const EXIT = {
   /** Bad configuration: the message names the variable. */
   config: 3,
 } as const;
-
-/** The exit code for an error thrown by a command. */
-export function exitCodeFor(err: unknown): number {
-  if (err instanceof ConfigError) return EXIT.config;
-  if (err instanceof ValidationError || err instanceof IdempotencyConflictError) return EXIT.usage;
-  return EXIT.failed;
-}

@@ -2,7 +2,7 @@
 // anything is written: no record, no attachment row, no workflow.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmailInput, ValidationError } from '../src/index.ts';
-import { BAD_INPUTS, VALID_INPUT } from './bad-inputs.ts';
+import { BAD_INPUTS, BAD_SEND_AT, VALID_INPUT } from './bad-inputs.ts';
 import { createTestEnv, type TestEnv } from './helpers.ts';
 
 describe('bad input through send()', () => {
@@ -24,6 +24,7 @@ describe('bad input through send()', () => {
     ['sendAt', { sendAt: '2026-11-23 10:00' }],
     ['idempotencyKey', { idempotencyKey: 'has spaces in it' }],
     ['idempotencyKey', { idempotencyKey: '' }],
+    ...BAD_SEND_AT.map(([, sendAt]) => ['sendAt', { sendAt }] as const),
   ] as const)('refuses a bad %s option', async (field, options) => {
     const error = await env.client.send(VALID_INPUT as unknown as EmailInput, options).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);

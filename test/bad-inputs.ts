@@ -114,4 +114,36 @@ export const BAD_INPUTS: BadInput[] = [
   bad('unknown encoding', 'attachments[1].encoding', /'base64' or 'utf8'/, (i) => { i.attachments[1].encoding = 'hex'; }),
   bad('contentType with parameters', 'attachments[0].contentType', /MIME type/, (i) => { i.attachments[0].contentType = 'text/html; charset=utf-8'; }),
   bad('content of the wrong type', 'attachments[0].content', /expected a Buffer, a Uint8Array or a string/, (i) => { i.attachments[0].content = 42; }),
+  // messages that would break in transit or smuggle structure
+  bad('bare CR in the text body (breaks DKIM in transit)', 'text', /bare CR/, (i) => { i.text = 'line one\rline two'; }),
+  bad('bare CR in the html body', 'html', /bare CR/, (i) => { i.html = '<p>a</p>\r<p>b</p>'; }),
+  bad('message/rfc822 attachment (sent unencoded)', 'attachments[0].contentType', /not an accepted attachment type/, (i) => { i.attachments[0].contentType = 'message/rfc822'; }),
+  bad('multipart attachment type', 'attachments[0].contentType', /not an accepted attachment type/, (i) => { i.attachments[0].contentType = 'multipart/mixed'; }),
+  bad('made-up top-level attachment type', 'attachments[1].contentType', /not an accepted attachment type/, (i) => { i.attachments[1].contentType = 'x-evil/thing'; }),
+  bad('right-to-left override in a filename', 'attachments[0].filename', /bidirectional override/, (i) => { i.attachments[0].filename = 'invoice\u202Efdp.exe'; }),
+  bad('right-to-left override in the subject', 'subject', /bidirectional override/, (i) => { i.subject = 'Invoice \u202Etxet'; }),
+  bad('bidi isolate in a display name', 'from', /bidirectional override or isolate \(U\+2066\)/, (i) => { i.from = 'Billing\u2066 <billing@example.com>'; }),
+  bad('C1 control (NEL) in the subject', 'subject', /C1 control character \(U\+0085\)/, (i) => { i.subject = 'Invoice\u0085Bcc: x'; }),
+  bad('C1 control in an object display name', 'to[0].name', /C1 control/, (i) => { i.to[0].name = 'Ada\u009bLovelace'; }),
+  bad('Unicode line separator in the subject', 'subject', /line or paragraph separator/, (i) => { i.subject = 'Invoice\u2028Bcc: x'; }),
+  bad('encoded word decoding to CRLF + Bcc in the subject', 'subject', /RFC 2047 encoded word/, (i) => { i.subject = '=?utf-8?q?Hi=0D=0ABcc:_victim@evil.example?='; }),
+  bad('base64 encoded word in a quoted display name', 'from', /RFC 2047 encoded word/, (i) => { i.from = '"=?UTF-8?B?QmlsbGluZw0KQmNjOiB4?=" <billing@example.com>'; }),
+  bad('encoded word in a filename', 'attachments[0].filename', /RFC 2047 encoded word/, (i) => { i.attachments[0].filename = '=?utf-8?q?a=2Eexe?='; }),
+  bad('encoded word in a header value', 'headers.X-Campaign', /RFC 2047 encoded word/, (i) => { i.headers = { 'X-Campaign': '=?utf-8?q?x=0ABcc:_y?=' }; }),
+  bad('__proto__ header (dropped by a plain-object parser)', 'headers.__proto__', /not an allowed header/, (i) => { i.headers = JSON.parse('{"__proto__": "x", "X-Tag": "y"}'); }),
+  bad('more header entries than allowed names', 'headers', /more than 9 entries/, (i) => { i.headers = Object.fromEntries(Array.from({ length: 10 }, (_, n) => [`X-Tag-${n}`, 'v'])); }),
+  bad('254-character address (SMTP servers refuse it)', 'to[1]', /longer than 253 characters/, setTo(`${'a'.repeat(64)}@${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(57)}.com`)),
+  bad('100 000 recipients', 'to', /too many recipients/, (i) => { i.to = Array.from({ length: 100_000 }, (_, n) => `user${n}@example.com`); }),
+  bad('51 reply-to addresses', 'replyTo', /more than 50 addresses/, (i) => { i.replyTo = Array.from({ length: 51 }, (_, n) => `r${n}@example.com`); }),
+  bad('16 MiB of base64 (over 10 MiB decoded)', 'attachments[1].content', /larger than 10 MiB/, (i) => { i.attachments[1].content = 'QUFB'.repeat(4 * MiB); }),
+  bad('oversize utf8 string attachment', 'attachments[0].content', /larger than 10 MiB/, (i) => { i.attachments[0] = { filename: 'a.txt', content: 'a'.repeat(10 * MiB + 1), encoding: 'utf8' }; }),
+];
+
+/** sendAt values send() must refuse (the send options, not the email). */
+export const BAD_SEND_AT: [string, Date | string][] = [
+  ['a date in year 9999 (past the horizon)', '9999-01-01T00:00:00Z'],
+  ['two years ahead', new Date(Date.now() + 2 * 366 * 86_400_000)],
+  ['year 0000', '0000-01-01T00:00:00Z'],
+  ['a Date before year 1', new Date(Date.UTC(-5, 0, 1))],
+  ['before 1970', '1969-12-31T23:59:59Z'],
 ];

@@ -49,7 +49,7 @@ const CASES: [string, string[], string][] = [
   ['header without a colon', [...OK, '--header', 'X-Tag'], '--header'],
   ['too many recipients', [...OK, ...Array.from({ length: 50 }, (_, i) => ['--cc', `c${i}@example.com`]).flat()], 'cc'],
   ['attachment that cannot be read', [...OK, '--attach', '/nonexistent/file.pdf'], '--attach'],
-  ['oversize attachment', [...OK, '--attach', 'BIG'], 'attachments[0].content'],
+  ['oversize attachment', [...OK, '--attach', 'BIG'], '--attach'],
   ['send-at not ISO', [...OK, '--send-at', 'tomorrow 9am'], 'sendAt'],
   ['send-at without a time zone', [...OK, '--send-at', '2026-12-01T09:00:00'], 'sendAt'],
   ['idempotency key with spaces', [...OK, '--idempotency-key', 'a b'], 'idempotencyKey'],

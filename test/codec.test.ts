@@ -11,6 +11,7 @@ import { loadConfig } from '../src/config.ts';
 import { createTestEnv, outcome, type TestEnv } from './helpers.ts';
 
 const k1 = `k1:${randomBytes(32).toString('base64')}`;
+const OPS_TOKEN = randomBytes(24).toString('hex');
 const k2 = `k2:${randomBytes(32).toString('base64')}`;
 
 describe('payload encryption', () => {
@@ -21,7 +22,7 @@ describe('payload encryption', () => {
     env = await createTestEnv({ PAYLOAD_ENCRYPTION_KEYS: k1 });
     await env.startWorker();
     // The UI's codec server knows the new key first and the old one still.
-    server = createCodecServer(new AesGcmCodec(parseKeys(`${k2},${k1}`)), { authToken: 'ops-token' });
+    server = createCodecServer(new AesGcmCodec(parseKeys(`${k2},${k1}`)), { authToken: OPS_TOKEN });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     codecUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   });
@@ -67,8 +68,8 @@ describe('payload encryption', () => {
         metadata: Object.fromEntries(Object.entries(p.metadata!).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
         data: Buffer.from(p.data!).toString('base64'),
       })) });
-      expect((await fetch(`${codecUrl}/decode`, { method: 'POST', body })).status).toBe(401);
-      const decoded = await (await fetch(`${codecUrl}/decode`, { method: 'POST', body, headers: { authorization: 'Bearer ops-token' } })).json() as { payloads: { data: string }[] };
+      expect((await fetch(`${codecUrl}/decode`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })).status).toBe(401);
+      const decoded = await (await fetch(`${codecUrl}/decode`, { method: 'POST', body, headers: { 'content-type': 'application/json', authorization: `Bearer ${OPS_TOKEN}` } })).json() as { payloads: { data: string }[] };
       expect(JSON.parse(Buffer.from(decoded.payloads[0]!.data, 'base64').toString())).toEqual({ emailId: sent.id });
     }
   });

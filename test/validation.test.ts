@@ -1,11 +1,11 @@
 // Pure unit tests of the send() input validation: no servers involved.
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
-  ALLOWED_HEADERS, DEFAULT_LIMITS, formatAddress, payloadHash, validateIdempotencyKey, validateSendAt, validateSendInput, ValidationError,
+  ALLOWED_HEADERS, DEFAULT_LIMITS, formatAddress, payloadHash, SEND_AT_HORIZON_DAYS, validateIdempotencyKey, validateSendAt, validateSendInput, ValidationError,
   type Limits, type NormalizedEmail,
 } from '../src/email/validation.ts';
-import { BAD_INPUTS, VALID_INPUT } from './bad-inputs.ts';
+import { BAD_INPUTS, BAD_SEND_AT, VALID_INPUT } from './bad-inputs.ts';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -113,6 +113,48 @@ describe('validateSendInput', () => {
     expect(validateSendInput(variant({ subject: 'Hi' }), { ...DEFAULT_LIMITS, subjectMaxChars: 2 }).subject).toBe('Hi');
   });
 
+  it('accepts what the text rules leave alone: marks for right-to-left text, bidi controls in bodies, "=?" that is no encoded word, CRLF', () => {
+    const email = validateSendInput(variant({
+      subject: 'שלום \u200Fעולם =? ok', from: 'מחלקת חיובים <billing@example.com>',
+      text: 'abc \u202Edef\r\nnext\n', html: '<p dir="rtl">\u2067שלום\u2069</p>',
+    }));
+    expect(email.subject).toBe('שלום \u200Fעולם =? ok');
+    expect(email.from).toEqual({ name: 'מחלקת חיובים', address: 'billing@example.com' });
+    expect(email.text).toBe('abc \u202Edef\r\nnext\n');
+  });
+
+  it('accepts a 253-character address, the longest SMTP servers take', () => {
+    const address = `${'a'.repeat(64)}@${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(56)}.com`;
+    expect(address).toHaveLength(253);
+    expect(validateSendInput(variant({ to: address })).to).toEqual([{ address }]);
+  });
+
+  it('refuses 100 000 recipients without looking at any of them', () => {
+    let read = 0;
+    const to = new Proxy(Array.from({ length: 100_000 }, (_, n) => `user${n}@example.com`), {
+      get(target, key, receiver) {
+        if (typeof key === 'string' && /^\d+$/.test(key)) read++;
+        return Reflect.get(target, key, receiver);
+      },
+    });
+    expect(refusal(() => validateSendInput(variant({ to }))).field).toBe('to');
+    expect(read).toBe(0);
+  });
+
+  it('refuses 100 MB of base64 without decoding or scanning it', () => {
+    const content = 'QUFB'.repeat(25 * 1024 * 1024);
+    const from = vi.spyOn(Buffer, 'from');
+    const test = vi.spyOn(RegExp.prototype, 'test');
+    try {
+      expect(refusal(() => validateSendInput(variant({ attachments: [{ filename: 'big.bin', content, encoding: 'base64' }] }))).field).toBe('attachments[0].content');
+      expect(from.mock.calls.some(([value]) => value === content)).toBe(false);
+      expect(test.mock.calls.some(([value]) => value === content)).toBe(false);
+    } finally {
+      from.mockRestore();
+      test.mockRestore();
+    }
+  });
+
   it('counts the subject in characters, not UTF-16 units', () => {
     expect(validateSendInput(variant({ subject: '😀'.repeat(255) })).subject).toHaveLength(510);
   });
@@ -164,10 +206,21 @@ describe('payloadHash', () => {
 });
 
 describe('validateSendAt', () => {
+  it.each(BAD_SEND_AT)('refuses %s', (_name, value) => {
+    expect(refusal(() => validateSendAt(value)).field).toBe('sendAt');
+  });
+
+  it(`accepts up to ${SEND_AT_HORIZON_DAYS} days ahead and any time since 1970 (a past time means now)`, () => {
+    const now = Date.parse('2026-12-01T00:00:00Z');
+    expect(validateSendAt(new Date(now + SEND_AT_HORIZON_DAYS * 86_400_000), { now })?.getTime()).toBe(now + SEND_AT_HORIZON_DAYS * 86_400_000);
+    expect(refusal(() => validateSendAt(new Date(now + SEND_AT_HORIZON_DAYS * 86_400_000 + 1), { now })).reason).toMatch(/more than 366 days ahead/);
+    expect(validateSendAt('1970-01-01T00:00:00Z', { now })?.getTime()).toBe(0);
+  });
+
   it('accepts ISO-8601 with a timezone, and Dates', () => {
     expect(validateSendAt('2026-11-23T10:00:00Z')?.toISOString()).toBe('2026-11-23T10:00:00.000Z');
     expect(validateSendAt('2026-11-23T10:00:00+01:00')?.toISOString()).toBe('2026-11-23T09:00:00.000Z');
-    expect(validateSendAt('2028-02-29T23:59:59.5-05:30')?.toISOString()).toBe('2028-03-01T05:29:59.500Z');
+    expect(validateSendAt('2028-02-29T23:59:59.5-05:30', { now: Date.parse('2027-06-01T00:00:00Z') })?.toISOString()).toBe('2028-03-01T05:29:59.500Z');
     expect(validateSendAt(new Date('2026-11-23T10:00:00Z'))?.toISOString()).toBe('2026-11-23T10:00:00.000Z');
     expect(validateSendAt(undefined)).toBeUndefined();
     expect(validateSendAt(null)).toBeUndefined();

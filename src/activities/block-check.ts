@@ -17,8 +17,17 @@ export type BlockCheckResult =
   | { outcome: 'blocked'; rule: BlockRule }
   | { outcome: 'final'; status: EmailStatus };
 
-function matches(address: string, pattern: string): boolean {
-  return pattern.startsWith('@') ? address.endsWith(pattern) : address === pattern;
+/**
+ * An address pattern matches that address; a domain pattern (`@example.com`)
+ * matches the domain and every subdomain of it (`eu.example.com`), deny and
+ * allow alike: whoever owns a domain owns its subdomains. Both sides are
+ * lower case (the store and parseRulePattern make them so).
+ */
+export function matches(address: string, pattern: string): boolean {
+  if (!pattern.startsWith('@')) return address === pattern;
+  const domain = address.slice(address.lastIndexOf('@') + 1);
+  const ruled = pattern.slice(1);
+  return domain === ruled || domain.endsWith(`.${ruled}`);
 }
 
 export function createBlockCheck({ db, config }: ActivityDeps) {

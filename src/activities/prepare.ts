@@ -24,16 +24,19 @@ export function createPrepare({ db, config }: ActivityDeps) {
     if (!loaded) throw ApplicationFailure.nonRetryable(`email ${emailId} does not exist`, 'EmailNotFound');
     const { email, attachments } = loaded;
     if (FINAL_STATUSES.includes(email.status)) return { outcome: 'final', status: email.status };
-    for (const a of attachments) {
-      // The bytes must be the ones accepted at submission.
+    for (const [position, a] of attachments.entries()) {
+      // The bytes must be the ones accepted at submission. The failure goes
+      // into history, so it names the attachment by position, not filename.
       if (createHash('sha256').update(a.content).digest('hex') !== a.checksum) {
-        throw ApplicationFailure.nonRetryable(`attachment ${a.filename} of email ${emailId} does not match its checksum`, 'AttachmentCorrupt');
+        throw ApplicationFailure.nonRetryable(`attachment ${position} of email ${emailId} does not match its checksum`, 'AttachmentCorrupt');
       }
     }
     try {
       await new MailComposer(mailOptions(email, attachments)).compile().build();
     } catch (err) {
-      throw ApplicationFailure.nonRetryable(`email ${emailId} cannot be composed: ${(err as Error).message}`, 'EmailInvalid');
+      // The composer's message may quote the content; history gets its code only.
+      const code = (err as { code?: unknown }).code;
+      throw ApplicationFailure.nonRetryable(`email ${emailId} cannot be composed${typeof code === 'string' ? ` (${code})` : ''}`, 'EmailInvalid');
     }
     return { outcome: 'ready', deliverTaskQueue: deliverTaskQueue(config.temporal.taskQueue), policy: config.deliver };
   };

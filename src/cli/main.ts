@@ -1,8 +1,6 @@
 // `mailer <command>`: every command takes --json and then prints exactly one
 // JSON object on stdout. Bad input exits 2 with one line naming the field and
-// the reason; other failures exit 1.
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
+// the reason, bad configuration 3, a failed operation 1 (see errors.ts).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Mailer } from '../client.ts';
 import { type Config, loadConfig } from '../config.ts';
@@ -11,13 +9,13 @@ import { createPool } from '../db/pool.ts';
 import type { EmailInput } from '../email/input.ts';
 import { EMAIL_STATUSES, type EmailStatus, isEmailStatus } from '../email/status.ts';
 import { listEmails } from '../email/store.ts';
-import { exitCodeFor, EXIT, ValidationError } from '../errors.ts';
+import { DEFAULT_LIMITS } from '../email/validation.ts';
+import { EXIT } from '../errors.ts';
+import { type AttachedFile, readAttachment } from './attach.ts';
 import { cliEnv } from './env.ts';
+import { describeFailure, UsageError } from './errors.ts';
 import * as ops from './ops.ts';
 import { addRule, listRules, removeRule, setPerRecipientLimit, showLimits } from './rules.ts';
-
-/** Bad usage is bad input: exit 2, naming the option. */
-const UsageError = ValidationError;
 
 const USAGE = `usage: mailer <command> [options] [--json]
 
@@ -38,7 +36,10 @@ const USAGE = `usage: mailer <command> [options] [--json]
   rules remove deny|allow PATTERN
   rules list
   limits set --per-recipient X/Ymin
-  limits show`;
+  limits show
+
+exit codes: 0 done, 1 the operation failed, 2 bad input (the field is named),
+3 bad configuration (the environment variable is named)`;
 
 type Out = (human: string, json: Record<string, unknown>) => void;
 
@@ -81,18 +82,16 @@ async function send(args: string[], out: Out, printWarning: (line: string) => vo
   for (const h of values.header ?? []) {
     const colon = h.indexOf(':');
     if (colon < 1) throw new UsageError('--header', `"${h}" is not "Name: value"`);
-    headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
+    const name = h.slice(0, colon).trim();
+    // Header names are case-insensitive; a second value would silently replace the first.
+    if (Object.keys(headers).some((n) => n.toLowerCase() === name.toLowerCase())) throw new UsageError('--header', `"${name}" is given twice`);
+    headers[name] = h.slice(colon + 1).trim();
   }
-  // The operator names files on their own machine; the service only ever sees the bytes.
-  const attachments = await Promise.all(
-    (values.attach ?? []).map(async (file) => {
-      const content = await readFile(file).catch((err: NodeJS.ErrnoException) => {
-        throw new UsageError('--attach', `cannot read ${file}: ${err.code ?? err.message}`);
-      });
-      return { filename: path.basename(file), content };
-    }),
-  );
-  // Whatever the options hold goes to the one validator, which names the field at fault.
+  const files = values.attach ?? [];
+  if (files.length > DEFAULT_LIMITS.maxAttachments) throw new UsageError('--attach', `is given ${files.length} times; at most ${DEFAULT_LIMITS.maxAttachments} files can be attached`);
+  const attached: AttachedFile[] = [];
+  for (const file of files) attached.push(await readAttachment(file));
+  const attachments = attached.map(({ filename, content }) => ({ filename, content }));
   const input = {
     from: values.from, to: values.to, subject: values.subject,
     ...(values.cc ? { cc: values.cc } : {}), ...(values.bcc ? { bcc: values.bcc } : {}),
@@ -106,9 +105,11 @@ async function send(args: string[], out: Out, printWarning: (line: string) => vo
       ...(values['send-at'] !== undefined ? { sendAt: values['send-at'] } : {}),
     }),
   );
-  out(`${result.id}  (workflow ${result.workflowId}${result.created ? '' : ', existing email for this idempotency key'})`, {
+  out(`${result.id}  (workflow ${result.workflowId}${result.created ? '' : ', existing email for this idempotency key'})` +
+    attached.map((a) => `\n  attached ${a.filename}: ${a.path}, ${a.content.length} bytes`).join(''), {
     id: result.id, workflowId: result.workflowId, created: result.created, workflowStarted: result.workflowStarted,
     ...(result.startError ? { startError: result.startError } : {}),
+    ...(attached.length ? { attachments: attached.map((a) => ({ filename: a.filename, path: a.path, size: a.content.length })) } : {}),
   });
   if (result.startError) {
     // Stored, so not lost; but the operator must hear why it has not started.
@@ -245,10 +246,10 @@ export async function main(
     }
     return (await run(rest, out, printError)) ?? EXIT.ok;
   } catch (err) {
-    const e = err as Error & { field?: string; code?: string };
-    // One line, whatever the message holds.
-    printError(`error: ${e.message.replace(/\s*\n\s*/g, ' ')}`);
-    if (json) print(JSON.stringify({ error: { code: e.code ?? e.name, ...(e.field ? { field: e.field } : {}), message: e.message } }));
-    return exitCodeFor(err);
+    const failure = describeFailure(err);
+    // One line, whatever the message holds, and no control character that a terminal would act on.
+    printError(`error: ${failure.message.replace(/\s*\n\s*/g, ' ').replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}`);
+    if (json) print(JSON.stringify({ error: { code: failure.code, ...(failure.field ? { field: failure.field } : {}), message: failure.message } }));
+    return failure.exitCode;
   }
 }

@@ -1,18 +1,25 @@
 // Operator commands: stuck, lost, reconcile, retry, setup.
 import type { Mailer } from '../client.ts';
 import { parseDuration } from '../config.ts';
+import { isEmailId } from '../email/store.ts';
 import { ValidationError } from '../errors.ts';
 import { findLost, findStuck, reconcile, retryFailed } from '../operations.ts';
 import { SEARCH_ATTRIBUTES } from '../search-attributes.ts';
 import protos from '@temporalio/proto';
 
+// Ten years: anything longer is a typo, and past Postgres' timestamp range it would be a database error.
+const MAX_DURATION_MS = 3650 * 86_400_000;
+
 export function duration(value: string | undefined, option: string, fallback: number): number {
   if (value === undefined) return fallback;
+  let ms: number;
   try {
-    return parseDuration(value, option);
+    ms = parseDuration(value, option);
   } catch {
-    throw new ValidationError(option, `"${value}" is not a duration like 30s, 5m or 1h`);
+    throw new ValidationError(option, `"${value.slice(0, 40)}" is not a duration like 30s, 5m or 1h`);
   }
+  if (!(ms <= MAX_DURATION_MS)) throw new ValidationError(option, `"${value.slice(0, 40)}" is longer than 3650 days`);
+  return ms;
 }
 
 export async function stuck(m: Mailer, olderThanMs: number) {
@@ -38,6 +45,7 @@ export async function runReconcile(m: Mailer, olderThanMs: number, dryRun: boole
 }
 
 export async function retry(m: Mailer, id: string) {
+  if (!isEmailId(id)) throw new ValidationError('id', 'is not an email id (a UUID)');
   const result = await retryFailed(m, id);
   return { human: `${result.id}  queued again (workflow ${result.workflowId})`, json: { ...result, status: 'queued' } };
 }

@@ -9,6 +9,7 @@ import { ValidationError } from '../email/validation.ts';
 export type RuleKind = 'allow' | 'deny';
 
 function pattern(value: string): string {
+  if (value.length > 254) throw new ValidationError('PATTERN', 'is longer than 254 characters');
   try {
     return parseRulePattern(value, 'PATTERN');
   } catch (err) {

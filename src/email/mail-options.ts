@@ -6,7 +6,11 @@
 import type { SendMailOptions } from 'nodemailer';
 import type { EmailRecord } from './store.ts';
 import type { Address, NormalizedAttachment } from './validation.ts';
-import { ALLOWED_HEADERS } from './validation.ts';
+import { ALLOWED_HEADERS, ATTACHMENT_TOP_LEVEL_TYPES } from './validation.ts';
+
+// Records written before the type allowlist may hold message/* or multipart/*,
+// which nodemailer would send unencoded: they go out as opaque bytes instead.
+const safeType = (type: string) => (ATTACHMENT_TOP_LEVEL_TYPES.has(type.slice(0, type.indexOf('/'))) ? type : 'application/octet-stream');
 
 const toNodemailer = (a: Address) => ({ name: a.name ?? '', address: a.address });
 
@@ -35,7 +39,7 @@ export function mailOptions(email: EmailRecord, attachments: NormalizedAttachmen
     attachments: attachments.map((a) => ({
       filename: a.filename,
       content: a.content,
-      contentType: a.contentType,
+      contentType: safeType(a.contentType),
       ...(a.cid ? { cid: a.cid } : {}),
     })),
     // Belt and braces: even if a future change let a path slip through, refuse it.

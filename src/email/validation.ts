@@ -2,12 +2,16 @@
 // reaches the store, the workflow and nodemailer has been through here, so the
 // rules lean strict: anything that could smuggle a header, a recipient or a
 // file read past us is refused with the field and a reason, never "fixed".
+// Counts and sizes are checked first (preflight), before any work that grows
+// with the input, so an oversized request costs microseconds to refuse.
 import { createHash } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { z } from 'zod';
 import { ValidationError } from '../errors.ts';
 
 export { ValidationError };
+import { overTotal, preflight, size, tooManyRecipients } from './preflight.ts';
+import { LONE_SURROGATE, textProblem } from './text.ts';
 
 export interface Address { name?: string; address: string }
 export interface NormalizedAttachment { filename: string; contentType: string; content: Buffer; size: number; checksum: string; cid: string | null }
@@ -24,6 +28,18 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   subjectMaxChars: 255, bodyMaxBytes: MiB, attachmentMaxBytes: 10 * MiB, messageMaxBytes: 25 * MiB,
   maxRecipients: 50, maxAttachments: 20, headerValueMaxChars: 900, idempotencyKeyMaxChars: 200,
 });
+
+/**
+ * Attachment types, by top-level type. `message/*` and `multipart/*` are MIME
+ * structure, which nodemailer sends unencoded (NUL bytes and overlong lines in
+ * SMTP DATA, a part a receiver parses as more message); send such content as
+ * application/octet-stream.
+ */
+export const ATTACHMENT_TOP_LEVEL_TYPES: ReadonlySet<string> = new Set(['application', 'audio', 'font', 'image', 'model', 'text', 'video']);
+
+/** How far ahead `sendAt` may be. Temporal caps a timer at 100 years; an email a year out is already a mistake more often than a plan. */
+export const SEND_AT_HORIZON_DAYS = 366;
+const EARLIEST_SEND_AT = Date.UTC(1970, 0, 1);
 
 export const ALLOWED_HEADERS: ReadonlyMap<string, string> = new Map(
   ['List-Unsubscribe', 'List-Unsubscribe-Post', 'List-Id', 'X-Entity-Ref-ID', 'X-Campaign', 'X-Tag', 'Auto-Submitted', 'Precedence', 'Importance']
@@ -55,21 +71,13 @@ function check<S extends z.ZodType, O>(schema: S, fn: (value: z.output<S>) => O)
 }
 
 const sha256 = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
-const size = (n: number) => (n % MiB === 0 ? `${n / MiB} MiB` : `${n} bytes`);
 const describe = (v: unknown): string =>
   v === null ? 'null' : Buffer.isBuffer(v) ? 'a Buffer' : v instanceof Uint8Array ? 'a Uint8Array' : Array.isArray(v) ? 'an array'
     : v instanceof Date ? 'a Date' : /^[aeiou]/.test(typeof v) ? `an ${typeof v}` : `a ${typeof v}`;
 
-// Lone surrogates are what undecodable bytes become; they cannot be encoded
-// into a message, so they are refused rather than silently replaced.
-const LONE_SURROGATE = /\p{Cs}/u;
 function assertText(s: string, kind: 'line' | 'body', path: Path = []): void {
-  if (LONE_SURROGATE.test(s)) fail('contains invalid Unicode (lone surrogate)', path);
-  // Single-line values end up in headers, where CR/LF would start a new header.
-  const bad = (kind === 'line' ? /[\x00-\x08\x0a-\x1f\x7f]/ : /\x00/).exec(s)?.[0];
-  if (bad === '\r' || bad === '\n') fail('contains a line break (CR or LF), which is not allowed here', path);
-  if (bad === '\0') fail('contains a NUL character', path);
-  if (bad) fail(`contains a control character (U+${bad.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()})`, path);
+  const problem = textProblem(s, kind);
+  if (problem) fail(problem, path);
 }
 
 // --- addresses -----------------------------------------------------------------
@@ -92,7 +100,8 @@ function normalizeAddrSpec(spec: string): string {
   const at = spec.split('@').length - 1;
   if (at === 0) no('missing "@"');
   if (at > 1) no('contains more than one "@"');
-  if (spec.length > 254) no('is longer than 254 characters');
+  // 253, not RFC 5321's 254: smtp-server and other receivers count the path that way.
+  if (spec.length > 253) no('is longer than 253 characters (the longest address SMTP servers accept)');
   const [local = '', domain = ''] = spec.split('@');
   if (!local) no('the local part (before "@") is empty');
   if (local.length > 64) no('the local part is longer than 64 characters');
@@ -110,16 +119,16 @@ function normalizeAddrSpec(spec: string): string {
 }
 
 function normalizeDisplayName(name: string, path: Path = []): string | undefined {
+  if (name.trim().length > 200) fail('the display name is longer than 200 characters', path);
   assertText(name, 'line', path);
   const trimmed = name.trim();
-  if (trimmed.length > 200) fail('the display name is longer than 200 characters', path);
   return trimmed || undefined;
 }
 
 /** "local@domain" or "Name <local@domain>", exactly one mailbox. */
 function parseAddressString(raw: string): Address {
-  assertText(raw, 'line');
   if (raw.length > 1000) fail('is longer than 1000 characters');
+  assertText(raw, 'line');
   // Blank out quoted strings so specials inside a quoted display name don't count.
   const masked = raw.replace(/"(?:[^"\\]|\\.)*"/g, (m) => '_'.repeat(m.length));
   // addressparser silently drops comments and source routes (and would keep
@@ -155,9 +164,9 @@ const CONTENT_ONLY = "attachments must be given as content (a Buffer, or a strin
 const LOOKS_LIKE_SOURCE = /^(?:(?:file|https?|data|ftp):|\/|\.\/|~\/)/i;
 
 function normalizeFilename(s: string): string {
+  if (s.length > 255) fail('is longer than 255 characters');
   assertText(s, 'line');
   if (!s.trim()) fail('must not be empty');
-  if (s.length > 255) fail('is longer than 255 characters');
   if (/[/\\]/.test(s)) fail('must not contain "/" or "\\"');
   if (s === '.' || s === '..') fail('must not be "." or ".."');
   return s;
@@ -197,15 +206,15 @@ function buildSchema(L: Limits) {
     { error: 'expected an address string, a { name, address } object, or an array of them' });
 
   const body = check(z.string(), (s) => {
+    if (Buffer.byteLength(s, 'utf8') > L.bodyMaxBytes) fail(`is larger than ${size(L.bodyMaxBytes)} (UTF-8)`);
     assertText(s, 'body');
     if (!s.trim()) fail('must not be empty (leave it out instead)');
-    if (Buffer.byteLength(s, 'utf8') > L.bodyMaxBytes) fail(`is larger than ${size(L.bodyMaxBytes)} (UTF-8)`);
     return s;
   });
   const headerValue = check(z.string(), (s) => {
+    if (s.length > L.headerValueMaxChars) fail(`is longer than ${L.headerValueMaxChars} characters`);
     assertText(s, 'line');
     if (!s.trim()) fail('must not be empty');
-    if (s.length > L.headerValueMaxChars) fail(`is longer than ${L.headerValueMaxChars} characters`);
     return s;
   });
   const headers = check(z.record(z.string(), headerValue), (given) => {
@@ -224,12 +233,14 @@ function buildSchema(L: Limits) {
     content: z.union([z.instanceof(Uint8Array), z.string()], { error: 'expected a Buffer, a Uint8Array or a string' }),
     encoding: z.enum(['base64', 'utf8'], { error: "must be 'base64' or 'utf8'" }).optional(),
     contentType: check(z.string(), (s) => {
-      assertText(s, 'line');
-      if (!/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/i.test(s)) fail('must be a MIME type like "application/pdf" (no parameters)');
-      return s.toLowerCase();
+      if (s.length > 255 || !/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/i.test(s)) fail('must be a MIME type like "application/pdf" (no parameters)');
+      const type = s.toLowerCase();
+      if (!ATTACHMENT_TOP_LEVEL_TYPES.has(type.slice(0, type.indexOf('/')))) {
+        fail(`"${type}" is not an accepted attachment type (accepted: ${[...ATTACHMENT_TOP_LEVEL_TYPES].map((t) => `${t}/*`).join(', ')}); send it as application/octet-stream`);
+      }
+      return type;
     }).optional(),
     cid: check(z.string(), (s) => {
-      assertText(s, 'line');
       if (!/^[A-Za-z0-9._@-]{1,128}$/.test(s)) fail('must be 1-128 characters of A-Z, a-z, 0-9, ".", "_", "@" or "-"');
       return s;
     }).optional(),
@@ -246,9 +257,9 @@ function buildSchema(L: Limits) {
   });
 
   const subject = check(z.string(), (s) => {
+    if ([...s.slice(0, 2 * L.subjectMaxChars + 2)].length > L.subjectMaxChars) fail(`is longer than ${L.subjectMaxChars} characters`);
     assertText(s, 'line');
     if (!s.trim()) fail('must not be empty');
-    if ([...s].length > L.subjectMaxChars) fail(`is longer than ${L.subjectMaxChars} characters`);
     return s;
   });
 
@@ -304,6 +315,8 @@ function throwIssues(issues: Issue[]): never {
 // --- public API --------------------------------------------------------------------
 
 export function validateSendInput(input: unknown, limits: Limits = DEFAULT_LIMITS): NormalizedEmail {
+  const early = preflight(input, limits, ALLOWED_HEADERS);
+  if (early.length) throwIssues(early);
   let schema = schemas.get(limits);
   if (!schema) schemas.set(limits, (schema = buildSchema(limits)));
   const parsed = schema.safeParse(input, { reportInput: true });
@@ -326,7 +339,7 @@ export function validateSendInput(input: unknown, limits: Limits = DEFAULT_LIMIT
   for (const field of ['to', 'cc', 'bcc'] as const) {
     recipients += email[field].length;
     if (recipients > limits.maxRecipients) {
-      issues.push({ field, reason: `too many recipients: to, cc and bcc together may have at most ${limits.maxRecipients}` });
+      issues.push({ field, reason: tooManyRecipients(limits) });
       break;
     }
   }
@@ -342,7 +355,7 @@ export function validateSendInput(input: unknown, limits: Limits = DEFAULT_LIMIT
     + email.attachments.reduce((sum, a) => sum + Math.ceil(a.size / 3) * 4, 0);
   if (total > limits.messageMaxBytes) {
     const field = email.attachments.length ? 'attachments' : email.html !== null ? 'html' : 'text';
-    issues.push({ field, reason: `makes the message about ${total} bytes (attachments counted base64-encoded), over the ${size(limits.messageMaxBytes)} limit` });
+    issues.push({ field, reason: overTotal(total, limits) });
   }
   if (issues.length) throwIssues(issues);
   return email;
@@ -350,11 +363,19 @@ export function validateSendInput(input: unknown, limits: Limits = DEFAULT_LIMIT
 
 const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,3})?(?:Z|[+-](\d{2}):(\d{2}))$/;
 
-export function validateSendAt(value: unknown): Date | undefined {
+/** A Date, or an ISO-8601 string with a time zone, from 1970 to SEND_AT_HORIZON_DAYS after `now`; a past time means now. */
+export function validateSendAt(value: unknown, { now = Date.now() }: { now?: number } = {}): Date | undefined {
   if (value === undefined || value === null) return undefined;
+  const within = (time: number): Date => {
+    // Postgres and Temporal would each refuse (or silently cap) what lies outside.
+    if (time < EARLIEST_SEND_AT) throw new ValidationError('sendAt', 'is before 1970-01-01T00:00:00Z');
+    const latest = now + SEND_AT_HORIZON_DAYS * 86_400_000;
+    if (time > latest) throw new ValidationError('sendAt', `is more than ${SEND_AT_HORIZON_DAYS} days ahead (the latest accepted now is ${new Date(latest).toISOString()})`);
+    return new Date(time);
+  };
   if (value instanceof Date) {
     if (Number.isNaN(value.getTime())) throw new ValidationError('sendAt', 'is an invalid Date');
-    return new Date(value.getTime());
+    return within(value.getTime());
   }
   if (typeof value !== 'string') throw new ValidationError('sendAt', `expected a Date or an ISO-8601 string, not ${describe(value)}`);
   const m = ISO_DATE_TIME.exec(value);
@@ -366,7 +387,7 @@ export function validateSendAt(value: unknown): Date | undefined {
   if (!m || n(3) < 1 || n(3) > days || n(4) > 23 || n(5) > 59 || n(6) > 59 || n(7) > 23 || n(8) > 59 || Number.isNaN(time)) {
     throw new ValidationError('sendAt', 'must be an ISO-8601 date-time with a timezone, e.g. 2026-11-23T10:00:00Z');
   }
-  return new Date(time);
+  return within(time);
 }
 
 export function validateIdempotencyKey(value: unknown, limits: Limits = DEFAULT_LIMITS): string | undefined {
