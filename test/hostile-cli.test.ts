@@ -41,10 +41,10 @@ const CASES: [string, string[], number, string, RegExp?][] = [
   ['the command "hasOwnProperty"', ['hasOwnProperty'], 2, 'command', /unknown command/],
   ['the command "toString"', ['toString'], 2, 'command', /unknown command/],
   // values Postgres would refuse with a raw error
-  ['limits set with a count past any integer', ['limits', 'set', '--per-recipient', '99999999999/60m'], 2, '--per-recipient', /at most 1000000/],
-  ['limits set with a window past any interval', ['limits', 'set', '--per-recipient', '10/99999999999h'], 2, '--per-recipient', /366 days/],
+  ['limits set with a count past any integer', ['limits', 'set', '--per-recipient', '99999999999/60m'], 2, '--per-recipient', /must be between 1 and 1000000/],
+  ['limits set with a window past any interval', ['limits', 'set', '--per-recipient', '10/99999999999h'], 2, '--per-recipient', /365 days/],
   ['retry with a non-UUID', ['retry', 'not-a-uuid'], 2, 'id', /UUID/],
-  ['retry with SQL in the id', ['retry', "x'; DROP TABLE emails; --"], 2, 'id', /UUID/],
+  ['retry with SQL in the id', ['retry', "x'; DROP TABLE mailer.emails; --"], 2, 'id', /UUID/],
   ['status with a non-UUID', ['status', '12345'], 2, 'id', /UUID/],
   ['cancel with a non-UUID', ['cancel', '../../etc/passwd'], 2, 'id', /UUID/],
   ['resolve with a non-UUID', ['resolve', 'nope', '--sent'], 2, 'id', /UUID/],
@@ -106,21 +106,21 @@ describe('mailer: hostile arguments', () => {
     expect(code).toBe(0);
     const sent = JSON.parse(out[0]!);
     expect(sent.attachments).toEqual([{ filename: 'report.csv', path: at('report-2026.csv'), size: 8 }]);
-    const { rows } = await env.pool.query('SELECT filename, content FROM email_attachments WHERE email_id = $1', [sent.id]);
+    const { rows } = await env.pool.query('SELECT filename, content FROM mailer.email_attachments WHERE email_id = $1', [sent.id]);
     expect(rows).toEqual([{ filename: 'report.csv', content: Buffer.from('a,b\n1,2\n') }]);
   });
 
   it('attaches a file whose stated size is 0 (/proc) whole', async () => {
     const { code, out } = await run(['send', ...OK, '--attach', '/proc/self/status']);
     expect(code).toBe(0);
-    const { rows } = await env.pool.query('SELECT content FROM email_attachments WHERE email_id = $1', [JSON.parse(out[0]!).id]);
+    const { rows } = await env.pool.query('SELECT content FROM mailer.email_attachments WHERE email_id = $1', [JSON.parse(out[0]!).id]);
     expect(rows[0].content.toString()).toMatch(/^Name:/);
   });
 
   it('wrote only the two accepted emails and started only their workflows', async () => {
-    const { rows } = await env.pool.query('SELECT count(*)::int AS n FROM emails');
+    const { rows } = await env.pool.query('SELECT count(*)::int AS n FROM mailer.emails');
     expect(rows[0].n).toBe(2);
-    const { rows: limits } = await env.pool.query('SELECT count(*)::int AS n FROM recipient_limits');
+    const { rows: limits } = await env.pool.query('SELECT count(*)::int AS n FROM mailer.recipient_limits');
     expect(limits[0].n).toBe(0);
     const { count } = await env.client.temporal.workflow.count(`TaskQueue = '${env.config.temporal.taskQueue}'`);
     expect(count).toBe(2);

@@ -110,7 +110,7 @@ describe('hostile but valid input is delivered harmlessly', () => {
   it('nothing was smuggled: one message per case, every record sent, nothing for an injected address', async () => {
     expect(env.sink.messages).toHaveLength(CASES.length);
     expect(env.sink.messages.flatMap((m) => m.rcptTo).filter((r) => r.includes('evil.example'))).toEqual([]);
-    const { rows } = await env.pool.query("SELECT status, count(*)::int AS n FROM emails GROUP BY status");
+    const { rows } = await env.pool.query("SELECT status, count(*)::int AS n FROM mailer.emails GROUP BY status");
     expect(rows).toEqual([{ status: 'sent', n: CASES.length }]);
   });
 });

@@ -64,7 +64,7 @@ describe('cancel() of an email whose workflow does not finish in time', () => {
       expect(stderr).not.toMatch(/Channel has been shut down|Error/);
       const { id, status } = JSON.parse(stdout) as { id: string; status: string };
       expect(status).toBe('queued');
-      const { rows } = await env.pool.query('SELECT status FROM emails WHERE id = $1', [id]);
+      const { rows } = await env.pool.query('SELECT status FROM mailer.emails WHERE id = $1', [id]);
       expect(rows[0].status).toBe('queued');
     }
   });
@@ -118,7 +118,7 @@ describe('rules, keys and failures an attacker would probe', () => {
     const filename = 'salary-review-jane-doe.pdf';
     const sent = await env.client.send({ from: 'app@acme.example', to: 'ann@example.com', subject: 'Review', text: 'Attached', attachments: [{ filename, content: Buffer.from('%PDF-1.4 original') }] });
     // The bytes change in Postgres before any worker has looked at the email.
-    await env.pool.query("UPDATE email_attachments SET content = '\\x00' WHERE email_id = $1", [sent.id]);
+    await env.pool.query("UPDATE mailer.email_attachments SET content = '\\x00' WHERE email_id = $1", [sent.id]);
     await env.startWorker();
     const result = await outcome(env, sent.workflowId);
     expect(result.failure).toBeDefined();
@@ -130,7 +130,7 @@ describe('rules, keys and failures an attacker would probe', () => {
   });
 
   it('blocks a subdomain of a denied domain and delivers to a look-alike domain', async () => {
-    await env.pool.query("INSERT INTO recipient_rules (kind, pattern) VALUES ('deny', '@competitor.example')");
+    await env.pool.query("INSERT INTO mailer.recipient_rules (kind, pattern) VALUES ('deny', '@competitor.example')");
     const sub = await env.client.send({ from: 'app@acme.example', to: 'spy@eu.competitor.example', subject: 'Prices', text: 'Hello' });
     const alike = await env.client.send({ from: 'app@acme.example', to: 'ann@notcompetitor.example', subject: 'Prices', text: 'Hello' });
     expect(await outcome(env, sub.workflowId)).toEqual({ status: 'blocked' });
