@@ -1,6 +1,7 @@
 // `mailer <command>`: every command takes --json and then prints exactly one
 // JSON object on stdout. Bad input exits 2 with one line naming the field and
-// the reason; other failures exit 1.
+// the reason (and, for bad usage, the command's usage line); other failures
+// exit 1. Help and --version: src/cli/help.ts.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -11,34 +12,12 @@ import { createPool } from '../db/pool.ts';
 import type { EmailInput } from '../email/input.ts';
 import { EMAIL_STATUSES, type EmailStatus, isEmailStatus } from '../email/status.ts';
 import { listEmails } from '../email/store.ts';
-import { exitCodeFor, EXIT, ValidationError } from '../errors.ts';
+import { exitCodeFor, EXIT } from '../errors.ts';
 import { cliEnv } from './env.ts';
+import { helpRequest, UsageError, usageLine } from './help.ts';
 import * as ops from './ops.ts';
+import { purge } from './purge.ts';
 import { addRule, listRules, removeRule, setPerRecipientLimit, showLimits } from './rules.ts';
-
-/** Bad usage is bad input: exit 2, naming the option. */
-const UsageError = ValidationError;
-
-const USAGE = `usage: mailer <command> [options] [--json]
-
-  send --from A --to B [--to C…] [--cc …] [--bcc …] [--reply-to …] --subject S
-       (--text T | --html H) [--attach FILE…] [--header "Name: value"…]
-       [--idempotency-key K] [--send-at ISO-8601]
-  status ID              the record and its workflow
-  cancel ID              cancel an email that has not been sent
-  list [--status S] [--limit N]
-  stuck [--older-than 5m]          delivery being retried, or no progress for that long
-  lost [--older-than 1m]           unfinished records with no running workflow
-  reconcile [--dry-run] [--older-than 1m]   restart every lost email (alias: resend-unsent)
-  retry ID               a new run for a failed email
-  resolve ID --sent|--resend   decide a held email (UNCERTAIN_DELIVERY_POLICY=hold)
-  setup                  register the search attributes on the namespace
-  migrate                create or upgrade the service's tables (schema MAILER_SCHEMA, default mailer)
-  rules add deny|allow PATTERN     (PATTERN: a@example.com or @example.com)
-  rules remove deny|allow PATTERN
-  rules list
-  limits set --per-recipient X/Ymin
-  limits show`;
 
 type Out = (human: string, json: Record<string, unknown>) => void;
 
@@ -206,10 +185,16 @@ async function migrateCommand(args: string[], out: Out): Promise<void> {
   }
 }
 
+async function purgeCommand(args: string[], out: Out): Promise<void> {
+  const { values } = parse(args, { 'dry-run': { type: 'boolean' } });
+  const result = await purge(loadConfig(cliEnv()), values['dry-run'] ?? false);
+  out(result.human, result.json);
+}
+
 type Command = (args: string[], out: Out, printWarning: (line: string) => void) => Promise<number | void>;
 
-const COMMANDS: Map<string, Command> = new Map<string, Command>(Object.entries({
-  send, status, cancel, list, rules, limits, migrate: migrateCommand,
+export const COMMANDS: Map<string, Command> = new Map<string, Command>(Object.entries({
+  send, status, cancel, list, rules, limits, migrate: migrateCommand, purge: purgeCommand,
   stuck: (args: string[], out: Out) => operate(args, out, (m, v) => ops.stuck(m, ops.duration(v['older-than'], '--older-than', 5 * 60_000))),
   lost: (args: string[], out: Out) => operate(args, out, (m, v) => ops.lost(m, ops.duration(v['older-than'], '--older-than', m.config.reconcile.olderThanMs))),
   reconcile: (args: string[], out: Out) => operate(args, out, (m, v) => ops.runReconcile(m, ops.duration(v['older-than'], '--older-than', m.config.reconcile.olderThanMs), v['dry-run'] ?? false)),
@@ -233,21 +218,21 @@ export async function main(
   const json = argv.includes('--json');
   const out: Out = (human, data) => print(json ? JSON.stringify(data) : human);
   const [command, ...rest] = argv;
+  const early = helpRequest(argv, (name) => COMMANDS.has(name));
+  if (early) {
+    (early.stream === 'stdout' ? print : printError)(early.text);
+    return early.code;
+  }
   try {
     // A Map, not an object: `constructor` or `__proto__` are not commands.
     const run = command ? COMMANDS.get(command) : undefined;
-    if (!run) {
-      if (!command || command === 'help' || command === '--help') {
-        print(USAGE);
-        return command ? EXIT.ok : EXIT.usage;
-      }
-      throw new UsageError('command', `unknown command "${command}"`);
-    }
+    if (!run) throw new UsageError('command', `unknown command "${command}"`);
     return (await run(rest, out, printError)) ?? EXIT.ok;
   } catch (err) {
     const e = err as Error & { field?: string; code?: string };
     // One line, whatever the message holds.
     printError(`error: ${e.message.replace(/\s*\n\s*/g, ' ')}`);
+    if (err instanceof UsageError) printError(usageLine(command && COMMANDS.has(command) ? command : undefined));
     if (json) print(JSON.stringify({ error: { code: e.code ?? e.name, ...(e.field ? { field: e.field } : {}), message: e.message } }));
     return exitCodeFor(err);
   }
