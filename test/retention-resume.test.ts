@@ -1,12 +1,14 @@
-// The purge where it meets the rest of the service: a per-recipient limit
-// still counts what it needs after a purge, and a purge whose worker is
-// killed halfway leaves no email half-purged and finishes on the next run.
+// The purge where it meets the rest of the service: the worker's Schedule
+// runs it on its own, a per-recipient limit still counts what it needs after
+// a purge, and a purge whose worker is killed halfway leaves no email
+// half-purged and finishes on the next run.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ManagedChild } from '../dev/stack/child.ts';
 import { spawnWorker } from '../dev/stack/worker-process.ts';
 import { recordSent } from '../src/email/transitions.ts';
 import { purgeExpired, retentionPolicy } from '../src/email/retention.ts';
+import { purgeScheduleId } from '../src/schedule.ts';
 import type { PurgeRunResult } from '../src/workflows/purge.ts';
 import { createTestEnv, FAST_RETRIES, outcome, row, type TestEnv, waitFor } from './helpers.ts';
 import { age, recordOnly, stored, wholeOrPurged } from './retention-helpers.ts';
@@ -132,5 +134,27 @@ describe('a purge interrupted halfway', () => {
     // Everything the sent guarantee needs is still there.
     const { rows } = await env.pool.query('SELECT count(*)::int AS n FROM mailer.emails WHERE email_has_been_sent AND status = $1 AND sent_at IS NOT NULL', ['sent']);
     expect(rows[0].n).toBe(60);
+  });
+});
+
+describe('purge Schedule', () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createTestEnv({ PURGE_INTERVAL: '2s' });
+  });
+  afterAll(async () => {
+    await env.client.temporal.schedule.getHandle(purgeScheduleId(env.config.temporal.taskQueue)).delete().catch(() => {});
+    await env?.close();
+  });
+
+  it('is created by the worker and purges an email past its retention on its own', async () => {
+    const id = await recordOnly(env, { from: FROM, to: 'old@example.com', subject: 'Old', text: 'x' });
+    await recordSent(env.db, id, '250 ok', 100);
+    await age(env, [id], 31);
+    await env.startWorker();
+    await waitFor('the Schedule to purge the email', async () => (await stored(env, [id])).get(id)!.purged, { timeoutMs: 45_000 });
+    const description = await env.client.temporal.schedule.getHandle(purgeScheduleId(env.config.temporal.taskQueue)).describe();
+    expect(description.action).toMatchObject({ workflowType: 'purgeWorkflow' });
+    expect((await row(env, id))).toMatchObject({ status: 'sent', email_has_been_sent: true, subject: null });
   });
 });
