@@ -66,7 +66,7 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
   let connection: NativeConnection | undefined;
   let clientConnection: Connection | undefined;
   let schedulesReady: { stop(): void }[] = [];
-  let backlog: { stop(): Promise<void> } | undefined;
+  let backlog: ReturnType<typeof startBacklogGauges> | undefined;
   const closeResources = async () => {
     for (const s of schedulesReady) s.stop();
     await backlog?.stop();
@@ -95,11 +95,10 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
     ];
     const db = dbFor(pool, config.database.schema);
     const metrics = createMetrics(Runtime.instance().metricMeter.withTags({ namespace: config.temporal.namespace, task_queue: config.temporal.taskQueue }));
-    const gauges = startBacklogGauges(db, metrics, config.observability.backlogIntervalMs, (err) =>
+    backlog = startBacklogGauges(db, metrics, config.observability.backlogIntervalMs, (err) =>
       console.error(`[worker] backlog gauges not read: ${err instanceof Error ? err.message : String(err)}`));
-    backlog = gauges;
     // Read once before polling, so the first scrape already has them.
-    await gauges.first;
+    await backlog.first;
     const activities = createActivities({ db, transport, config, temporal, metrics });
     const { deliver, ...steps } = activities;
     const converter = dataConverter(config);
