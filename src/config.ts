@@ -380,9 +380,9 @@ function retention(env: Env): Config['retention'] {
   if (recordAfterMs !== undefined && contentAfterMs !== undefined && recordAfterMs < contentAfterMs) {
     throw new ConfigError('EMAIL_RECORD_RETENTION', 'must be at least EMAIL_CONTENT_RETENTION (records outlive their content)');
   }
-  const batchSize = integer(env, 'PURGE_BATCH_SIZE', 500, 1);
-  if (batchSize > 10_000) throw new ConfigError('PURGE_BATCH_SIZE', `"${batchSize}" is more than 10000 (a batch holds its row locks until it commits)`);
-  return { contentAfterMs, recordAfterMs, intervalMs: optionalDuration(env, 'PURGE_INTERVAL', '1h'), batchSize };
+  const batchSize = integer(env, 'MAILER_PURGE_BATCH_SIZE', 500, 1);
+  if (batchSize > 10_000) throw new ConfigError('MAILER_PURGE_BATCH_SIZE', `"${batchSize}" is more than 10000 (a batch holds its row locks until it commits)`);
+  return { contentAfterMs, recordAfterMs, intervalMs: optionalDuration(env, 'MAILER_PURGE_INTERVAL', '1h'), batchSize };
 }
 
 /** The task queue of `deliver`: its own, so Temporal's task-queue rate limit covers deliveries only. */

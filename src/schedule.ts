@@ -3,7 +3,7 @@
 // race gets "already running" and leaves it be, updating the interval if it
 // changed).
 //  - reconcile (RECONCILE_INTERVAL): resends lost emails;
-//  - purge (PURGE_INTERVAL): retention, src/email/retention.ts.
+//  - purge (MAILER_PURGE_INTERVAL): retention, src/email/retention.ts.
 import { type Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Config } from './config.ts';
 

@@ -48,7 +48,7 @@ export const FAST_RETRIES = {
   WORKER_SHUTDOWN_GRACE: '5s',
   // Each file's worker would otherwise leave Schedules firing into its dead task queue.
   RECONCILE_INTERVAL: 'off',
-  PURGE_INTERVAL: 'off',
+  MAILER_PURGE_INTERVAL: 'off',
 };
 
 export interface TestEnvOptions {

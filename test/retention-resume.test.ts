@@ -69,7 +69,7 @@ describe('a purge interrupted halfway', () => {
       SMTP_URL: env.sink.url,
       TEMPORAL_ADDRESS: env.config.temporal.address,
       TEMPORAL_TASK_QUEUE: env.config.temporal.taskQueue,
-      PURGE_BATCH_SIZE: '5',
+      MAILER_PURGE_BATCH_SIZE: '5',
     }, name);
     workers.push(worker);
     return worker;
@@ -140,7 +140,7 @@ describe('a purge interrupted halfway', () => {
 describe('purge Schedule', () => {
   let env: TestEnv;
   beforeAll(async () => {
-    env = await createTestEnv({ PURGE_INTERVAL: '2s' });
+    env = await createTestEnv({ MAILER_PURGE_INTERVAL: '2s' });
   });
   afterAll(async () => {
     await env.client.temporal.schedule.getHandle(purgeScheduleId(env.config.temporal.taskQueue)).delete().catch(() => {});

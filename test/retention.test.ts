@@ -158,7 +158,7 @@ describe('retention settings', () => {
   const base = { DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/app' };
   it('defaults to 30 days of content, records kept, an hourly purge in batches of 500', () => {
     expect(loadConfig(base).retention).toEqual({ contentAfterMs: 30 * DAY, recordAfterMs: undefined, intervalMs: 3600_000, batchSize: 500 });
-    expect(loadConfig({ ...base, EMAIL_CONTENT_RETENTION: 'off', PURGE_INTERVAL: 'off' }).retention).toMatchObject({ contentAfterMs: undefined, intervalMs: undefined });
+    expect(loadConfig({ ...base, EMAIL_CONTENT_RETENTION: 'off', MAILER_PURGE_INTERVAL: 'off' }).retention).toMatchObject({ contentAfterMs: undefined, intervalMs: undefined });
     expect(loadConfig({ ...base, EMAIL_CONTENT_RETENTION: '45d', EMAIL_RECORD_RETENTION: '400d' }).retention).toMatchObject({ contentAfterMs: 45 * DAY, recordAfterMs: 400 * DAY });
   });
 
@@ -174,8 +174,8 @@ describe('retention settings', () => {
     expect(bad({ EMAIL_CONTENT_RETENTION: 'a month' })).toBe('EMAIL_CONTENT_RETENTION: "a month" is not a duration like 500ms, 2s, 10m, 1h or 30d');
     expect(bad({ EMAIL_CONTENT_RETENTION: '0d' })).toBe('EMAIL_CONTENT_RETENTION: must be longer than 0 (or off)');
     expect(bad({ EMAIL_CONTENT_RETENTION: '30d', EMAIL_RECORD_RETENTION: '7d' })).toBe('EMAIL_RECORD_RETENTION: must be at least EMAIL_CONTENT_RETENTION (records outlive their content)');
-    expect(bad({ PURGE_BATCH_SIZE: '0' })).toBe('PURGE_BATCH_SIZE: "0" is not a whole number ≥ 1');
-    expect(bad({ PURGE_BATCH_SIZE: '50000' })).toMatch(/^PURGE_BATCH_SIZE: "50000" is more than 10000/);
+    expect(bad({ MAILER_PURGE_BATCH_SIZE: '0' })).toBe('MAILER_PURGE_BATCH_SIZE: "0" is not a whole number ≥ 1');
+    expect(bad({ MAILER_PURGE_BATCH_SIZE: '50000' })).toMatch(/^MAILER_PURGE_BATCH_SIZE: "50000" is more than 10000/);
     expect(bad({ MAILER_BACKLOG_INTERVAL: '0s' })).toBe('MAILER_BACKLOG_INTERVAL: must be longer than 0');
   });
 });

@@ -95,7 +95,7 @@ export const HELP: Record<string, CommandHelp> = {
   purge: {
     brief: 'purge the content of emails past their retention now',
     usage: 'mailer purge [--dry-run]',
-    summary: 'Purge now what retention says is due: the content of emails final for EMAIL_CONTENT_RETENTION (30d), and whole records past EMAIL_RECORD_RETENTION when set. The worker\'s Schedule does this every PURGE_INTERVAL; run it with the worker\'s settings.',
+    summary: 'Purge now what retention says is due: the content of emails final for EMAIL_CONTENT_RETENTION (30d), and whole records past EMAIL_RECORD_RETENTION when set. The worker\'s Schedule does this every MAILER_PURGE_INTERVAL; run it with the worker\'s settings.',
     options: '  --dry-run              count what is due, change nothing',
     examples: ['mailer purge --dry-run', 'EMAIL_CONTENT_RETENTION=45d mailer purge'],
   },

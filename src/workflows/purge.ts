@@ -1,4 +1,4 @@
-// Run by the `mailer-purge-<queue>` Temporal Schedule (every PURGE_INTERVAL):
+// Run by the `mailer-purge-<queue>` Temporal Schedule (every MAILER_PURGE_INTERVAL):
 // purges the content of emails final for EMAIL_CONTENT_RETENTION (and deletes
 // records past EMAIL_RECORD_RETENTION, when set). Each activity call works
 // for about a minute; the run calls again while work is left, up to an hour's
