@@ -78,6 +78,11 @@ describe('mailer help and version', () => {
     expect(option.code).toBe(2);
     expect(option.stderr.split('\n')).toEqual(["error: --dry-rnu: Unknown option '--dry-rnu'", 'usage: mailer purge [--dry-run] [--json]  (mailer purge --help)']);
 
+    // With --json, a program reads one error line and one object: no usage line.
+    const scripted = await run('purge', '--dry-rnu', '--json');
+    expect(scripted.stderr.split('\n')).toEqual(["error: --dry-rnu: Unknown option '--dry-rnu'"]);
+    expect(JSON.parse(scripted.stdout).error).toMatchObject({ code: 'INVALID_INPUT', field: '--dry-rnu' });
+
     const missing = await run('resolve', '00000000-0000-4000-8000-000000000000');
     expect(missing.code).toBe(2);
     expect(missing.stderr.split('\n')[1]).toBe('usage: mailer resolve ID --sent|--resend [--json]  (mailer resolve --help)');

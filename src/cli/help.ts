@@ -1,7 +1,8 @@
 // `mailer --help`, `mailer <command> --help` (or -h, or `mailer help
 // <command>`) and `mailer --version`, by the usual conventions: help goes to
 // stdout and exits 0; a missing or unknown command, or a bad option, exits 2
-// with the usage line on stderr.
+// with the usage line on stderr (after the one error line; not with --json,
+// whose callers read one line and one object).
 import { readFileSync } from 'node:fs';
 import { ValidationError } from '../errors.ts';
 

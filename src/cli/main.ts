@@ -232,7 +232,8 @@ export async function main(
     const e = err as Error & { field?: string; code?: string };
     // One line, whatever the message holds.
     printError(`error: ${e.message.replace(/\s*\n\s*/g, ' ')}`);
-    if (err instanceof UsageError) printError(usageLine(command && COMMANDS.has(command) ? command : undefined));
+    // People get the usage line; a program (--json) keeps its one line and one object.
+    if (err instanceof UsageError && !json) printError(usageLine(command && COMMANDS.has(command) ? command : undefined));
     if (json) print(JSON.stringify({ error: { code: e.code ?? e.name, ...(e.field ? { field: e.field } : {}), message: e.message } }));
     return exitCodeFor(err);
   }
