@@ -51,6 +51,8 @@ export interface EmailStatusView {
   messageId: string;
   createdOn: string;
   sendAt: string | null;
+  /** When its content (bodies, attachments, addresses) was purged; null while it is kept. */
+  purgedAt: string | null;
   workflowId: string;
   /** The email in the Temporal Web UI. */
   link: string;
@@ -191,7 +193,7 @@ export class Mailer {
     return {
       id: email.id, status: email.status, attempts: email.attempts, lastError: email.lastError,
       sentAt: email.sentAt?.toISOString() ?? null, messageId: email.messageId, createdOn: email.createdOn.toISOString(),
-      sendAt: email.sendAt?.toISOString() ?? null, workflowId: email.workflowId, link: webUiLink(this.config, email.workflowId), workflow,
+      sendAt: email.sendAt?.toISOString() ?? null, purgedAt: email.purgedAt?.toISOString() ?? null, workflowId: email.workflowId, link: webUiLink(this.config, email.workflowId), workflow,
     };
   }
 

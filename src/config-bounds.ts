@@ -11,6 +11,7 @@ import { ConfigError } from './errors.ts';
 const S = 1000;
 const M = 60 * S;
 const H = 60 * M;
+const D = 24 * H;
 
 export interface Range {
   min: number;
@@ -45,6 +46,16 @@ export const DURATION_BOUNDS = {
   SMTP_SOCKET_TIMEOUT: { min: S, max: H },
   // What SIGTERM gives in-flight deliveries; past an hour every orchestrator has killed the process.
   WORKER_SHUTDOWN_GRACE: { min: S, max: H },
+  // How stale the backlog gauges may be: under a second the count is a query
+  // loop; past an hour an alert on the oldest unsent email comes an hour late.
+  MAILER_BACKLOG_INTERVAL: { min: S, max: H },
+  // Content kept after an email is final: under an hour an operator cannot look
+  // at a failure before it is gone; past ten years it is not a retention at all.
+  EMAIL_CONTENT_RETENTION: { min: H, max: 3650 * D },
+  EMAIL_RECORD_RETENTION: { min: H, max: 3650 * D },
+  // The purge Schedule's period: under a minute it scans without pause; past a
+  // day content outlives its retention by a day.
+  MAILER_PURGE_INTERVAL: { min: M, max: 24 * H },
 } as const satisfies Record<string, Range>;
 
 export const INTEGER_BOUNDS = {
@@ -57,6 +68,9 @@ export const INTEGER_BOUNDS = {
   // allows 100 connections by default: 1000 per worker is a typo.
   WORKER_MAX_CONCURRENT_DELIVERIES: { min: 1, max: 1000 },
   WORKER_MAX_CONCURRENT_ACTIVITIES: { min: 1, max: 1000 },
+  // A purge batch holds its row locks until it commits: past 10000 rows it
+  // competes with the hot path.
+  MAILER_PURGE_BATCH_SIZE: { min: 1, max: 10_000 },
 } as const satisfies Record<string, Range>;
 
 /** EMAIL_RATE_LIMIT, per second: under one an hour nothing is ever sent; no provider takes 10000/s from one account. */

@@ -105,6 +105,19 @@ export interface Config extends ClientConfig {
     logFormat: 'json' | 'pretty';
     /** host:port of the worker's Prometheus /metrics endpoint; undefined = none. */
     metricsAddress: string | undefined;
+    /** How often the backlog gauges are read from Postgres (the exporter cannot call back per scrape). */
+    backlogIntervalMs: number;
+  };
+  /** What is kept of a final email, and for how long (src/email/retention.ts). */
+  retention: {
+    /** Bodies, attachments and addresses of an email final for this long are purged; undefined = kept forever. */
+    contentAfterMs: number | undefined;
+    /** Whole records final (and submitted) this long ago are deleted; undefined = never, the default. */
+    recordAfterMs: number | undefined;
+    /** How often the purge Schedule runs; undefined = no Schedule (`mailer purge` still works). */
+    intervalMs: number | undefined;
+    /** Emails per purge statement: small, so no statement holds its row locks for long. */
+    batchSize: number;
   };
 }
 
@@ -130,13 +143,20 @@ function url(env: Env, name: string, protocols: string[], hint: string): string 
   return value;
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000 };
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** "500ms", "2s", "10m", "1h" → milliseconds. */
+/** "500ms", "2s", "10m", "1h", "30d" → milliseconds. */
 export function parseDuration(value: string, name = 'duration'): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)$/.exec(value.trim());
-  if (!match) throw new ConfigError(name, `${shown(value)} is not a duration like 500ms, 2s, 10m or 1h`);
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)$/.exec(value.trim());
+  if (!match) throw new ConfigError(name, `${shown(value)} is not a duration like 500ms, 2s, 10m, 1h or 30d`);
   return Math.round(Number(match[1]) * UNITS[match[2]!]!);
+}
+
+/** The largest whole unit: 2592000000 → "30d"; undefined → "off". */
+export function formatDuration(ms: number | undefined): string {
+  if (ms === undefined) return 'off';
+  const [unit, size] = (['d', 'h', 'm', 's'] as const).map((u) => [u, UNITS[u]!] as const).find(([, n]) => ms % n === 0) ?? ['ms', 1];
+  return `${ms / size}${unit}`;
 }
 
 function duration(env: Env, name: keyof typeof DURATION_BOUNDS, fallback: string): number {
@@ -353,8 +373,28 @@ export function loadConfig(env: Env = process.env): Config {
       logLevel: oneOf(env, 'MAILER_LOG_LEVEL', ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const, 'INFO'),
       logFormat: oneOf(env, 'MAILER_LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
       metricsAddress: hostPort(env, 'MAILER_METRICS_ADDRESS'),
+      backlogIntervalMs: duration(env, 'MAILER_BACKLOG_INTERVAL', '15s'),
     },
+    retention: retention(env),
   };
+}
+
+/** A duration within its bounds, or `off`. */
+function optionalDuration(env: Env, name: keyof typeof DURATION_BOUNDS, fallback: string): number | undefined {
+  const raw = get(env, name) ?? fallback;
+  if (raw.toLowerCase() === 'off') return undefined;
+  return checkRange(name, raw, parseDuration(raw, name), DURATION_BOUNDS[name], formatMs);
+}
+
+function retention(env: Env): Config['retention'] {
+  const contentAfterMs = optionalDuration(env, 'EMAIL_CONTENT_RETENTION', '30d');
+  const recordAfterMs = optionalDuration(env, 'EMAIL_RECORD_RETENTION', 'off');
+  // Records outliving their content is the point of two horizons; the reverse would keep content no record points to.
+  if (recordAfterMs !== undefined && contentAfterMs !== undefined && recordAfterMs < contentAfterMs) {
+    throw new ConfigError('EMAIL_RECORD_RETENTION', 'must be at least EMAIL_CONTENT_RETENTION (records outlive their content)');
+  }
+  const batchSize = integer(env, 'MAILER_PURGE_BATCH_SIZE', 500);
+  return { contentAfterMs, recordAfterMs, intervalMs: optionalDuration(env, 'MAILER_PURGE_INTERVAL', '1h'), batchSize };
 }
 
 /** The task queue of `deliver`: its own, so Temporal's task-queue rate limit covers deliveries only. */
@@ -388,5 +428,7 @@ export function describeConfig(config: Config): Record<string, string | number |
     DKIM: config.smtp.dkim ? `${config.smtp.dkim.keySelector}._domainkey.${config.smtp.dkim.domainName}` : 'off',
     EMAIL_RATE_LIMIT: config.worker.rateLimitPerSecond && `${config.worker.rateLimitPerSecond}/s`,
     DELIVER_MAX_ATTEMPTS: config.deliver.maximumAttempts,
+    EMAIL_CONTENT_RETENTION: formatDuration(config.retention.contentAfterMs),
+    EMAIL_RECORD_RETENTION: formatDuration(config.retention.recordAfterMs),
   };
 }

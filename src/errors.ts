@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'NOT_FAILED'
   | 'NOT_HELD'
+  | 'PURGED'
   | 'START_FAILED'
   | 'CONFIG'
   | 'MIGRATION'
@@ -58,7 +59,7 @@ export class EmailNotFoundError extends MailerError {
 /** An operator action that does not apply to the email as it is (not failed, not held…), or could not be carried out. */
 export class OperationError extends MailerError {
   override readonly name = 'OperationError';
-  constructor(code: 'NOT_FOUND' | 'NOT_FAILED' | 'NOT_HELD' | 'START_FAILED', message: string, field?: string) {
+  constructor(code: 'NOT_FOUND' | 'NOT_FAILED' | 'NOT_HELD' | 'PURGED' | 'START_FAILED', message: string, field?: string) {
     super(code, message, field);
   }
 }

@@ -6,6 +6,7 @@
 //    steps and outcomes only — never an address, subject or body.
 //  - Metrics: MAILER_METRICS_ADDRESS (host:port) serves /metrics; off when unset.
 import { DefaultLogger, type LogEntry, type LogLevel, Runtime } from '@temporalio/worker';
+import { HISTOGRAM_BUCKETS } from './activities/metrics.ts';
 
 export interface ObservabilityConfig {
   logLevel: LogLevel;
@@ -24,7 +25,21 @@ export function installRuntime(config: ObservabilityConfig): void {
   Runtime.install({
     logger: config.logFormat === 'json' ? new DefaultLogger(config.logLevel, jsonLine) : new DefaultLogger(config.logLevel),
     ...(config.metricsAddress
-      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: config.metricsAddress, countersTotalSuffix: true, unitSuffix: true } } } }
+      ? {
+          telemetryOptions: {
+            metrics: {
+              prometheus: {
+                bindAddress: config.metricsAddress,
+                // Prometheus conventions: counters end in _total, histograms carry their
+                // unit, durations are seconds (the SDK's own histograms too).
+                countersTotalSuffix: true,
+                unitSuffix: true,
+                useSecondsForDurations: true,
+                histogramBucketOverrides: HISTOGRAM_BUCKETS,
+              },
+            },
+          },
+        }
       : {}),
   });
 }

@@ -70,8 +70,11 @@ export async function findStuck(ctx: OpsContext, { olderThanMs = 5 * 60_000, lim
 export async function retryFailed(ctx: OpsContext, id: string): Promise<{ id: string; workflowId: string }> {
   const row = await requeueFailed(ctx.db, id);
   if (!row) {
-    const current = await ctx.db.pool.query<{ status: EmailStatus }>(`SELECT status FROM ${ctx.db.t.emails} WHERE id = $1`, [id]);
+    const current = await ctx.db.pool.query<{ status: EmailStatus; purged_at: Date | null }>(`SELECT status, purged_at FROM ${ctx.db.t.emails} WHERE id = $1`, [id]);
     if (!current.rows[0]) throw new OperationError('NOT_FOUND', `id: no email ${id}`, 'id');
+    if (current.rows[0].purged_at) {
+      throw new OperationError('PURGED', `id: email ${id} is ${current.rows[0].status} and its content was purged (EMAIL_CONTENT_RETENTION) on ${current.rows[0].purged_at.toISOString()}; there is nothing left to send`, 'id');
+    }
     throw new OperationError('NOT_FAILED', `id: email ${id} is ${current.rows[0].status}; only a failed email can be retried`, 'id');
   }
   const outcome = await startEmailWorkflow(ctx.temporal, ctx.config, id, row.send_at);

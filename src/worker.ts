@@ -12,15 +12,17 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from './activities/index.ts';
+import { createMetrics } from './activities/metrics.ts';
+import { startBacklogGauges } from './backlog.ts';
 import { type Config, ConfigError, deliverTaskQueue, describeConfig, loadConfig } from './config.ts';
 import { checkMigrated, migrate } from './db/migrate.ts';
 import { EXIT } from './errors.ts';
 import { createPool } from './db/pool.ts';
 import { dbFor } from './db/schema.ts';
 import { installRuntime } from './observability.ts';
-import { ensureReconcileSchedule } from './schedule.ts';
+import { ensurePurgeSchedule, ensureReconcileSchedule } from './schedule.ts';
 import { createSmtpTransport } from './smtp.ts';
 import { connectClient, dataConverter } from './temporal-connection.ts';
 
@@ -64,9 +66,11 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
   const transport = createSmtpTransport(config.smtpUrl, config.smtp);
   let connection: NativeConnection | undefined;
   let clientConnection: Connection | undefined;
-  let scheduleReady: { stop(): void } | undefined;
+  let schedulesReady: { stop(): void }[] = [];
+  let backlog: ReturnType<typeof startBacklogGauges> | undefined;
   const closeResources = async () => {
-    scheduleReady?.stop();
+    for (const s of schedulesReady) s.stop();
+    await backlog?.stop();
     transport.close();
     await Promise.allSettled([pool.end(), connection?.close(), clientConnection?.close()]);
   };
@@ -83,11 +87,20 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
     const connected = await connectClient(config);
     clientConnection = connected.connection;
     const temporal = connected.client;
-    // The Schedule is a safety net, not a precondition: a worker that cannot
-    // create or describe it right now (Temporal just restarted, its scheduler
+    // The Schedules are a safety net, not a precondition: a worker that cannot
+    // create or describe one right now (Temporal just restarted, its scheduler
     // workflow still recovering) polls anyway and keeps trying in the background.
-    scheduleReady = keepTrying(() => ensureReconcileSchedule(temporal, config));
-    const activities = createActivities({ db: dbFor(pool, config.database.schema), transport, config, temporal });
+    schedulesReady = [
+      keepTrying('reconcile Schedule', () => ensureReconcileSchedule(temporal, config)),
+      keepTrying('purge Schedule', () => ensurePurgeSchedule(temporal, config)),
+    ];
+    const db = dbFor(pool, config.database.schema);
+    const metrics = createMetrics(Runtime.instance().metricMeter.withTags({ namespace: config.temporal.namespace, task_queue: config.temporal.taskQueue }));
+    backlog = startBacklogGauges(db, metrics, config.observability.backlogIntervalMs, (err) =>
+      console.error(`[worker] backlog gauges not read: ${err instanceof Error ? err.message : String(err)}`));
+    // Read once before polling, so the first scrape already has them.
+    await backlog.first;
+    const activities = createActivities({ db, transport, config, temporal, metrics });
     const { deliver, ...steps } = activities;
     const converter = dataConverter(config);
     const common = {
@@ -134,13 +147,13 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
 }
 
 /** Runs `fn` until it succeeds, backing off to 30 s between tries; `stop()` ends the loop. */
-function keepTrying(fn: () => Promise<unknown>): { stop(): void } {
+function keepTrying(what: string, fn: () => Promise<unknown>): { stop(): void } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const attempt = (delayMs: number) => {
     fn().catch((err: unknown) => {
       if (stopped) return;
-      console.error(`[worker] reconcile Schedule not ready (retrying in ${delayMs / 1000} s): ${err instanceof Error ? err.message : String(err)}`);
+      console.error(`[worker] ${what} not ready (retrying in ${delayMs / 1000} s): ${err instanceof Error ? err.message : String(err)}`);
       timer = setTimeout(() => attempt(Math.min(delayMs * 2, 30_000)), delayMs);
       timer.unref();
     });

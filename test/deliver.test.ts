@@ -1,9 +1,11 @@
 // deliver's own guarantees, with the real activity over a real Postgres and a
 // real SMTP sink (the activity context is Temporal's MockActivityEnvironment,
 // so attempts can be run side by side on purpose).
+import { noopMetricMeter } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDeliver } from '../src/activities/deliver.ts';
+import { createMetrics } from '../src/activities/metrics.ts';
 import { createSmtpTransport } from '../src/smtp.ts';
 import { createTestEnv, row, type TestEnv } from './helpers.ts';
 
@@ -14,7 +16,7 @@ describe('deliver', () => {
   beforeAll(async () => {
     env = await createTestEnv();
     transport = createSmtpTransport(env.sink.url, env.config.smtp);
-    deliver = createDeliver({ db: env.db, transport, config: env.config });
+    deliver = createDeliver({ db: env.db, transport, config: env.config, metrics: createMetrics(noopMetricMeter) });
   });
   afterAll(async () => {
     transport?.close();
@@ -69,7 +71,7 @@ describe('deliver', () => {
           /email_attachments WHERE email_id/.test(text) ? Promise.reject(new Error('connection terminated')) : target.query(text, values);
       },
     });
-    const flaky = createDeliver({ db: { pool: failing, t: env.db.t }, transport, config: env.config });
+    const flaky = createDeliver({ db: { pool: failing, t: env.db.t }, transport, config: env.config, metrics: createMetrics(noopMetricMeter) });
     await expect(new MockActivityEnvironment().run(flaky, id)).rejects.toThrow('connection terminated');
     expect(await row(env, id)).toMatchObject({ delivery_claim: null, attempts: 1, possibly_delivered: false, last_error: 'reading attachments: connection terminated' });
     expect(count(to)).toBe(0);

@@ -46,8 +46,9 @@ export const FAST_RETRIES = {
   DELIVER_HEARTBEAT_TIMEOUT: '3s',
   SMTP_SOCKET_TIMEOUT: '5s',
   WORKER_SHUTDOWN_GRACE: '5s',
-  // Each file's worker would otherwise leave a Schedule firing into its dead task queue.
+  // Each file's worker would otherwise leave Schedules firing into its dead task queue.
   RECONCILE_INTERVAL: 'off',
+  MAILER_PURGE_INTERVAL: 'off',
 };
 
 export interface TestEnvOptions {

@@ -7,7 +7,6 @@ import { ApplicationFailure, log } from '@temporalio/activity';
 import { FINAL_STATUSES, type EmailStatus } from '../email/status.ts';
 import { markBlocked } from '../email/transitions.ts';
 import type { ActivityDeps } from './deps.ts';
-import { metrics } from './metrics.ts';
 
 export type BlockRule = 'deny' | 'allow' | 'per_recipient_limit';
 
@@ -30,7 +29,7 @@ export function matches(address: string, pattern: string): boolean {
   return domain === ruled || domain.endsWith(`.${ruled}`);
 }
 
-export function createBlockCheck({ db, config }: ActivityDeps) {
+export function createBlockCheck({ db, config, metrics }: ActivityDeps) {
   const { pool, t } = db;
   return async function blockCheck(emailId: string): Promise<BlockCheckResult> {
     // One round trip for the record, its recipients and the rules: this step
@@ -95,7 +94,7 @@ export function createBlockCheck({ db, config }: ActivityDeps) {
       const now = (await pool.query<{ status: EmailStatus }>(`SELECT status FROM ${t.emails} WHERE id = $1`, [emailId])).rows[0];
       return { outcome: 'final', status: now?.status ?? 'cancelled' };
     }
-    metrics.blocked({ rule: String(reason.rule) });
+    metrics.blocked(reason.rule as BlockRule);
     log.info('email blocked', { emailId, rule: reason.rule });
     return { outcome: 'blocked', rule: reason.rule as BlockRule };
   };

@@ -22,7 +22,6 @@ import { FINAL_STATUSES, type EmailStatus } from '../email/status.ts';
 import { fromRow, loadAttachments, loadEmail } from '../email/store.ts';
 import { claimDelivery, holdForOperator, recordSent as recordSentRow, refreshClaim, releaseFailed, releaseForRetry } from '../email/transitions.ts';
 import type { ActivityDeps } from './deps.ts';
-import { metrics } from './metrics.ts';
 import { classifySmtpError } from './smtp-errors.ts';
 
 export type DeliverResult =
@@ -36,7 +35,7 @@ export function redactAddresses(text: string): string {
   return text.replace(/[^\s<>"'(),;:]+@[^\s<>"'(),;:]+/g, '<address>');
 }
 
-export function createDeliver({ db, transport, config }: ActivityDeps) {
+export function createDeliver({ db, transport, config, metrics }: ActivityDeps) {
   // A live attempt refreshes its claim every heartbeat/3; one that has not for
   // a whole heartbeat timeout is dead (Temporal has given up on it too).
   const claimTtlSeconds = config.deliver.heartbeatMs / 1000 + 1;
@@ -118,7 +117,7 @@ export function createDeliver({ db, transport, config }: ActivityDeps) {
         throw ApplicationFailure.nonRetryable(redactAddresses(detail), c.type);
       }
       await releaseForRetry(db, emailId, claim, detail);
-      metrics.retried({ error_class: c.type });
+      metrics.retried(c.type);
       log.info('delivery attempt failed', { emailId, errorClass: c.type, outcome: 'retry' });
       // The workflow schedules the next attempt; a throttling reply tells it to wait longer.
       throw ApplicationFailure.create({

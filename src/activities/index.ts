@@ -2,6 +2,7 @@ import { createBlockCheck } from './block-check.ts';
 import { createDeliver } from './deliver.ts';
 import type { ActivityDeps } from './deps.ts';
 import { createPrepare } from './prepare.ts';
+import { createPurge } from './purge.ts';
 import { createReconcile } from './reconcile.ts';
 import { createRecordActivities } from './record.ts';
 
@@ -9,6 +10,7 @@ export type { ActivityDeps } from './deps.ts';
 export type { BlockCheckResult } from './block-check.ts';
 export type { PrepareResult } from './prepare.ts';
 export type { DeliverResult } from './deliver.ts';
+export type { PurgeResult } from '../email/retention.ts';
 
 /** Every activity of the service, over dependencies the worker builds once. */
 export function createActivities(deps: ActivityDeps) {
@@ -18,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     deliver: createDeliver(deps),
     ...createRecordActivities(deps),
     reconcileLost: createReconcile(deps),
+    purgeExpired: createPurge(deps),
   };
 }
 

@@ -5,15 +5,14 @@ import { log } from '@temporalio/activity';
 import type { EmailStatus } from '../email/status.ts';
 import { finalize, markSentByOperator } from '../email/transitions.ts';
 import type { ActivityDeps } from './deps.ts';
-import { metrics } from './metrics.ts';
 
-export function createRecordActivities({ db }: ActivityDeps) {
+export function createRecordActivities({ db, metrics }: ActivityDeps) {
   return {
     /** Delivery gave up (retry budget spent): the email is `failed`, with the last error already recorded. */
     async markFailed(emailId: string): Promise<EmailStatus> {
       const status = await finalize(db, emailId, 'failed');
       if (status === 'failed') {
-        metrics.failed({});
+        metrics.failed();
         log.info('email failed', { emailId, outcome: status });
       }
       return status;

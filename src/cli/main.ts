@@ -1,6 +1,7 @@
 // `mailer <command>`: every command takes --json and then prints exactly one
 // JSON object on stdout. Bad input exits 2 with one line naming the field and
-// the reason, bad configuration 3, a failed operation 1 (see errors.ts).
+// the reason (and, for bad usage, the command's usage line), bad configuration
+// 3, a failed operation 1 (see errors.ts). Help and --version: src/cli/help.ts.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Mailer } from '../client.ts';
 import { type Config, loadConfig } from '../config.ts';
@@ -14,32 +15,10 @@ import { EXIT } from '../errors.ts';
 import { type AttachedFile, readAttachment } from './attach.ts';
 import { cliEnv } from './env.ts';
 import { describeFailure, UsageError } from './errors.ts';
+import { helpRequest, usageLine } from './help.ts';
 import * as ops from './ops.ts';
+import { purge } from './purge.ts';
 import { addRule, listRules, removeRule, setPerRecipientLimit, showLimits } from './rules.ts';
-
-const USAGE = `usage: mailer <command> [options] [--json]
-
-  send --from A --to B [--to C…] [--cc …] [--bcc …] [--reply-to …] --subject S
-       (--text T | --html H) [--attach FILE…] [--header "Name: value"…]
-       [--idempotency-key K] [--send-at ISO-8601]
-  status ID              the record and its workflow
-  cancel ID              cancel an email that has not been sent
-  list [--status S] [--limit N]
-  stuck [--older-than 5m]          delivery being retried, or no progress for that long
-  lost [--older-than 1m]           unfinished records with no running workflow
-  reconcile [--dry-run] [--older-than 1m]   restart every lost email (alias: resend-unsent)
-  retry ID               a new run for a failed email
-  resolve ID --sent|--resend   decide a held email (UNCERTAIN_DELIVERY_POLICY=hold)
-  setup                  register the search attributes on the namespace
-  migrate                create or upgrade the service's tables (schema MAILER_SCHEMA, default mailer)
-  rules add deny|allow PATTERN     (PATTERN: a@example.com or @example.com)
-  rules remove deny|allow PATTERN
-  rules list
-  limits set --per-recipient X/Ymin
-  limits show
-
-exit codes: 0 done, 1 the operation failed, 2 bad input (the field is named),
-3 bad configuration (the environment variable is named)`;
 
 type Out = (human: string, json: Record<string, unknown>) => void;
 
@@ -207,10 +186,16 @@ async function migrateCommand(args: string[], out: Out): Promise<void> {
   }
 }
 
+async function purgeCommand(args: string[], out: Out): Promise<void> {
+  const { values } = parse(args, { 'dry-run': { type: 'boolean' } });
+  const result = await purge(loadConfig(cliEnv()), values['dry-run'] ?? false);
+  out(result.human, result.json);
+}
+
 type Command = (args: string[], out: Out, printWarning: (line: string) => void) => Promise<number | void>;
 
-const COMMANDS: Map<string, Command> = new Map<string, Command>(Object.entries({
-  send, status, cancel, list, rules, limits, migrate: migrateCommand,
+export const COMMANDS: Map<string, Command> = new Map<string, Command>(Object.entries({
+  send, status, cancel, list, rules, limits, migrate: migrateCommand, purge: purgeCommand,
   stuck: (args: string[], out: Out) => operate(args, out, (m, v) => ops.stuck(m, ops.duration(v['older-than'], '--older-than', 5 * 60_000))),
   lost: (args: string[], out: Out) => operate(args, out, (m, v) => ops.lost(m, ops.duration(v['older-than'], '--older-than', m.config.reconcile.olderThanMs))),
   reconcile: (args: string[], out: Out) => operate(args, out, (m, v) => ops.runReconcile(m, ops.duration(v['older-than'], '--older-than', m.config.reconcile.olderThanMs), v['dry-run'] ?? false)),
@@ -234,21 +219,22 @@ export async function main(
   const json = argv.includes('--json');
   const out: Out = (human, data) => print(json ? JSON.stringify(data) : human);
   const [command, ...rest] = argv;
+  const early = helpRequest(argv, (name) => COMMANDS.has(name));
+  if (early) {
+    (early.stream === 'stdout' ? print : printError)(early.text);
+    return early.code;
+  }
   try {
     // A Map, not an object: `constructor` or `__proto__` are not commands.
     const run = command ? COMMANDS.get(command) : undefined;
-    if (!run) {
-      if (!command || command === 'help' || command === '--help') {
-        print(USAGE);
-        return command ? EXIT.ok : EXIT.usage;
-      }
-      throw new UsageError('command', `unknown command "${command}"`);
-    }
+    if (!run) throw new UsageError('command', `unknown command "${command}"`);
     return (await run(rest, out, printError)) ?? EXIT.ok;
   } catch (err) {
     const failure = describeFailure(err);
     // One line, whatever the message holds, and no control character that a terminal would act on.
     printError(`error: ${failure.message.replace(/\s*\n\s*/g, ' ').replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}`);
+    // People get the usage line; a program (--json) keeps its one line and one object.
+    if (err instanceof UsageError && !json) printError(usageLine(command && COMMANDS.has(command) ? command : undefined));
     if (json) print(JSON.stringify({ error: { code: failure.code, ...(failure.field ? { field: failure.field } : {}), message: failure.message } }));
     return failure.exitCode;
   }

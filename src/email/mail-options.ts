@@ -15,6 +15,9 @@ const safeType = (type: string) => (ATTACHMENT_TOP_LEVEL_TYPES.has(type.slice(0,
 const toNodemailer = (a: Address) => ({ name: a.name ?? '', address: a.address });
 
 export function mailOptions(email: EmailRecord, attachments: NormalizedAttachment[]): SendMailOptions {
+  // A purged email is final and is never sent again; were one to get here, sending an empty shell would be worse than failing.
+  if (email.purgedAt || !email.from || email.subject === null) throw new Error(`email ${email.id} has no content to send (purged)`);
+  const from = email.from;
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(email.headers)) {
     const canonical = ALLOWED_HEADERS.get(name.toLowerCase());
@@ -23,7 +26,7 @@ export function mailOptions(email: EmailRecord, attachments: NormalizedAttachmen
     headers[canonical] = value;
   }
   return {
-    from: toNodemailer(email.from),
+    from: toNodemailer(from),
     to: email.to.map(toNodemailer),
     cc: email.cc.map(toNodemailer),
     bcc: email.bcc.map(toNodemailer),

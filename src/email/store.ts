@@ -11,15 +11,20 @@ export { EMAIL_STATUSES, FINAL_STATUSES, type EmailStatus } from './status.ts';
 
 export { IdempotencyConflictError };
 
+/**
+ * An email's record. Once its content is purged (`purgedAt` set, see
+ * retention.ts) `from` and `subject` are null, the address lists and headers
+ * empty, the bodies null; ids, status, sent flag and Message-ID remain.
+ */
 export interface EmailRecord {
   id: string;
   createdOn: Date;
-  from: Address;
+  from: Address | null;
   to: Address[];
   cc: Address[];
   bcc: Address[];
   replyTo: Address[];
-  subject: string;
+  subject: string | null;
   text: string | null;
   html: string | null;
   headers: Record<string, string>;
@@ -34,6 +39,8 @@ export interface EmailRecord {
   blockReason: unknown;
   workflowId: string;
   idempotencyKey: string | null;
+  /** When its content was purged; null while it is kept. */
+  purgedAt: Date | null;
 }
 
 export function workflowIdFor(emailId: string): string {
@@ -97,7 +104,9 @@ export async function insertEmail(
         [options.idempotencyKey],
       );
       const found = existing.rows[0];
-      if (!found) throw new Error('idempotency key vanished during insert'); // rows are never deleted by the service
+      // Only the record purge deletes rows, and only past EMAIL_RECORD_RETENTION: a
+      // retried send() then creates a new email under the key.
+      if (!found) throw new Error('idempotency key vanished during insert');
       if (found.payload_hash !== options.payloadHash) throw new IdempotencyConflictError(options.idempotencyKey!);
       return { id: found.id, workflowId: found.workflow_id, created: false };
     }
@@ -128,12 +137,12 @@ async function insertAttachments(client: pg.PoolClient, t: Tables, emailId: stri
 export interface EmailRow {
   id: string;
   created_on: Date;
-  sender: Address;
+  sender: Address | null;
   to_addrs: Address[];
   cc_addrs: Address[];
   bcc_addrs: Address[];
   reply_to: Address[];
-  subject: string;
+  subject: string | null;
   text_body: string | null;
   html_body: string | null;
   headers: Record<string, string>;
@@ -148,6 +157,7 @@ export interface EmailRow {
   block_reason: unknown;
   workflow_id: string;
   idempotency_key: string | null;
+  purged_at: Date | null;
 }
 
 export function fromRow(r: EmailRow): EmailRecord {
@@ -156,7 +166,7 @@ export function fromRow(r: EmailRow): EmailRecord {
     subject: r.subject, text: r.text_body, html: r.html_body, headers: r.headers, sendAt: r.send_at, status: r.status,
     sent: r.email_has_been_sent, sentAt: r.sent_at, messageId: r.message_id, smtpResponse: r.smtp_response,
     attempts: r.attempts, lastError: r.last_error, blockReason: r.block_reason, workflowId: r.workflow_id,
-    idempotencyKey: r.idempotency_key,
+    idempotencyKey: r.idempotency_key, purgedAt: r.purged_at ?? null,
   };
 }
 

@@ -11,7 +11,9 @@
 //           ──holdForOperator──▶ sending, held_since set (policy hold)
 //   not sent ──finalize──▶ failed | cancelled
 //   held ──markSentByOperator──▶ sent
-//   failed ──requeueFailed──▶ queued (a new run)
+//   failed (not purged) ──requeueFailed──▶ queued (a new run)
+//   final, long enough ──purgeContent──▶ the same status, content gone (purged_at)
+//   final, longer still ──deleteExpiredRecords──▶ no row (opt-in: idempotency ends there)
 import type { Db, Queryable, Tables } from '../db/schema.ts';
 import { type EmailStatus, sqlList, FINAL_STATUSES, UNFINISHED_STATUSES } from './status.ts';
 import { type EmailRow, hasAttachments } from './store.ts';
@@ -137,14 +139,119 @@ export async function markSentByOperator(db: Db, emailId: string): Promise<void>
   );
 }
 
-/** A failed email goes back to `queued` for a new run; undefined when it is not failed (or was sent). */
+/** A failed email goes back to `queued` for a new run; undefined when it is not failed, was sent, or has no content left to send. */
 export async function requeueFailed(db: Db, emailId: string): Promise<{ workflow_id: string; send_at: Date | null } | undefined> {
   const { rows } = await db.pool.query<{ workflow_id: string; send_at: Date | null }>(
     `UPDATE ${db.t.emails} SET status = 'queued', delivery_claim = NULL, updated_at = clock_timestamp()
-      WHERE id = $1 AND status = 'failed' AND NOT email_has_been_sent RETURNING workflow_id, send_at`,
+      WHERE id = $1 AND status = 'failed' AND NOT email_has_been_sent AND purged_at IS NULL RETURNING workflow_id, send_at`,
     [emailId],
   );
   return rows[0];
+}
+
+/**
+ * An address inside free text, as deliver's redaction finds it
+ * (redactAddresses): SMTP replies and errors outlive a purge without them.
+ */
+const ADDRESS_PATTERN = `[^\\s<>"'(),;:]+@[^\\s<>"'(),;:]+`;
+
+/** The widest per-recipient window in force, in minutes (0 when there is no limit): a CTE yielding `mins`. */
+export function limitWindow(t: Tables, configMinutes: string): string {
+  return `SELECT greatest(${configMinutes}::int, coalesce((SELECT window_minutes FROM ${t.limits} WHERE scope = 'per_recipient'), 0)) AS mins`;
+}
+
+/**
+ * True when no per-recipient limit can still count email `e`'s recipients
+ * (`w.mins` from limitWindow): blockCheck counts the rows to an address
+ * submitted within the window before the email it judges, so a row is needed
+ * while a new email could be submitted inside its window, or while an email
+ * not yet judged (queued, scheduled: judged at its own submission time,
+ * however late it runs) to the same address lies inside it.
+ */
+export function outsideLimitWindows(t: Tables, e: string): string {
+  return `${e}.created_on < clock_timestamp() - make_interval(mins => w.mins)
+      AND NOT EXISTS (
+        SELECT 1 FROM ${t.recipients} r
+          JOIN ${t.recipients} n ON n.address = r.address AND n.email_id <> r.email_id
+           AND n.created_on >= r.created_on AND n.created_on <= r.created_on + make_interval(mins => w.mins)
+          JOIN ${t.emails} ne ON ne.id = n.email_id AND ne.status IN ('queued', 'scheduled')
+         WHERE r.email_id = ${e}.id)`;
+}
+
+/** Email `e` is due for a content purge: final for `$1` seconds, not purged, outside every limit window. */
+export function contentPurgeDue(t: Tables, e: string): string {
+  // Same predicate as the partial index emails_purge_due, so the scan starts where the work is.
+  return `${e}.purged_at IS NULL AND ${e}.status IN ${FINAL}
+      AND ${e}.updated_at < clock_timestamp() - make_interval(secs => $1)
+      AND ${outsideLimitWindows(t, e)}`;
+}
+
+/** Email `e` may be deleted: submitted and final `$1` seconds ago, outside every limit window. */
+export function recordDeletionDue(t: Tables, e: string): string {
+  // created_on leads (emails_created is its index); updated_at ≥ created_on says it has been final as long.
+  return `${e}.status IN ${FINAL} AND ${e}.created_on < clock_timestamp() - make_interval(secs => $1)
+      AND ${e}.updated_at < clock_timestamp() - make_interval(secs => $1)
+      AND ${outsideLimitWindows(t, e)}`;
+}
+
+export interface PurgeBatch {
+  /** Seconds an email must have been final (content) or submitted and final (records). */
+  afterSeconds: number;
+  batchSize: number;
+  /** The configuration's per-recipient window (minutes, 0 for none); the stored limit counts too. */
+  configWindowMinutes: number;
+}
+
+/**
+ * One batch of the content purge, in one statement (one transaction): the
+ * bodies, subject, headers and addresses go, attachments and recipient rows
+ * are deleted, addresses are cut out of the SMTP reply, the last error and the
+ * block reason. The row keeps what "never sent twice" and idempotency need.
+ * `updated_at` is left alone: it still says when the email became final.
+ * Returns how many emails it purged.
+ */
+export async function purgeContent(db: Db, batch: PurgeBatch): Promise<number> {
+  const { t } = db;
+  const { rowCount } = await db.pool.query(
+    `WITH w AS (${limitWindow(t, '$3')}),
+     due AS (
+       SELECT e.id FROM ${t.emails} e, w WHERE ${contentPurgeDue(t, 'e')}
+        ORDER BY e.updated_at LIMIT $2
+        FOR UPDATE OF e),
+     attachments AS (DELETE FROM ${t.attachments} a USING due WHERE a.email_id = due.id),
+     recipients AS (DELETE FROM ${t.recipients} r USING due WHERE r.email_id = due.id)
+     UPDATE ${t.emails} e SET sender = NULL, to_addrs = '[]', cc_addrs = '[]', bcc_addrs = '[]', reply_to = '[]',
+            subject = NULL, text_body = NULL, html_body = NULL, headers = '{}',
+            smtp_response = regexp_replace(e.smtp_response, $4, '<address>', 'g'),
+            last_error = regexp_replace(e.last_error, $4, '<address>', 'g'),
+            block_reason = CASE WHEN e.block_reason IS NULL THEN NULL ELSE jsonb_strip_nulls(jsonb_build_object(
+              'rule', e.block_reason->'rule', 'limit', e.block_reason->'limit', 'judgedAt', e.block_reason->'judgedAt',
+              'entries', jsonb_array_length(coalesce(e.block_reason->'matches', e.block_reason->'notAllowed', e.block_reason->'over', '[]'::jsonb)),
+              'purged', true)) END,
+            purged_at = clock_timestamp()
+       FROM due WHERE e.id = due.id AND e.purged_at IS NULL AND e.status IN ${FINAL}`,
+    [batch.afterSeconds, batch.batchSize, batch.configWindowMinutes, ADDRESS_PATTERN],
+  );
+  return rowCount ?? 0;
+}
+
+/**
+ * One batch of the second horizon (EMAIL_RECORD_RETENTION, off by default):
+ * whole final records go, with their recipients and attachments. After this
+ * the email's idempotency key is free again and its status is unknown.
+ */
+export async function deleteExpiredRecords(db: Db, batch: PurgeBatch): Promise<number> {
+  const { t } = db;
+  const { rowCount } = await db.pool.query(
+    `WITH w AS (${limitWindow(t, '$3')}),
+     due AS (
+       SELECT e.id FROM ${t.emails} e, w WHERE ${recordDeletionDue(t, 'e')}
+        ORDER BY e.created_on LIMIT $2
+        FOR UPDATE OF e)
+     DELETE FROM ${t.emails} e USING due WHERE e.id = due.id AND e.status IN ${FINAL}`,
+    [batch.afterSeconds, batch.batchSize, batch.configWindowMinutes],
+  );
+  return rowCount ?? 0;
 }
 
 export type { Db, Queryable, Tables };
