@@ -53,9 +53,9 @@ export const DURATION_BOUNDS = {
   // at a failure before it is gone; past ten years it is not a retention at all.
   EMAIL_CONTENT_RETENTION: { min: H, max: 3650 * D },
   EMAIL_RECORD_RETENTION: { min: H, max: 3650 * D },
-  // The purge Schedule's period: under a minute it scans without pause; past a
+  // The purge Schedule's period: under a second it scans without pause; past a
   // day content outlives its retention by a day.
-  MAILER_PURGE_INTERVAL: { min: M, max: 24 * H },
+  MAILER_PURGE_INTERVAL: { min: S, max: 24 * H },
 } as const satisfies Record<string, Range>;
 
 export const INTEGER_BOUNDS = {

@@ -133,6 +133,36 @@ const CASES: Record<string, Case> = {
     edge: [['1s', S], ['24h', 24 * H]],
     bad: [['0s', outOfRange], ['999ms', outOfRange], ['25h', outOfRange], ['never', /duration/]],
   },
+  EMAIL_CONTENT_RETENTION: {
+    read: (c) => c.retention.contentAfterMs,
+    good: [['30d', 30 * 24 * H], ['off', undefined], ['45d', 45 * 24 * H]],
+    edge: [['1h', H], ['3650d', 3650 * 24 * H]],
+    bad: [['0d', outOfRange], ['59m', outOfRange], ['3651d', outOfRange], ['forever', /duration/]],
+  },
+  EMAIL_RECORD_RETENTION: {
+    read: (c) => c.retention.recordAfterMs,
+    good: [['off', undefined], ['400d', 400 * 24 * H]],
+    edge: [['3650d', 3650 * 24 * H]],
+    bad: [['0d', outOfRange], ['3651d', outOfRange], ['1d', /at least EMAIL_CONTENT_RETENTION/]],
+  },
+  MAILER_PURGE_INTERVAL: {
+    read: (c) => c.retention.intervalMs,
+    good: [['1h', H], ['off', undefined]],
+    edge: [['1s', S], ['24h', 24 * H]],
+    bad: [['0s', outOfRange], ['25h', outOfRange], ['hourly', /duration/]],
+  },
+  MAILER_PURGE_BATCH_SIZE: {
+    read: (c) => c.retention.batchSize,
+    good: [['500', 500]],
+    edge: [['1', 1], ['10000', 10_000]],
+    bad: [['0', outOfRange], ['10001', outOfRange], ['many', /whole number/]],
+  },
+  MAILER_BACKLOG_INTERVAL: {
+    read: (c) => c.observability.backlogIntervalMs,
+    good: [['15s', 15 * S]],
+    edge: [['1s', S], ['1h', H]],
+    bad: [['0s', outOfRange], ['61m', outOfRange]],
+  },
   RECONCILE_OLDER_THAN: {
     read: (c) => c.reconcile.olderThanMs,
     good: [['1m', M]],

@@ -172,10 +172,10 @@ describe('retention settings', () => {
       return 'accepted';
     };
     expect(bad({ EMAIL_CONTENT_RETENTION: 'a month' })).toBe('EMAIL_CONTENT_RETENTION: "a month" is not a duration like 500ms, 2s, 10m, 1h or 30d');
-    expect(bad({ EMAIL_CONTENT_RETENTION: '0d' })).toBe('EMAIL_CONTENT_RETENTION: must be longer than 0 (or off)');
+    expect(bad({ EMAIL_CONTENT_RETENTION: '0d' })).toMatch(/^EMAIL_CONTENT_RETENTION: "0d" must be between 1h and 87600h/);
     expect(bad({ EMAIL_CONTENT_RETENTION: '30d', EMAIL_RECORD_RETENTION: '7d' })).toBe('EMAIL_RECORD_RETENTION: must be at least EMAIL_CONTENT_RETENTION (records outlive their content)');
-    expect(bad({ MAILER_PURGE_BATCH_SIZE: '0' })).toBe('MAILER_PURGE_BATCH_SIZE: "0" is not a whole number ≥ 1');
-    expect(bad({ MAILER_PURGE_BATCH_SIZE: '50000' })).toMatch(/^MAILER_PURGE_BATCH_SIZE: "50000" is more than 10000/);
-    expect(bad({ MAILER_BACKLOG_INTERVAL: '0s' })).toBe('MAILER_BACKLOG_INTERVAL: must be longer than 0');
+    expect(bad({ MAILER_PURGE_BATCH_SIZE: '0' })).toMatch(/^MAILER_PURGE_BATCH_SIZE: "0" must be between 1 and 10000/);
+    expect(bad({ MAILER_PURGE_BATCH_SIZE: '50000' })).toMatch(/^MAILER_PURGE_BATCH_SIZE: "50000" must be between 1 and 10000/);
+    expect(bad({ MAILER_BACKLOG_INTERVAL: '0s' })).toMatch(/^MAILER_BACKLOG_INTERVAL: "0s" must be between 1s and 1h/);
   });
 });
