@@ -15,7 +15,8 @@ import { type Config, loadConfig } from '../src/config.ts';
 import { createPool } from '../src/db/pool.ts';
 import { SmtpSink } from '../dev/stack/smtp-sink.ts';
 import { waitFor } from '../dev/stack/wait.ts';
-import { startWorker, type RunningWorker } from '../src/worker.ts';
+import { spawnWorker } from '../dev/stack/worker-process.ts';
+import { startWorker } from '../src/worker.ts';
 
 export { waitFor };
 
@@ -24,7 +25,12 @@ export interface TestEnv {
   pool: pg.Pool;
   sink: SmtpSink;
   client: Mailer;
-  startWorker(overrides?: Partial<Config>): Promise<RunningWorker>;
+  /**
+   * A worker for this file's task queue: in-process on the dev server; on the
+   * production server (`npm run test:production`) a separate process started
+   * as the image starts it, with this file's environment.
+   */
+  startWorker(overrides?: Partial<Config>): Promise<{ shutdown(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -57,7 +63,7 @@ export async function createTestEnv(extraEnv: Record<string, string> = {}): Prom
 
   const sinkDir = await mkdtemp(path.join(os.tmpdir(), 'mailer-sink-'));
   const sink = await SmtpSink.start({ dir: sinkDir });
-  const config = loadConfig({
+  const variables: Record<string, string> = {
     TEMPORAL_ADDRESS: stack.temporalAddress,
     TEMPORAL_NAMESPACE: stack.temporalNamespace,
     TEMPORAL_TASK_QUEUE: `test-${database}`,
@@ -66,10 +72,11 @@ export async function createTestEnv(extraEnv: Record<string, string> = {}): Prom
     SMTP_URL: sink.url,
     ...FAST_RETRIES,
     ...extraEnv,
-  });
+  };
+  const config = loadConfig(variables);
   const pool = createPool(config.databaseUrl);
   const client = await Mailer.connect({ config, pool });
-  const workers: RunningWorker[] = [];
+  const workers: { shutdown(): Promise<void> }[] = [];
 
   return {
     config,
@@ -77,10 +84,14 @@ export async function createTestEnv(extraEnv: Record<string, string> = {}): Prom
     sink,
     client,
     async startWorker(overrides = {}) {
-      const worker = await startWorker({
-        config: { ...config, ...overrides },
-        workflowBundle: { codePath: inject('workflowBundlePath') },
-      });
+      let worker: { shutdown(): Promise<void> };
+      if (stack.temporalKind === 'production') {
+        if (Object.keys(overrides).length) throw new Error('startWorker: overrides are in-process only; pass variables to createTestEnv instead');
+        const child = await spawnWorker(variables, `worker-${workers.length + 1}`);
+        worker = { shutdown: () => child.stop() };
+      } else {
+        worker = await startWorker({ config: { ...config, ...overrides }, workflowBundle: { codePath: inject('workflowBundlePath') } });
+      }
       workers.push(worker);
       return worker;
     },

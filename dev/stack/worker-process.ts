@@ -1,12 +1,19 @@
-// A worker as a real, separate process (`node --import tsx src/worker.ts`),
-// so tests can kill it the way production loses workers: SIGKILL, SIGTERM.
+// A worker as a real, separate process, started as the image starts it, so
+// tests can kill it the way production loses workers: SIGKILL, SIGTERM.
 import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ManagedChild } from './child.ts';
 import { waitFor } from './wait.ts';
 
-const workerScript = path.resolve(import.meta.dirname, '../../src/worker.ts');
+const projectRoot = path.resolve(import.meta.dirname, '../..');
+
+/**
+ * How the worker process is started: the image's CMD (Dockerfile), run from
+ * the project folder as the image runs it from /app. The one place to change
+ * when the image starts it differently (test/compose.test.ts compares them).
+ */
+export const WORKER_COMMAND = ['node', '--import', 'tsx', 'src/worker.ts'] as const;
 
 export interface SpawnWorkerOptions {
   /** Folder for `<name>.log`; default a new temp folder. */
@@ -29,8 +36,11 @@ export class WorkerStartError extends Error {
 export async function spawnWorker(env: Record<string, string>, name = 'worker', options: SpawnWorkerOptions = {}): Promise<ManagedChild> {
   const logDir = options.logDir ?? (await mkdtemp(path.join(os.tmpdir(), 'mailer-worker-')));
   const logFile = path.join(logDir, `${name}.log`);
-  const child = ManagedChild.spawn(name, process.execPath, ['--import', 'tsx', workerScript], logFile, {
-    env: { ...process.env, LOG_LEVEL: 'WARN', ...env },
+  const [, ...args] = WORKER_COMMAND;
+  const child = ManagedChild.spawn(name, process.execPath, args, logFile, {
+    // NODE_ENV as the image sets it.
+    env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'WARN', ...env },
+    cwd: projectRoot,
   });
   // 'exited' ends the wait at once (a thrown error would only be retried until the deadline).
   const state = await waitFor(`${name} to poll its task queues`, async () => {
