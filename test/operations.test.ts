@@ -94,7 +94,7 @@ describe('stuck emails, cancel and retry', () => {
       return found?.attempts >= 2 ? found : undefined;
     });
     expect(stuck.lastError).toContain('SmtpConnection');
-    expect(stuck.link).toBe(`${inject('stack').temporalUiUrl}/namespaces/default/workflows/${sent.workflowId}`);
+    expect(stuck.link).toBe(`${env.config.temporal.uiUrl}/namespaces/default/workflows/${sent.workflowId}`);
     const status = await runMailer(env, 'status', sent.id);
     expect(status.json.workflow.state).toMatchObject({ status: 'retrying', lastErrorClass: 'SmtpConnection' });
 

@@ -49,8 +49,8 @@ export const TEMPORAL_SQL_TOOL: GoBinarySpec = {
 
 export const goDir = path.join(toolsDir, 'go');
 
-function projectCopy(spec: GoBinarySpec): string {
-  return path.join(toolsDir, 'bin', `${spec.command}-${spec.pipVersion}`);
+function projectCopy(spec: GoBinarySpec, binDir = path.join(toolsDir, 'bin')): string {
+  return path.join(binDir, `${spec.command}-${spec.pipVersion}`);
 }
 
 /** Go's caches inside `.tools/go`, the module proxy's checksums enforced, this machine's Go only. */
@@ -157,7 +157,12 @@ async function build(specs: GoBinarySpec[], env: NodeJS.ProcessEnv, log: (line: 
  */
 export async function resolveGoBinaries<K extends string>(
   specs: Record<K, GoBinarySpec>,
-  { install = true, env = process.env, log = (line: string) => console.error(`[stack] ${line}`) }: { install?: boolean; env?: NodeJS.ProcessEnv; log?: (line: string) => void } = {},
+  {
+    install = true,
+    env = process.env,
+    log = (line: string) => console.error(`[stack] ${line}`),
+    binDir,
+  }: { install?: boolean; env?: NodeJS.ProcessEnv; log?: (line: string) => void; /** Where project copies are looked for (tests). */ binDir?: string } = {},
 ): Promise<Record<K, ResolvedBinary>> {
   const found = {} as Record<K, ResolvedBinary>;
   const tried = new Map<K, string[]>();
@@ -181,7 +186,7 @@ export async function resolveGoBinaries<K extends string>(
     } else {
       notes.push(`\`${spec.command}\` on PATH: not found`);
     }
-    const local = projectCopy(spec);
+    const local = projectCopy(spec, binDir);
     if (await isExecutable(local)) found[key] = { path: local, source: 'project' };
     else notes.push(`project copy ${local}: not installed`);
   }
