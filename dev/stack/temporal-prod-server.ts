@@ -16,13 +16,13 @@ import { binaryVersion, resolveBinary, TEMPORAL_CLI } from './binaries.ts';
 import { ManagedChild } from './child.ts';
 import { composeService, mountedScript } from './compose-services.ts';
 import { resolveGoBinaries, TEMPORAL_SERVER, TEMPORAL_SQL_TOOL } from './go-binaries.ts';
-import { HOST, pickPort } from './ports.ts';
+import { HOST, pickLowPort } from './ports.ts';
 import { LocalPostgres } from './postgres.ts';
 import { StopWaiting, waitFor } from './wait.ts';
 
 const run = promisify(execFile);
 
-/** The server's ports besides the frontend's: its template reads each from a variable. */
+/** The server's ports besides the frontend's: its template reads each from a variable. Below 32768: see pickLowPort. */
 const INTERNAL_PORTS = [
   'FRONTEND_HTTP_PORT', 'FRONTEND_MEMBERSHIP_PORT',
   'HISTORY_GRPC_PORT', 'HISTORY_MEMBERSHIP_PORT',
@@ -128,7 +128,7 @@ export class TemporalProductionServer {
     if (!dynamicConfig) throw new Error('docker-compose.yml: the temporal service mounts no file at its DYNAMIC_CONFIG_FILE_PATH');
     const taken = new Set([options.port, options.postgresPort]);
     const ports: Record<string, string> = { FRONTEND_GRPC_PORT: String(options.port) };
-    for (const name of INTERNAL_PORTS) ports[name] = String(await pickPort(undefined, taken));
+    for (const name of INTERNAL_PORTS) ports[name] = String(await pickLowPort(taken));
     this.serverEnv = {
       PATH: env.PATH,
       ...temporal.environment,
