@@ -43,8 +43,10 @@ describe('global rate limit', () => {
     // was idle; every further delivery waits for a token. With a limit per
     // worker, two workers would take half as long.
     expect(times.at(-1)! - times[0]!).toBeGreaterThanOrEqual(((EMAILS - 2 * RATE) / RATE) * 1000);
-    // No second holds more than a full bucket plus the second's own tokens.
+    // No second holds more than a full bucket plus the second's own tokens,
+    // give or take one: a start is recorded a moment after the limiter let it
+    // through, and that moment varies (the benchmark saw the same, README).
     const busiest = Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + 1000).length));
-    expect(busiest).toBeLessThanOrEqual(2 * RATE);
+    expect(busiest).toBeLessThanOrEqual(2 * RATE + 1);
   });
 });
