@@ -114,8 +114,16 @@ function alive(pid: number): boolean {
  * version), into a scratch folder, then each binary renamed into `.tools/bin`:
  * a rename is atomic, so nobody ever runs a half-written binary.
  */
+/** `go` on PATH, else where the official tarball installs it (a login shell's PATH is not always inherited). */
+async function goCommand(env: NodeJS.ProcessEnv): Promise<string> {
+  const fromPath = await onPath('go', env.PATH ?? '');
+  if (fromPath) return fromPath;
+  return (await isExecutable('/usr/local/go/bin/go')) ? '/usr/local/go/bin/go' : 'go';
+}
+
 async function build(specs: GoBinarySpec[], env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<void> {
-  await run('go', ['version'], { env: goEnv(env), timeout: 30_000 }).catch((err: unknown) => {
+  const go = await goCommand(env);
+  await run(go, ['version'], { env: goEnv(env), timeout: 30_000 }).catch((err: unknown) => {
     throw new Error(`\`go\` is not usable (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); Go 1.26.8 or newer builds the server`);
   });
   await withBuildLock(log, async () => {
@@ -128,7 +136,7 @@ async function build(specs: GoBinarySpec[], env: NodeJS.ProcessEnv, log: (line: 
     log(`building ${missing.map((s) => s.command).join(' and ')} ${TEMPORAL_SERVER_VERSION} from the Go module proxy into ${toolsDir} ` +
       `(one time: ~6 min on a quiet 2-core machine, longer on a busy one; log: ${logFile})…`);
     try {
-      const args = ['-n', '10', 'go', 'install', ...missing.map((s) => `${s.goPackage}@v${TEMPORAL_SERVER_VERSION}`)];
+      const args = ['-n', '10', go, 'install', ...missing.map((s) => `${s.goPackage}@v${TEMPORAL_SERVER_VERSION}`)];
       const out = createWriteStream(logFile);
       const child = spawn('nice', args, { env: { ...goEnv(env), GOBIN: scratch }, stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout.pipe(out, { end: false });
