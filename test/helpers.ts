@@ -77,6 +77,7 @@ export async function createTestEnv(extraEnv: Record<string, string> = {}): Prom
   const pool = createPool(config.databaseUrl);
   const client = await Mailer.connect({ config, pool });
   const workers: { shutdown(): Promise<void> }[] = [];
+  let logDir: Promise<string> | undefined; // one folder for the file's worker logs, made on first use
 
   return {
     config,
@@ -87,7 +88,8 @@ export async function createTestEnv(extraEnv: Record<string, string> = {}): Prom
       let worker: { shutdown(): Promise<void> };
       if (stack.temporalKind === 'production') {
         if (Object.keys(overrides).length) throw new Error('startWorker: overrides are in-process only; pass variables to createTestEnv instead');
-        const child = await spawnWorker(variables, `worker-${workers.length + 1}`);
+        logDir ??= mkdtemp(path.join(os.tmpdir(), 'mailer-worker-'));
+        const child = await spawnWorker(variables, `worker-${workers.length + 1}`, { logDir: await logDir });
         worker = { shutdown: () => child.stop() };
       } else {
         worker = await startWorker({ config: { ...config, ...overrides }, workflowBundle: { codePath: inject('workflowBundlePath') } });
@@ -101,6 +103,7 @@ export async function createTestEnv(extraEnv: Record<string, string> = {}): Prom
       await pool.end();
       await sink.close();
       await rm(sinkDir, { recursive: true, force: true });
+      if (logDir) await rm(await logDir, { recursive: true, force: true });
       const cleanup = new pg.Client({ connectionString: stack.databaseUrl });
       await cleanup.connect();
       await cleanup.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
