@@ -71,7 +71,7 @@ describe('faults', { timeout: 180_000 }, () => {
   });
 
   async function worker(extra: Record<string, string> = {}) {
-    const w = await spawnWorker({ ...env, ...extra }, `worker-${workers.length + 1}`);
+    const w = await spawnWorker({ ...env, ...extra }, `worker-${workers.length + 1}`, { logDir: dataDir });
     workers.push(w);
     return w;
   }
