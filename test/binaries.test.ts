@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BinaryNotFoundError, resolveBinary, TEMPORAL_CLI } from '../dev/stack/binaries.ts';
+import { resolveGoBinaries, TEMPORAL_SERVER, TEMPORAL_SERVER_VERSION, TEMPORAL_SQL_TOOL } from '../dev/stack/go-binaries.ts';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -38,5 +39,39 @@ describe('resolveBinary', () => {
     const { dir, file } = await fakeTemporal();
     const found = await resolveBinary(TEMPORAL_CLI, { env: { PATH: `/nonexistent:${dir}` }, install: false });
     expect(found).toEqual({ path: file, source: 'path' });
+  });
+});
+
+describe('resolveGoBinaries (the real Temporal server and its schema tool)', () => {
+  async function fake(command: string, version: string): Promise<{ dir: string; file: string }> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mailer-gobin-'));
+    dirs.push(dir);
+    const file = path.join(dir, command);
+    await writeFile(file, `#!/bin/sh\necho "temporal version ${version}"\n`);
+    await chmod(file, 0o755);
+    return { dir, file };
+  }
+
+  it('uses TEMPORAL_SERVER_PATH and TEMPORAL_SQL_TOOL_PATH first, whatever their version', async () => {
+    const server = await fake('temporal-server', '0.0.1');
+    const sql = await fake('temporal-sql-tool', '0.0.1');
+    const found = await resolveGoBinaries(
+      { server: TEMPORAL_SERVER, sqlTool: TEMPORAL_SQL_TOOL },
+      { env: { TEMPORAL_SERVER_PATH: server.file, TEMPORAL_SQL_TOOL_PATH: sql.file, PATH: '' }, install: false },
+    );
+    expect(found).toEqual({ server: { path: server.file, source: 'env' }, sqlTool: { path: sql.file, source: 'env' } });
+  });
+
+  it('takes a temporal-server from PATH only at the pinned version, and says why it passed one over', async () => {
+    const right = await fake('temporal-server', TEMPORAL_SERVER_VERSION);
+    expect(await resolveGoBinaries({ server: TEMPORAL_SERVER }, { env: { PATH: right.dir }, install: false })).toEqual({ server: { path: right.file, source: 'path' } });
+
+    const wrong = await fake('temporal-server', '1.29.1');
+    const noCopies = await mkdtemp(path.join(os.tmpdir(), 'mailer-gobin-'));
+    dirs.push(noCopies);
+    const error = await resolveGoBinaries({ server: TEMPORAL_SERVER }, { env: { PATH: wrong.dir }, install: false, binDir: noCopies }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BinaryNotFoundError);
+    expect((error as Error).message).toContain(`(${wrong.file}) is not version ${TEMPORAL_SERVER_VERSION}`);
+    expect((error as Error).message).toContain(`set TEMPORAL_SERVER_PATH=`);
   });
 });

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.ts';
-import { createTestEnv, type TestEnv } from './helpers.ts';
+import { createTestEnv, type TestEnv, waitFor } from './helpers.ts';
 
 const OK = ['--from', 'app@acme.example', '--to', 'ann@example.com', '--subject', 'Hi', '--text', 'Hello'];
 /** The valid command with one option replaced (or added). */
@@ -101,7 +101,11 @@ describe('mailer send: bad input', () => {
   it('wrote one record (the valid idempotent send) and started one workflow, nothing for the refused ones', async () => {
     const { rows } = await env.pool.query('SELECT count(*)::int AS n, (SELECT count(*)::int FROM mailer.email_attachments) AS a FROM mailer.emails');
     expect(rows[0]).toEqual({ n: 1, a: 0 });
-    const { count } = await env.client.temporal.workflow.count(`TaskQueue = '${env.config.temporal.taskQueue}'`);
+    // Visibility counts the started workflow a moment after the start.
+    const count = await waitFor('visibility to count the started workflow', async () => {
+      const n = (await env.client.temporal.workflow.count(`TaskQueue = '${env.config.temporal.taskQueue}'`)).count;
+      return n >= 1 ? n : undefined;
+    });
     expect(count).toBe(1);
   });
 });

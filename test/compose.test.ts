@@ -8,7 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../src/config.ts';
 import { CLI_TYPE_NAMES, SEARCH_ATTRIBUTES } from '../src/search-attributes.ts';
+import { TEMPORAL_SERVER_VERSION } from '../dev/stack/go-binaries.ts';
 import { DEV_SERVER_DYNAMIC_CONFIG } from '../dev/stack/temporal-server.ts';
+import { WORKER_COMMAND } from '../dev/stack/worker-process.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
@@ -147,7 +149,7 @@ const workerEnv = env(worker);
 describe('docker-compose.yml', () => {
   it('has the expected services', () => {
     expect(Object.keys(services).sort()).toEqual(
-      ['app-db', 'mailpit', 'temporal', 'temporal-db', 'temporal-setup', 'temporal-ui', 'worker'].sort(),
+      ['app-db', 'mailpit', 'temporal', 'temporal-db', 'temporal-schema', 'temporal-setup', 'temporal-ui', 'worker'].sort(),
     );
   });
 
@@ -284,15 +286,39 @@ describe('docker-compose.yml', () => {
     const setup = service('temporal-setup');
     const setupEnv = env(setup);
 
-    it('runs auto-setup on temporal-db', () => {
+    const schema = service('temporal-schema');
+
+    it('runs temporalio/server on temporal-db, after the schema job', () => {
       const tEnv = env(temporal);
-      expect(temporal.image).toMatch(/^temporalio\/auto-setup:/);
+      expect(temporal.image).toMatch(/^temporalio\/server:/);
       expect(tEnv.DB).toBe('postgres12');
       expect(tEnv.POSTGRES_SEEDS).toBe('temporal-db');
       expect(tEnv.POSTGRES_USER).toBe(env(service('temporal-db')).POSTGRES_USER);
       expect(tEnv.POSTGRES_PWD).toBe(env(service('temporal-db')).POSTGRES_PASSWORD);
-      expect(dependsOn(temporal)).toMatchObject({ 'temporal-db': 'service_healthy' });
+      expect(dependsOn(temporal)).toMatchObject({ 'temporal-schema': 'service_completed_successfully' });
+      expect(dependsOn(schema)).toMatchObject({ 'temporal-db': 'service_healthy' });
       expect(temporal.healthcheck?.test).toBeDefined();
+    });
+
+    it('runs one Temporal version: the server, the admin tools and the server npm run test:production builds', () => {
+      for (const name of ['temporal', 'temporal-schema', 'temporal-setup']) expect(imageTag(service(name).image!), name).toBe(TEMPORAL_SERVER_VERSION);
+    });
+
+    it('sets up the schemas of the very databases the server uses, with a script of this repository', () => {
+      const tEnv = env(temporal);
+      const sEnv = env(schema);
+      for (const name of ['POSTGRES_SEEDS', 'DB_PORT', 'POSTGRES_USER', 'POSTGRES_PWD', 'DBNAME', 'VISIBILITY_DBNAME']) {
+        expect(sEnv[name], name).toBeDefined();
+        expect(sEnv[name], name).toBe(tEnv[name]);
+      }
+      expect(schema.image).toMatch(/^temporalio\/admin-tools:/);
+      const scriptPath = list(schema.entrypoint).find((arg) => arg.endsWith('.sh'));
+      const mount = volumes(schema).find((v) => v.target === scriptPath);
+      expect(mount?.source, `${scriptPath} is not mounted from the repository`).toMatch(/^\.\/docker\//);
+      const script = read(mount!.source!);
+      expect(script).toContain('create-database');
+      expect(script).toContain('update-schema --schema-name "postgresql/v12/$schema"');
+      expect(schema.restart).toBe('no');
     });
 
     it('uses the dev server\'s dynamic config (one task-queue partition)', () => {
@@ -323,7 +349,8 @@ describe('docker-compose.yml', () => {
       expect(mount?.source, `${scriptPath} is not mounted from the repository`).toMatch(/^\.\/docker\//);
       const script = read(mount!.source!);
       expect(script).toContain('"$@"');
-      expect(script).toMatch(/temporal operator search-attribute create/);
+      expect(script).toMatch(/operator namespace create/);
+      expect(script).toMatch(/operator search-attribute create/);
       expect(script).toContain('already exists'); // idempotent
       expect(script).toContain('"$TEMPORAL_ADDRESS"');
       expect(script).toContain('"$NAMESPACE"');
@@ -332,7 +359,6 @@ describe('docker-compose.yml', () => {
     it('registers them on the namespace and server the worker uses', () => {
       expect(setupEnv.TEMPORAL_ADDRESS).toBe(workerEnv.TEMPORAL_ADDRESS);
       expect(setupEnv.TEMPORAL_NAMESPACE ?? 'default').toBe(workerEnv.TEMPORAL_NAMESPACE ?? 'default');
-      expect(env(temporal).DEFAULT_NAMESPACE ?? 'default').toBe(workerEnv.TEMPORAL_NAMESPACE ?? 'default');
       expect(dependsOn(setup)).toMatchObject({ temporal: 'service_healthy' });
     });
   });
@@ -429,10 +455,11 @@ describe('Dockerfile', () => {
     expect(['root', '0']).not.toContain(user);
   });
 
-  it('starts the compiled worker with plain node, built in the build stage and copied over', () => {
+  it('starts the compiled worker with plain node as the tests start it (WORKER_COMMAND), built in the build stage and copied over', () => {
     const cmd = finalStage.find((ins) => ins.op === 'CMD')!;
     expect(cmd.args.startsWith('['), 'CMD must be in exec form (signals reach node)').toBe(true);
     expect(words(cmd.args)).toEqual(['node', 'dist/worker.js']);
+    expect(words(cmd.args)).toEqual([...WORKER_COMMAND]);
     const runs = instructions.slice(0, lastFrom).filter((ins) => ins.op === 'RUN').map((ins) => ins.args);
     expect(runs.some((r) => r.includes('node scripts/build.mjs'))).toBe(true);
     const fromBuild = finalStage.filter((ins) => ins.op === 'COPY').map(copyArgs).filter((c) => c.flags.some((f) => f.startsWith('--from=')));

@@ -6,7 +6,7 @@
 import { mkdtemp, rm, chmod } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import protos from '@temporalio/proto';
 import { Mailer } from '../src/index.ts';
 import { type Config, loadConfig } from '../src/config.ts';
@@ -34,7 +34,8 @@ describe('faults', { timeout: 180_000 }, () => {
     await chmod(dataDir, 0o755);
     const bare = { ...process.env };
     for (const name of ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'SMTP_URL']) delete bare[name];
-    stack = await startStack({ dataDir, ephemeral: true, env: bare, log: () => {} });
+    // The same kind of Temporal server as the run's (the real one under npm run test:production).
+    stack = await startStack({ dataDir, ephemeral: true, env: bare, log: () => {}, temporal: inject('stack').temporalKind ?? 'dev' });
     sink = await SmtpSink.start({ dir: path.join(dataDir, 'sink') });
     env = {
       ...stackEnv(stack.info),
@@ -70,7 +71,7 @@ describe('faults', { timeout: 180_000 }, () => {
   });
 
   async function worker(extra: Record<string, string> = {}) {
-    const w = await spawnWorker({ ...env, ...extra }, `worker-${workers.length + 1}`);
+    const w = await spawnWorker({ ...env, ...extra }, `worker-${workers.length + 1}`, { logDir: dataDir });
     workers.push(w);
     return w;
   }
@@ -146,7 +147,7 @@ describe('faults', { timeout: 180_000 }, () => {
     await expectSettled(ids);
   });
 
-  it('Temporal server killed (SIGKILL) and restarted on the same data file mid-run: all emails complete', async () => {
+  it('Temporal server killed (SIGKILL) and restarted on the same data mid-run: all emails complete', async () => {
     await worker();
     for (let i = 0; i < 6; i++) sink.replyQueue.push({ kind: 'accept', delayMs: 300 });
     const ids = await submit(8, 'temporal-crash');

@@ -7,7 +7,7 @@ import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../src/db/migrate.ts';
 import { createPool } from '../src/db/pool.ts';
-import { projectRoot, type StackInfo, startStack } from '../dev/stack/index.ts';
+import { projectRoot, type StackInfo, startStack, type TemporalKind } from '../dev/stack/index.ts';
 import { build, bundlePath, isStale } from '../scripts/build.mjs';
 
 declare module 'vitest' {
@@ -20,14 +20,19 @@ declare module 'vitest' {
 
 export const TEMPLATE_DB = 'mailer_template';
 
-export default async function setup(project: TestProject) {
+export default function setup(project: TestProject) {
+  return setUpTestStack(project, 'dev');
+}
+
+/** `production` (vitest.production.config.ts): the real temporal-server on Postgres instead of the dev server. */
+export async function setUpTestStack(project: TestProject, temporal: TemporalKind) {
   const dataDir = path.join(projectRoot, '.data', `test-${process.pid}`);
   await rm(dataDir, { recursive: true, force: true });
   await mkdir(dataDir, { recursive: true });
   // Tests always get their own servers, never the developer's running ones.
   const env = { ...process.env };
   for (const name of ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'SMTP_URL']) delete env[name];
-  const stack = await startStack({ dataDir, ephemeral: true, env });
+  const stack = await startStack({ dataDir, ephemeral: true, env, temporal });
   try {
     // The tests run the very bundle the package ships (dist/workflow-bundle.js),
     // rebuilt here only when src/ changed since `npm run build`.

@@ -16,7 +16,8 @@ import { createPool } from '../src/db/pool.ts';
 import { type Db, dbFor } from '../src/db/schema.ts';
 import { SmtpSink } from '../dev/stack/smtp-sink.ts';
 import { waitFor } from '../dev/stack/wait.ts';
-import { startWorker, type RunningWorker } from '../src/worker.ts';
+import { spawnWorker } from '../dev/stack/worker-process.ts';
+import { startWorker } from '../src/worker.ts';
 
 export { waitFor };
 
@@ -27,7 +28,12 @@ export interface TestEnv {
   db: Db;
   sink: SmtpSink;
   client: Mailer;
-  startWorker(overrides?: Partial<Config>): Promise<RunningWorker>;
+  /**
+   * A worker for this file's task queue: in-process on the dev server; on the
+   * production server (`npm run test:production`) a separate process started
+   * as the image starts it, with this file's environment.
+   */
+  startWorker(overrides?: Partial<Config>): Promise<{ shutdown(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -69,7 +75,7 @@ export async function createTestEnv(extraEnv: Record<string, string> = {}, optio
 
   const sinkDir = await mkdtemp(path.join(os.tmpdir(), 'mailer-sink-'));
   const sink = await SmtpSink.start({ dir: sinkDir });
-  const config = loadConfig({
+  const variables: Record<string, string> = {
     TEMPORAL_ADDRESS: stack.temporalAddress,
     TEMPORAL_NAMESPACE: stack.temporalNamespace,
     TEMPORAL_TASK_QUEUE: `test-${database}`,
@@ -78,10 +84,12 @@ export async function createTestEnv(extraEnv: Record<string, string> = {}, optio
     SMTP_URL: sink.url,
     ...FAST_RETRIES,
     ...extraEnv,
-  });
+  };
+  const config = loadConfig(variables);
   const pool = createPool(config.databaseUrl);
   const client = await Mailer.connect({ config, pool });
-  const workers: RunningWorker[] = [];
+  const workers: { shutdown(): Promise<void> }[] = [];
+  let logDir: Promise<string> | undefined; // one folder for the file's worker logs, made on first use
 
   return {
     config,
@@ -90,10 +98,15 @@ export async function createTestEnv(extraEnv: Record<string, string> = {}, optio
     sink,
     client,
     async startWorker(overrides = {}) {
-      const worker = await startWorker({
-        config: { ...config, ...overrides },
-        workflowBundle: { codePath: inject('workflowBundlePath') },
-      });
+      let worker: { shutdown(): Promise<void> };
+      if (stack.temporalKind === 'production') {
+        if (Object.keys(overrides).length) throw new Error('startWorker: overrides are in-process only; pass variables to createTestEnv instead');
+        logDir ??= mkdtemp(path.join(os.tmpdir(), 'mailer-worker-'));
+        const child = await spawnWorker(variables, `worker-${workers.length + 1}`, { logDir: await logDir });
+        worker = { shutdown: () => child.stop() };
+      } else {
+        worker = await startWorker({ config: { ...config, ...overrides }, workflowBundle: { codePath: inject('workflowBundlePath') } });
+      }
       workers.push(worker);
       return worker;
     },
@@ -103,6 +116,7 @@ export async function createTestEnv(extraEnv: Record<string, string> = {}, optio
       await pool.end();
       await sink.close();
       await rm(sinkDir, { recursive: true, force: true });
+      if (logDir) await rm(await logDir, { recursive: true, force: true });
       const cleanup = new pg.Client({ connectionString: stack.databaseUrl });
       await cleanup.connect();
       await cleanup.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);

@@ -32,7 +32,11 @@ describe('lost emails', () => {
     const terminated = await env.client.send({ from: FROM, to: 'terminated@example.com', subject: 'T', text: 'Hello' });
     await env.client.temporal.workflow.getHandle(terminated.workflowId).terminate('operator mistake');
 
-    const lost = await runMailer(env, 'lost', '--older-than', '0s');
+    // Visibility lists the terminated run as running until it catches up with the terminate.
+    const lost = await waitFor('both lost emails to be listed', async () => {
+      const result = await runMailer(env, 'lost', '--older-than', '0s');
+      return result.json.emails?.length >= 2 ? result : undefined;
+    });
     expect(lost.code).toBe(0);
     const byId = Object.fromEntries(lost.json.emails.map((e: { id: string }) => [e.id, e]));
     expect(byId[neverStarted]).toMatchObject({ status: 'queued', workflow: 'NOT_FOUND' });
@@ -63,6 +67,8 @@ describe('lost emails', () => {
       scheduled.push(await env.client.send({ from: FROM, to: `later-${i}@example.com`, subject: 'Later', text: 'Hello' }, { sendAt: tomorrow }));
     }
     const lostIds = [await recordWithoutWorkflow(env, 'lost-1@example.com'), await recordWithoutWorkflow(env, 'lost-2@example.com')];
+    // A workflow visibility does not list yet is confirmed by a describe, so
+    // no waiting for visibility here: the answer must be right at once.
     const lost = await runMailer(env, 'lost', '--older-than', '0s');
     expect(lost.code).toBe(0);
     expect(lost.json.emails.map((e: { id: string }) => e.id).sort()).toEqual([...lostIds].sort());
@@ -88,14 +94,17 @@ describe('stuck emails, cancel and retry', () => {
       return found?.attempts >= 2 ? found : undefined;
     });
     expect(stuck.lastError).toContain('SmtpConnection');
-    expect(stuck.link).toBe(`${inject('stack').temporalUiUrl}/namespaces/default/workflows/${sent.workflowId}`);
+    expect(stuck.link).toBe(`${env.config.temporal.uiUrl}/namespaces/default/workflows/${sent.workflowId}`);
     const status = await runMailer(env, 'status', sent.id);
     expect(status.json.workflow.state).toMatchObject({ status: 'retrying', lastErrorClass: 'SmtpConnection' });
 
-    // The `temporal` CLI finds it by the search attribute too.
+    // The `temporal` CLI finds it by the search attribute too, once visibility has the upsert.
     const cli = inject('stack').temporalCli!;
-    const { stdout } = await exec(cli, ['workflow', 'list', '--address', env.config.temporal.address, '--query', `EmailStatus = 'retrying' AND TaskQueue = '${env.config.temporal.taskQueue}'`, '--output', 'json']);
-    expect(JSON.parse(stdout).map((w: { execution: { workflowId: string } }) => w.execution.workflowId)).toContain(sent.workflowId);
+    const query = `EmailStatus = 'retrying' AND TaskQueue = '${env.config.temporal.taskQueue}'`;
+    await waitFor('the temporal CLI to list it as retrying', async () => {
+      const { stdout } = await exec(cli, ['workflow', 'list', '--address', env.config.temporal.address, '--query', query, '--output', 'json']);
+      return (JSON.parse(stdout || '[]') as { execution: { workflowId: string } }[]).some((w) => w.execution.workflowId === sent.workflowId);
+    });
 
     await env.sink.listen();
     expect(await outcome(env, sent.workflowId)).toEqual({ status: 'sent' });
@@ -145,8 +154,12 @@ describe('stuck emails, cancel and retry', () => {
     expect(await outcome(env, sent.workflowId)).toEqual({ status: 'sent' });
     expect((await row(env, sent.id)).status).toBe('sent');
     expect(delivered(env, 'retry-me@example.com')).toBe(1);
-    const runs = [];
-    for await (const w of env.client.temporal.workflow.list({ query: `WorkflowId = '${sent.workflowId}'` })) runs.push(w.status.name);
+    // Visibility has the new run's completion a moment after its result.
+    const runs = await waitFor('visibility to list the completed run', async () => {
+      const names = [];
+      for await (const w of env.client.temporal.workflow.list({ query: `WorkflowId = '${sent.workflowId}'` })) names.push(w.status.name);
+      return names.includes('COMPLETED') ? names : undefined;
+    });
     expect(runs.sort()).toEqual(['COMPLETED', 'FAILED']);
     // A sent email cannot be retried.
     expect((await runMailer(env, 'retry', sent.id)).json.error.message).toContain('only a failed email can be retried');
@@ -165,8 +178,12 @@ describe('reconcile Schedule', () => {
 
   it('is created once by two workers starting together, and resends a lost email on its own', async () => {
     await Promise.all([env.startWorker(), env.startWorker()]);
-    const ids = [];
-    for await (const s of env.client.temporal.schedule.list()) if (s.scheduleId.includes(env.config.temporal.taskQueue)) ids.push(s.scheduleId);
+    // Workers create it in the background, and schedules are listed from visibility.
+    const ids = await waitFor('visibility to list the Schedule', async () => {
+      const found = [];
+      for await (const s of env.client.temporal.schedule.list()) if (s.scheduleId.includes(env.config.temporal.taskQueue)) found.push(s.scheduleId);
+      return found.length ? found : undefined;
+    });
     expect(ids).toEqual([reconcileScheduleId(env.config.temporal.taskQueue)]);
 
     const lostId = await recordWithoutWorkflow(env, 'scheduled-rescue@example.com');

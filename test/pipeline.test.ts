@@ -92,9 +92,13 @@ describe('email pipeline', () => {
 
     const { rows } = await env.pool.query("SELECT count(*)::int AS n FROM mailer.emails WHERE idempotency_key = 'welcome-idem-1'");
     expect(rows[0].n).toBe(1);
-    const runs = [];
-    for await (const w of env.client.temporal.workflow.list({ query: `WorkflowId = '${first.workflowId}'` })) runs.push(w);
-    expect(runs).toHaveLength(1);
+    // Visibility has the run's completion a moment after its result.
+    const runs = await waitFor('visibility to list the completed run', async () => {
+      const found = [];
+      for await (const w of env.client.temporal.workflow.list({ query: `WorkflowId = '${first.workflowId}'` })) found.push(w.status.name);
+      return found.includes('COMPLETED') ? found : undefined;
+    });
+    expect(runs).toEqual(['COMPLETED']);
     await waitFor('the message', () => env.sink.messages.some((m) => m.rcptTo.includes('idem@example.com')));
     expect(env.sink.messages.filter((m) => m.rcptTo.includes('idem@example.com'))).toHaveLength(1);
   });

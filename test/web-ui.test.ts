@@ -45,8 +45,13 @@ describe('Temporal Web UI', () => {
     }, { timeoutMs: 60_000, intervalMs: 250 });
 
     const ui = inject('stack').temporalUiUrl!;
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const query = `EmailStatus="retrying" AND TaskQueue="${env.config.temporal.taskQueue}"`;
+    // The page lists what visibility has, which trails the upsert by a moment; it is loaded once.
+    await waitFor('visibility to list the email as retrying', async () => {
+      for await (const w of env.client.temporal.workflow.list({ query })) if (w.workflowId === sent.workflowId) return true;
+      return false;
+    });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(query)}`);
     const link = page.getByRole('link', { name: sent.workflowId });
     await link.waitFor({ timeout: 30_000 });

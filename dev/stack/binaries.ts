@@ -65,7 +65,7 @@ export class BinaryNotFoundError extends Error {
 const projectRoot = path.resolve(import.meta.dirname, '../..');
 export const toolsDir = path.join(projectRoot, '.tools');
 
-async function isExecutable(file: string): Promise<boolean> {
+export async function isExecutable(file: string): Promise<boolean> {
   try {
     await access(file, constants.X_OK);
     return true;
@@ -74,7 +74,7 @@ async function isExecutable(file: string): Promise<boolean> {
   }
 }
 
-async function onPath(command: string, searchPath: string): Promise<string | undefined> {
+export async function onPath(command: string, searchPath: string): Promise<string | undefined> {
   for (const dir of searchPath.split(path.delimiter)) {
     if (!dir) continue;
     const candidate = path.join(dir, command);

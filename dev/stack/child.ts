@@ -34,7 +34,7 @@ export class ManagedChild {
     command: string,
     args: string[],
     logFile: string,
-    options: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv } = {},
+    options: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {},
   ): ManagedChild {
     const log = createWriteStream(logFile, { flags: 'a' });
     // A log we cannot write must not take the stack down with it.

@@ -24,12 +24,34 @@ export interface StackOptions {
   ephemeral?: boolean;
   /** Serve the web mailbox. */
   mailboxWeb?: boolean;
+  /**
+   * `dev`: `temporal server start-dev` (SQLite). `production`: the real
+   * temporal-server on its own Postgres, set up as docker-compose.yml sets it
+   * up (temporal-prod-server.ts; built from source on first use).
+   */
+  temporal?: TemporalKind;
   env?: NodeJS.ProcessEnv;
   log?: (line: string) => void;
 }
 
+export type TemporalKind = 'dev' | 'production';
+
+/** What the stack and its callers need of either Temporal server. */
+export interface TemporalServer {
+  readonly address: string;
+  readonly namespace: string;
+  readonly uiUrl: string | undefined;
+  /** The Temporal CLI that goes with it. */
+  binary: string | undefined;
+  version: string;
+  launch(): Promise<void>;
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+}
+
 /** Every address of the stack, in one place. */
 export interface StackInfo {
+  temporalKind: TemporalKind | undefined;
   temporalAddress: string;
   temporalNamespace: string;
   temporalUiUrl: string | undefined;
@@ -44,7 +66,7 @@ export interface StackInfo {
 
 export interface Stack {
   info: StackInfo;
-  temporal: TemporalDevServer | undefined;
+  temporal: TemporalServer | undefined;
   postgres: LocalPostgres | undefined;
   smtp: SmtpSink | undefined;
   stop(): Promise<void>;
@@ -95,8 +117,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       parts.push(postgres);
     }
 
-    let temporal: TemporalDevServer | undefined;
-    if (!env.TEMPORAL_ADDRESS) {
+    let temporal: TemporalServer | undefined;
+    if (!env.TEMPORAL_ADDRESS && options.temporal === 'production') {
+      // Imported on demand: it reads docker-compose.yml with a dev dependency.
+      const { TemporalProductionServer } = await import('./temporal-prod-server.ts');
+      temporal = await withPortRetry('Temporal server', async () => TemporalProductionServer.start({
+        dataDir, port: await port(7233, ports.temporal), postgresPort: await port(5433), ephemeral: options.ephemeral ?? false, env, log,
+      }), { fixed: ports.temporal !== undefined, log });
+      parts.push(temporal);
+    } else if (!env.TEMPORAL_ADDRESS) {
       // Fixed only when both are: the dev server also picks five internal ports of its own.
       temporal = await withPortRetry('Temporal dev server', async () => {
         const grpcPort = await port(7233, ports.temporal);
@@ -106,6 +135,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     }
 
     const info: StackInfo = {
+      temporalKind: temporal ? (options.temporal ?? 'dev') : undefined,
       temporalAddress: temporal?.address ?? env.TEMPORAL_ADDRESS!,
       temporalNamespace: temporal?.namespace ?? env.TEMPORAL_NAMESPACE ?? 'default',
       temporalUiUrl: temporal?.uiUrl,

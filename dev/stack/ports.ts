@@ -42,6 +42,21 @@ export async function pickPort(preferred: number | undefined, avoid: Set<number>
   }
 }
 
+/**
+ * A free port below `below`, for servers that store their ports in a small
+ * column (the real Temporal server keeps membership ports in a Postgres
+ * smallint: an ephemeral port, 32768 or above, makes it exit at start).
+ */
+export async function pickLowPort(avoid: Set<number>, below = 32768, from = 10000): Promise<number> {
+  for (;;) {
+    const port = from + Math.floor(Math.random() * (below - from));
+    if (!avoid.has(port) && (await isPortFree(port))) {
+      avoid.add(port);
+      return port;
+    }
+  }
+}
+
 /** True when something accepts TCP connections on host:port. */
 export function isListening(port: number, host = HOST): Promise<boolean> {
   return new Promise((resolve) => {

@@ -9,8 +9,15 @@ import { waitFor } from './wait.ts';
 
 import { build, isStale } from '../../scripts/build.mjs';
 
-/** The command line of a worker process; the one place that says how a worker is started. */
-export const WORKER_COMMAND = [path.resolve(import.meta.dirname, '../../dist/worker.js')];
+const projectRoot = path.resolve(import.meta.dirname, '../..');
+
+/**
+ * How the worker process is started: the image's CMD (Dockerfile: compiled JS,
+ * the pre-built workflow bundle), run from the project folder as the image runs
+ * it from /app. The one place to change when the image starts it differently
+ * (test/compose.test.ts compares them).
+ */
+export const WORKER_COMMAND = ['node', 'dist/worker.js'] as const;
 
 let built: Promise<void> | undefined;
 /** dist/ is rebuilt (once per process) when src/ changed since the last build. */
@@ -41,8 +48,11 @@ export async function spawnWorker(env: Record<string, string>, name = 'worker', 
   const logDir = options.logDir ?? (await mkdtemp(path.join(os.tmpdir(), 'mailer-worker-')));
   const logFile = path.join(logDir, `${name}.log`);
   await ensureBuilt();
-  const child = ManagedChild.spawn(name, process.execPath, WORKER_COMMAND, logFile, {
-    env: { ...process.env, MAILER_LOG_LEVEL: 'WARN', ...env },
+  const [, ...args] = WORKER_COMMAND;
+  const child = ManagedChild.spawn(name, process.execPath, args, logFile, {
+    // NODE_ENV as the image sets it.
+    env: { ...process.env, NODE_ENV: 'production', MAILER_LOG_LEVEL: 'WARN', ...env },
+    cwd: projectRoot,
   });
   // 'exited' ends the wait at once (a thrown error would only be retried until the deadline).
   const state = await waitFor(`${name} to poll its task queues`, async () => {
