@@ -18,7 +18,7 @@ describe('npm start: banner and stack.json', () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'mailer-announce-'));
     info = {
       temporalAddress: '127.0.0.1:7233', temporalNamespace: 'default', temporalUiUrl: 'http://127.0.0.1:8233',
-      temporalCli: 'temporal', temporalVersion: '1.9.1',
+      temporalKind: 'dev', temporalCli: 'temporal', temporalVersion: '1.9.1',
       databaseUrl: 'postgres://postgres:pg-secret-1@127.0.0.1:5432/mailer?sslpassword=pg-secret-2',
       smtpUrl: 'smtps://mailer:smtp-secret-3@smtp.provider.example:465',
       mailboxDir: undefined, mailboxUrl: undefined, dataDir: dir,
