@@ -80,6 +80,11 @@ export class BenchChild {
     }
   }
 
+  /** A message to the child over IPC (`go` starts the work floor's loop). */
+  tell(message: { type: 'go' }): void {
+    this.process.send(message);
+  }
+
   /** SIGTERM (the SDK drains the workers), SIGKILL after `graceMs`. */
   async stop(graceMs = 15_000): Promise<void> {
     if (!this.running) return;
@@ -92,7 +97,7 @@ export class BenchChild {
   }
 }
 
-export async function spawnChild(name: string, mode: 'pipeline' | 'floor' | 'smtp', env: Record<string, string>): Promise<BenchChild> {
+export async function spawnChild(name: string, mode: 'pipeline' | 'floor' | 'smtp' | 'work', env: Record<string, string>): Promise<BenchChild> {
   const proc = spawn(process.execPath, ['--import', 'tsx', CHILD_SCRIPT], {
     cwd: projectRoot,
     env: { ...cleanEnv(), ...env, BENCH_MODE: mode },

@@ -2,10 +2,10 @@
 import type { CpuDelta } from './proc.ts';
 import type { Distribution } from './stats.ts';
 
-export const PHASES = ['smtp', 'engine-minimal', 'engine', 'engine-regular', 'pipeline', 'latency', 'ratelimit', 'backlog'] as const;
+export const PHASES = ['smtp', 'engine-minimal', 'engine', 'engine-regular', 'work', 'pipeline', 'latency', 'ratelimit', 'backlog'] as const;
 export type Phase = (typeof PHASES)[number];
 /** What a run without --phases measures (engine-regular, the shape before the fast path, is opt-in). */
-export const DEFAULT_PHASES: Phase[] = ['smtp', 'engine-minimal', 'engine', 'pipeline', 'latency', 'ratelimit', 'backlog'];
+export const DEFAULT_PHASES: Phase[] = ['smtp', 'engine-minimal', 'engine', 'work', 'pipeline', 'latency', 'ratelimit', 'backlog'];
 
 export interface CpuResult extends CpuDelta {
   /** CPU milliseconds per email (or workflow), per process group and in total. */
@@ -44,6 +44,19 @@ export interface EngineResult {
   cpu: CpuResult;
 }
 
+/** The work floor: send()'s insert and the three activities in-process, no engine (bench/work-loop.ts). */
+export interface WorkResult {
+  emails: number;
+  sent: number;
+  failed: number;
+  concurrency: number;
+  /** First email submitted → last `sent` flag (max sent_at). */
+  elapsedSeconds: number;
+  perSecond: number;
+  statuses: Record<string, number>;
+  cpu: CpuResult;
+}
+
 export interface PipelineResult {
   emails: number;
   submitConcurrency: number;
@@ -59,6 +72,8 @@ export interface PipelineResult {
   workflowMs: Distribution | undefined;
   ratioToSmtp: number | undefined;
   ratioToEngine: number | undefined;
+  /** Throughput and CPU per email, pipeline ÷ work floor. */
+  ratioToWork: { throughput: number; cpu: number } | undefined;
   sendMs: Distribution;
   statuses: Record<string, number>;
   historyEvents: HistorySample;
@@ -161,6 +176,7 @@ export interface BenchResults {
     engine?: EngineResult;
     'engine-regular'?: EngineResult;
     'engine-minimal'?: EngineResult;
+    work?: WorkResult;
     pipeline?: PipelineResult;
     latency?: LatencyResult;
     ratelimit?: RateLimitResult;

@@ -4,6 +4,7 @@
 //
 //   smtp       nodemailer's pooled transport straight into the sink: the SMTP limit
 //   engine     the real sendEmail with activities that return at once: the engine floor
+//   work       send()'s insert and the three activities in-process, no engine: the work floor
 //   pipeline   Mailer.send() → real worker → sent, at saturation; events, CPU and memory per email
 //   latency    send() returned → sink accepted, open-loop arrivals at 25/50/75 % of saturation
 //   ratelimit  EMAIL_RATE_LIMIT with 1, 2, 3 worker processes: is the limit global and exact?
@@ -35,6 +36,7 @@ import { latencyPhase } from './phases/latency.ts';
 import { pipelinePhase } from './phases/pipeline.ts';
 import { rateLimitPhase } from './phases/rate-limit.ts';
 import { smtpPhase } from './phases/smtp.ts';
+import { workPhase } from './phases/work.ts';
 import { cpuDelta, cpuSnapshot } from './proc.ts';
 import type { BenchResults, Phase } from './results.ts';
 import { round } from './stats.ts';
@@ -178,6 +180,7 @@ async function main(): Promise<void> {
   if (runs('engine-minimal')) results.phases['engine-minimal'] = await timed('engine-minimal', () => enginePhase(ctx, 'engine-minimal', 'minimalWorkflow'));
   if (runs('engine')) results.phases.engine = await timed('engine', () => enginePhase(ctx, 'engine', 'sendEmail'));
   if (runs('engine-regular')) results.phases['engine-regular'] = await timed('engine-regular', () => enginePhase(ctx, 'engine-regular', 'floorEmailRegular'));
+  if (runs('work')) results.phases.work = await timed('work', () => workPhase(ctx));
   if (runs('pipeline')) results.phases.pipeline = await timed('pipeline', () => pipelinePhase(ctx));
   if (runs('latency')) results.phases.latency = await timed('latency', () => latencyPhase(ctx));
   if (ctx.warmWorker) await ctx.warmWorker.child.stop();

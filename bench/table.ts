@@ -2,6 +2,8 @@
 import type { BenchResults, CpuResult, EngineResult, HistorySample } from './results.ts';
 
 type PipelineTimeline = HistorySample['timelineMs'];
+/** The work floor has no history: its timeline cells print as —. */
+const NO_TIMELINE: PipelineTimeline = { total: Number.NaN, workflowTaskQueued: Number.NaN, workflowTaskRunning: Number.NaN, activityQueued: Number.NaN, activityRunning: Number.NaN };
 
 function table(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((r) => r.map(String))];
@@ -13,6 +15,7 @@ function table(header: string[], rows: (string | number)[][]): string {
 const n1 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(1));
 const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : `${(v * 100).toFixed(0)} %`);
 const mib = (v: number | undefined) => (v === undefined ? '—' : `${(v / 1024 / 1024).toFixed(0)} MiB`);
+const times = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : `${v.toFixed(2)}×`);
 const signed = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(1)} %`;
 
 export function renderTable(r: BenchResults): string {
@@ -28,28 +31,35 @@ export function renderTable(r: BenchResults): string {
   const pragmas = env.temporalDevServer?.sqlitePragmas;
   out.push(`  dev server SQLite pragmas: ${Array.isArray(pragmas) ? pragmas.join(', ') : (pragmas ?? '—')}`);
 
-  const { smtp, engine, pipeline, latency, ratelimit, backlog } = r.phases;
+  const { smtp, engine, work, pipeline, latency, ratelimit, backlog } = r.phases;
   const regular = r.phases['engine-regular'];
   const minimal = r.phases['engine-minimal'];
-  if (smtp || engine || regular || minimal || pipeline) {
+  if (smtp || engine || regular || minimal || work || pipeline) {
     out.push('', 'Throughput at saturation');
     const rows: (string | number)[][] = [];
-    const ratio = (x: EngineResult | undefined) => pct(pipeline && x ? pipeline.perSecond / x.perSecond : undefined);
-    if (smtp) rows.push([`SMTP limit: nodemailer pool of ${smtp.poolSize} → sink, ${smtp.inFlight} in flight`, `${n1(smtp.perSecond)} msg/s`, smtp.messages, pct(pipeline?.ratioToSmtp)]);
-    if (minimal) rows.push([`Engine baseline: minimal workflows (1 no-op activity), ${minimal.submitConcurrency} starts in flight`, `${n1(minimal.perSecond)} wf/s`, minimal.workflows, ratio(minimal)]);
-    if (engine) rows.push([`Engine floor: sendEmail with no-op activities, ${engine.submitConcurrency} starts in flight`, `${n1(engine.perSecond)} wf/s`, engine.workflows, pct(pipeline?.ratioToEngine)]);
-    if (regular) rows.push(['  the old shape, before the fast path (3 regular activities)', `${n1(regular.perSecond)} wf/s`, regular.workflows, ratio(regular)]);
+    const ratio = (x: { perSecond: number } | undefined) => pct(pipeline && x ? pipeline.perSecond / x.perSecond : undefined);
+    const cpuRatio = (x: { cpu: CpuResult } | undefined) => times(pipeline && x ? pipeline.cpu.perItemMs.total! / x.cpu.perItemMs.total! : undefined);
+    if (smtp) rows.push([`SMTP limit: nodemailer pool of ${smtp.poolSize} → sink, ${smtp.inFlight} in flight`, `${n1(smtp.perSecond)} msg/s`, smtp.messages, pct(pipeline?.ratioToSmtp), '']);
+    if (work) rows.push([`Work floor: send()'s insert + the 3 activities in-process, no engine, ${work.concurrency} in flight`, `${n1(work.perSecond)} emails/s`, work.sent, ratio(work), cpuRatio(work)]);
+    if (minimal) rows.push([`Engine baseline: minimal workflows (1 no-op activity), ${minimal.submitConcurrency} starts in flight`, `${n1(minimal.perSecond)} wf/s`, minimal.workflows, ratio(minimal), cpuRatio(minimal)]);
+    if (engine) rows.push([`Engine floor: sendEmail with no-op activities, ${engine.submitConcurrency} starts in flight`, `${n1(engine.perSecond)} wf/s`, engine.workflows, pct(pipeline?.ratioToEngine), cpuRatio(engine)]);
+    if (regular) rows.push(['  the old shape, before the fast path (3 regular activities)', `${n1(regular.perSecond)} wf/s`, regular.workflows, ratio(regular), cpuRatio(regular)]);
     if (pipeline) {
-      rows.push([`Full pipeline: send() → sent, ${pipeline.submitConcurrency} send() in flight`, `${n1(pipeline.perSecond)} emails/s`, pipeline.emails, '100 %']);
-      rows.push(['  send() alone (record insert + workflow start)', `${n1(pipeline.submitPerSecond)} sends/s`, pipeline.emails, '']);
+      rows.push([`Full pipeline: send() → sent, ${pipeline.submitConcurrency} send() in flight`, `${n1(pipeline.perSecond)} emails/s`, pipeline.emails, '100 %', '1.00×']);
+      rows.push(['  send() alone (record insert + workflow start)', `${n1(pipeline.submitPerSecond)} sends/s`, pipeline.emails, '', '']);
     }
-    out.push(table(['', 'rate', 'n', 'pipeline ÷ this'], rows));
+    out.push(table(['', 'rate', 'n', 'pipeline ÷ this', 'pipeline CPU/email ÷ this'], rows));
+    if (pipeline && work) {
+      const engineMs = pipeline.cpu.perItemMs.total! - work.cpu.perItemMs.total!;
+      out.push(`  the engine's tax: the pipeline runs at ${pct(pipeline.ratioToWork?.throughput)} of the work floor's rate and spends ${n1(engineMs)} CPU ms per email more than the work itself (${n1(work.cpu.perItemMs.total)} ms)`);
+    }
   }
   if (pipeline) {
     out.push('', 'Per delivered email (saturation phase)');
     // One column per measured workload, the pipeline first.
     const columns: { title: string; x: { cpu: CpuResult; historyEvents: { mean: number; timelineMs: PipelineTimeline } } }[] = [
       { title: 'pipeline', x: pipeline },
+      ...(work ? [{ title: 'work floor', x: { cpu: work.cpu, historyEvents: { mean: 0, timelineMs: NO_TIMELINE } } }] : []),
       ...(engine ? [{ title: 'engine floor', x: engine }] : []),
       ...(minimal ? [{ title: 'minimal wf', x: minimal }] : []),
       ...(regular ? [{ title: 'floor, old shape', x: regular }] : []),
@@ -59,7 +69,7 @@ export function renderTable(r: BenchResults): string {
     const busy = (x: { machineBusyMs: number; machineCapacityMs: number; totalMs: number }, outside: boolean) =>
       `${n1(Math.max(0, (outside ? x.machineBusyMs - x.totalMs : x.machineBusyMs) / x.machineCapacityMs) * 100)} %`;
     out.push(table(['', ...columns.map((c) => c.title)], [
-      ['history events', ...columns.map((c) => `${c.x.historyEvents.mean}`)],
+      ['history events', ...columns.map((c) => (c.title === 'work floor' ? '—' : `${c.x.historyEvents.mean}`))],
       cpuRow('CPU ms, all processes', 'total'),
       cpuRow('  worker process', 'worker'),
       cpuRow('  Temporal dev server', 'temporal'),

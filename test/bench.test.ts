@@ -40,7 +40,7 @@ describe('npm run bench --smoke', () => {
     expect(await readFile(path.join(out, svg!), 'utf8')).toMatch(/^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"[\s\S]*<\/svg>\s*$/);
 
     const r = JSON.parse(await readFile(path.join(out, json!), 'utf8')) as BenchResults;
-    const { smtp, engine, pipeline, latency, ratelimit, backlog } = r.phases;
+    const { smtp, engine, work, pipeline, latency, ratelimit, backlog } = r.phases;
     expect(Object.keys(r.phases).sort()).toEqual([...DEFAULT_PHASES].sort());
 
     // Every setting and version is on record.
@@ -61,6 +61,12 @@ describe('npm run bench --smoke', () => {
     expect(minimal.historyEvents.mean).toBe(11); // started, a workflow task (3 events), the activity (3), a workflow task (3), completed
     // Under heavy load a lost activity task can fail an empty workflow; the bench reports it.
     expect(engine!.completed).toBeGreaterThanOrEqual(0.9 * engine!.workflows);
+    // The work floor runs the same activities with no engine: every email sent, by Postgres's own count.
+    expect(work!.sent).toBe(work!.emails);
+    expect(work!.statuses).toEqual({ sent: work!.emails });
+    expect(work!.perSecond).toBeGreaterThan(0);
+    expect(work!.cpu.perItemMs.temporal).toBeLessThan(pipeline!.cpu.perItemMs.temporal!);
+    expect(pipeline!.ratioToWork?.throughput).toBeGreaterThan(0);
     expect(pipeline!.perSecond).toBeGreaterThan(0);
     expect(pipeline!.submitPerSecond).toBeGreaterThan(0);
     expect(pipeline!.statuses).toEqual({ sent: pipeline!.emails });

@@ -46,9 +46,11 @@ export async function pipelinePhase(ctx: BenchContext): Promise<PipelineResult> 
     const historyEvents = await historySample(temporal, records.map((r) => workflowIdFor(r.id)), options.historySamples);
     const smtp = results.phases.smtp;
     const engine = results.phases.engine;
+    const work = results.phases.work;
     const perSecondRate = n / elapsedSeconds;
     const receivedTimes = records.map((r) => receipts.get(r.id)).filter((t): t is number => t !== undefined);
     const temporalPid = cpuAfter.pids.temporal;
+    const cpu = cpuResult(cpuBefore, cpuAfter, n);
     const result: PipelineResult = {
       emails: n,
       submitConcurrency: options.concurrency,
@@ -60,10 +62,11 @@ export async function pipelinePhase(ctx: BenchContext): Promise<PipelineResult> 
       workflowMs,
       ratioToSmtp: smtp ? round(perSecondRate / smtp.perSecond, 3) : undefined,
       ratioToEngine: engine ? round(perSecondRate / engine.perSecond, 3) : undefined,
+      ratioToWork: work ? { throughput: round(perSecondRate / work.perSecond, 3), cpu: round(cpu.perItemMs.total! / work.cpu.perItemMs.total!, 2) } : undefined,
       sendMs: roundDistribution(distribution(records.map((r) => r.returnedAt - r.calledAt))),
       statuses,
       historyEvents,
-      cpu: cpuResult(cpuBefore, cpuAfter, n),
+      cpu,
       memory: {
         workerPeakRssBytes: memoryOf(child.pid)?.peak,
         temporalPeakRssBytes: temporalPid ? memoryOf(temporalPid)?.peak : undefined,
