@@ -25,6 +25,10 @@ export interface HistorySample {
   /** Events per workflow, a few workflows spread over the phase. */
   samples: number[];
   mean: number;
+  /** Temporal Cloud's billable Actions per workflow, counted from the same histories (bench/actions.ts), and their mean by kind. */
+  actions: { samples: number[]; mean: number; byKind: Record<string, number> };
+  /** Mean encoded size of those histories, bytes. */
+  bytesMean: number;
   /** Mean per workflow, ms: first to last event, and the sums of task queue waits and task run times. */
   timelineMs: { total: number; workflowTaskQueued: number; workflowTaskRunning: number; activityQueued: number; activityRunning: number };
 }
@@ -161,6 +165,16 @@ export interface BacklogResult {
   limitBinding: boolean;
   sent: number;
   perSecond: number[];
+  /** Histories of a few of these emails: each failed once, then was sent (the retried path). */
+  historyEvents: HistorySample;
+}
+
+/** What an email costs in Temporal Cloud Actions (bench/actions.ts), per path. */
+export interface CostResult {
+  prices: Record<string, number>;
+  retentionDays: number;
+  paths: { path: string; source: string; events: number; bytes: number; actions: number; byKind: Record<string, number>; perMillionEmails: number; perMillionEmailsAt100M: number; retainedStoragePerMillion: number }[];
+  notInHistory: string[];
 }
 
 export interface BenchResults {
@@ -182,6 +196,7 @@ export interface BenchResults {
     ratelimit?: RateLimitResult;
     backlog?: BacklogResult;
   };
+  costs?: CostResult;
   /** Wall time of each phase (and of the setup: stack start and bundling), seconds. */
   phaseSeconds: Record<string, number>;
   notes: string[];

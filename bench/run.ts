@@ -23,8 +23,9 @@ import pg from 'pg';
 import { Mailer } from '../src/client.ts';
 import { loadConfig } from '../src/config.ts';
 import { createPool } from '../src/db/pool.ts';
-import { type Stack, stackEnv, startStack } from '../dev/stack/index.ts';
+import { projectRoot, type Stack, stackEnv, startStack } from '../dev/stack/index.ts';
 import { workflowsPath } from '../src/worker.ts';
+import { costSummary } from './actions.ts';
 import { children } from './children.ts';
 import { type BenchContext, interruption, log, sleep } from './context.ts';
 import { recordEnvironment } from './environment.ts';
@@ -188,6 +189,7 @@ async function main(): Promise<void> {
   if (runs('backlog')) results.phases.backlog = await timed('backlog', () => backlogPhase(ctx));
 
   // ------------------------------------------------------------ output
+  results.costs = await costSummary(results, path.join(projectRoot, 'test', 'fixtures', 'histories'));
   const run = cpuDelta(runCpuStart, cpuSnapshot([]));
   const outside = Math.max(0, (run.machineBusyMs - run.totalMs) / run.machineCapacityMs);
   results.environment.machineBusyOutsideBench = round(outside * 100, 1);

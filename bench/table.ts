@@ -1,5 +1,5 @@
 // The printed summary of a bench run: plain-text tables, one per phase.
-import type { BenchResults, CpuResult, EngineResult, HistorySample } from './results.ts';
+import type { BenchResults, CostResult, CpuResult, EngineResult, HistorySample } from './results.ts';
 
 type PipelineTimeline = HistorySample['timelineMs'];
 /** The work floor has no history: its timeline cells print as —. */
@@ -115,6 +115,22 @@ export function renderTable(r: BenchResults): string {
     ]));
     out.push('  (the retry backoff is capped at 5 s for this phase: with the default 10 min cap, emails would wait for their next attempt long after the sink returned)');
   }
+  if (r.costs) out.push('', ...renderCosts(r.costs));
   if (r.notes.length) out.push('', 'Notes', ...r.notes.map((n) => `  - ${n}`));
   return out.join('\n');
+}
+
+/** Temporal Cloud's billable Actions per email, and what a million emails cost in Actions vs at an email provider. */
+function renderCosts(c: CostResult): string[] {
+  const usd = (v: number) => `$${v < 10 ? v.toFixed(2) : v.toFixed(0)}`;
+  const kinds = (byKind: Record<string, number>) => Object.entries(byKind).map(([k, n]) => `${k} ${Number.isInteger(n) ? n : n.toFixed(1)}`).join(', ');
+  return [
+    `Billable Actions per email (Temporal Cloud's definition, counted from histories: bench/actions.ts) and cost per million emails`,
+    table(['path', 'source', 'events', 'Actions', `at $${c.prices.temporalPerMillionActions}/M`, `at $${c.prices.temporalPerMillionActionsAt100M}/M`, `storage ${c.retentionDays} d (est.)`, 'which'], c.paths.map((p) => [
+      p.path, p.source, p.events, p.actions, usd(p.perMillionEmails), usd(p.perMillionEmailsAt100M), usd(p.retainedStoragePerMillion), kinds(p.byKind),
+    ])),
+    `  for comparison, sending the million through Amazon SES costs ${usd(c.prices.sesPerMillionEmails!)} (à la carte, $0.10 per 1,000); Temporal Cloud adds its plan (10 % of usage, at least $500/month on Business)`,
+    `  $${c.prices.temporalPerMillionActions}/M = the first 5 M Actions of a month; $${c.prices.temporalPerMillionActionsAt100M}/M = the 100–200 M tier; storage = retained histories at $${c.prices.temporalRetainedPerGbHour}/GBh for ${c.retentionDays} days`,
+    `  not in history, so not counted: ${c.notInHistory.join('; ')}`,
+  ];
 }

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { recordedPaths } from '../bench/actions.ts';
 import type { BenchResults } from '../bench/results.ts';
 import { DEFAULT_PHASES } from '../bench/results.ts';
 import { projectRoot } from '../dev/stack/index.ts';
@@ -16,6 +17,17 @@ const run = promisify(execFile);
 let out: string | undefined;
 afterAll(async () => {
   if (out) await rm(out, { recursive: true, force: true });
+});
+
+describe('billable Actions', () => {
+  it('counts the recorded histories by Temporal Cloud\'s definition', async () => {
+    const paths = Object.fromEntries((await recordedPaths(path.join(projectRoot, 'test/fixtures/histories'))).map((p) => [p.file, p.actions]));
+    // Start, the two local activities' markers (one workflow task: one Action), deliver, the final status upsert.
+    expect(paths['send-email-sent.json']).toEqual({ total: 4, byKind: { 'workflow started': 1, 'local activities (one per workflow task)': 1, 'activity scheduled': 1, 'search attributes upserted': 1 } });
+    // The same plus a failed attempt: its two upserts (attempt and error class; status retrying), the backoff timer, a second deliver.
+    expect(paths['send-email-retried-then-sent.json']?.total).toBe(8);
+    expect(paths['send-email-blocked.json']?.total).toBe(3);
+  });
 });
 
 describe('npm run bench --smoke', () => {
@@ -94,6 +106,15 @@ describe('npm run bench --smoke', () => {
       expect(run.firstSecond).toBeGreaterThan(0);
       expect(run.maxIn1s).toBeGreaterThan(0);
     }
+
+    // Actions by Temporal Cloud's definition, counted from this run's histories: a retry costs more than the first attempt.
+    const costs = r.costs!;
+    const first = costs.paths.find((p) => p.path === 'sent at the first attempt')!;
+    const retried = costs.paths.find((p) => p.path === 'failed once, then sent')!;
+    expect(first.actions).toBeGreaterThanOrEqual(2); // at least the start and the delivery
+    expect(retried.actions).toBeGreaterThan(first.actions);
+    expect(first.perMillionEmails).toBe(first.actions * costs.prices.temporalPerMillionActions!);
+    expect(stdout).toContain('Billable Actions per email');
 
     expect(backlog!.sent).toBe(backlog!.emails);
     expect(backlog!.drainSeconds).toBeGreaterThan(0);
