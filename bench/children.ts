@@ -97,9 +97,10 @@ export class BenchChild {
   }
 }
 
-export async function spawnChild(name: string, mode: 'pipeline' | 'floor' | 'smtp' | 'work', env: Record<string, string>): Promise<BenchChild> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', CHILD_SCRIPT], {
-    cwd: projectRoot,
+/** `root`: another copy of the project (the compare phase's baseline) whose bench/worker-child.ts to run. */
+export async function spawnChild(name: string, mode: 'pipeline' | 'floor' | 'smtp' | 'work', env: Record<string, string>, root?: string): Promise<BenchChild> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', root ? path.join(root, 'bench', 'worker-child.ts') : CHILD_SCRIPT], {
+    cwd: root ?? projectRoot,
     env: { ...cleanEnv(), ...env, BENCH_MODE: mode },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });

@@ -2,7 +2,7 @@
 import type { CpuDelta } from './proc.ts';
 import type { Distribution } from './stats.ts';
 
-export const PHASES = ['smtp', 'engine-minimal', 'engine', 'engine-regular', 'work', 'pipeline', 'latency', 'ratelimit', 'backlog'] as const;
+export const PHASES = ['smtp', 'engine-minimal', 'engine', 'engine-regular', 'work', 'pipeline', 'latency', 'ratelimit', 'backlog', 'compare'] as const;
 export type Phase = (typeof PHASES)[number];
 /** What a run without --phases measures (engine-regular, the shape before the fast path, is opt-in). */
 export const DEFAULT_PHASES: Phase[] = ['smtp', 'engine-minimal', 'engine', 'work', 'pipeline', 'latency', 'ratelimit', 'backlog'];
@@ -169,6 +169,32 @@ export interface BacklogResult {
   historyEvents: HistorySample;
 }
 
+/** One side of one compare round: the pipeline at saturation with one version of the worker. */
+export interface CompareRun {
+  side: 'baseline' | 'current';
+  round: number;
+  emails: number;
+  perSecond: number;
+  cpuPerEmailMs: Record<string, number>;
+  historyEvents: number;
+  actions: number;
+  /** Load average (1 min) when the run started. */
+  load1: number;
+}
+
+export interface CompareResult {
+  baseline: string;
+  baselineCommit: string;
+  currentCommit: string;
+  baselineEnv: Record<string, string>;
+  currentEnv: Record<string, string>;
+  runs: CompareRun[];
+  /** Medians per side, and current ÷ baseline. */
+  summary: Record<'baseline' | 'current', { perSecond: number; cpuTotal: number; cpuEngine: number; cpuWorker: number; cpuTemporal: number; events: number; actions: number }> & {
+    ratio: { perSecond: number; cpuTotal: number; cpuEngine: number };
+  };
+}
+
 /** What an email costs in Temporal Cloud Actions (bench/actions.ts), per path. */
 export interface CostResult {
   prices: Record<string, number>;
@@ -195,6 +221,7 @@ export interface BenchResults {
     latency?: LatencyResult;
     ratelimit?: RateLimitResult;
     backlog?: BacklogResult;
+    compare?: CompareResult;
   };
   costs?: CostResult;
   /** Wall time of each phase (and of the setup: stack start and bundling), seconds. */

@@ -9,6 +9,7 @@
 //   latency    send() returned → sink accepted, open-loop arrivals at 25/50/75 % of saturation
 //   ratelimit  EMAIL_RATE_LIMIT with 1, 2, 3 worker processes: is the limit global and exact?
 //   backlog    a backlog built while the sink is down, drained under the limit
+//   compare    (opt-in) the pipeline with a git revision's worker vs the working tree's, interleaved
 //
 // This file starts the stack, runs the phases (bench/phases/, one file each)
 // in order and writes <out>/<timestamp>.json and .svg (default bench-results/)
@@ -32,6 +33,7 @@ import { recordEnvironment } from './environment.ts';
 import { trackReceipts } from './measure.ts';
 import { options, runs } from './options.ts';
 import { backlogPhase } from './phases/backlog.ts';
+import { comparePhase } from './phases/compare.ts';
 import { enginePhase } from './phases/engine.ts';
 import { latencyPhase } from './phases/latency.ts';
 import { pipelinePhase } from './phases/pipeline.ts';
@@ -187,6 +189,7 @@ async function main(): Promise<void> {
   if (ctx.warmWorker) await ctx.warmWorker.child.stop();
   if (runs('ratelimit')) results.phases.ratelimit = await timed('ratelimit', () => rateLimitPhase(ctx));
   if (runs('backlog')) results.phases.backlog = await timed('backlog', () => backlogPhase(ctx));
+  if (runs('compare')) results.phases.compare = await timed('compare', () => comparePhase(ctx, dataDir!));
 
   // ------------------------------------------------------------ output
   results.costs = await costSummary(results, path.join(projectRoot, 'test', 'fixtures', 'histories'));

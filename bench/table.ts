@@ -1,5 +1,5 @@
 // The printed summary of a bench run: plain-text tables, one per phase.
-import type { BenchResults, CostResult, CpuResult, EngineResult, HistorySample } from './results.ts';
+import type { BenchResults, CompareResult, CostResult, CpuResult, EngineResult, HistorySample } from './results.ts';
 
 type PipelineTimeline = HistorySample['timelineMs'];
 /** The work floor has no history: its timeline cells print as —. */
@@ -115,6 +115,7 @@ export function renderTable(r: BenchResults): string {
     ]));
     out.push('  (the retry backoff is capped at 5 s for this phase: with the default 10 min cap, emails would wait for their next attempt long after the sink returned)');
   }
+  if (r.phases.compare) out.push('', ...renderCompare(r.phases.compare));
   if (r.costs) out.push('', ...renderCosts(r.costs));
   if (r.notes.length) out.push('', 'Notes', ...r.notes.map((n) => `  - ${n}`));
   return out.join('\n');
@@ -132,5 +133,23 @@ function renderCosts(c: CostResult): string[] {
     `  for comparison, sending the million through Amazon SES costs ${usd(c.prices.sesPerMillionEmails!)} (à la carte, $0.10 per 1,000); Temporal Cloud adds its plan (10 % of usage, at least $500/month on Business)`,
     `  $${c.prices.temporalPerMillionActions}/M = the first 5 M Actions of a month; $${c.prices.temporalPerMillionActionsAt100M}/M = the 100–200 M tier; storage = retained histories at $${c.prices.temporalRetainedPerGbHour}/GBh for ${c.retentionDays} days`,
     `  not in history, so not counted: ${c.notInHistory.join('; ')}`,
+  ];
+}
+
+/** The compare phase: every run in order, then the medians and current ÷ baseline. */
+function renderCompare(c: CompareResult): string[] {
+  const env = (e: Record<string, string>) => Object.entries(e).map(([k, v]) => `${k}=${v}`).join(' ') || '—';
+  const cpu = (r: Record<string, number>, k: string) => n1(r[k]);
+  const side = (s: CompareResult['summary']['baseline']) => [s.perSecond.toFixed(1), n1(s.cpuTotal), n1(s.cpuEngine), n1(s.cpuWorker), n1(s.cpuTemporal), s.events, s.actions];
+  return [
+    `Compare, interleaved: baseline ${c.baseline} (${c.baselineCommit.slice(0, 10)}; env ${env(c.baselineEnv)}) vs working tree ${c.currentCommit.slice(0, 10)} (env ${env(c.currentEnv)})`,
+    table(['round', 'side', 'emails/s', 'CPU ms/email', 'worker', 'Temporal', 'Postgres', 'bench', 'events', 'Actions', 'load 1 min'], c.runs.map((r) => [
+      r.round, r.side, r.perSecond.toFixed(1), cpu(r.cpuPerEmailMs, 'total'), cpu(r.cpuPerEmailMs, 'worker'), cpu(r.cpuPerEmailMs, 'temporal'), cpu(r.cpuPerEmailMs, 'postgres'), cpu(r.cpuPerEmailMs, 'bench'), r.historyEvents, r.actions, r.load1.toFixed(2),
+    ])),
+    table(['median', 'emails/s', 'CPU ms/email', 'engine (worker + Temporal)', 'worker', 'Temporal', 'events', 'Actions'], [
+      ['baseline', ...side(c.summary.baseline)],
+      ['current', ...side(c.summary.current)],
+      ['current ÷ baseline', times(c.summary.ratio.perSecond), times(c.summary.ratio.cpuTotal), times(c.summary.ratio.cpuEngine), '', '', '', ''],
+    ]),
   ];
 }
