@@ -1,4 +1,5 @@
 // The shape of bench-results/<timestamp>.json (also read by the chart and the test).
+import type { PersistencePerEmail } from './persistence.ts';
 import type { CpuDelta } from './proc.ts';
 import type { Distribution } from './stats.ts';
 
@@ -59,6 +60,7 @@ export interface WorkResult {
   perSecond: number;
   statuses: Record<string, number>;
   cpu: CpuResult;
+  persistence: PersistencePerEmail;
 }
 
 export interface PipelineResult {
@@ -82,6 +84,7 @@ export interface PipelineResult {
   statuses: Record<string, number>;
   historyEvents: HistorySample;
   cpu: CpuResult;
+  persistence: PersistencePerEmail;
   memory: { workerPeakRssBytes: number | undefined; temporalPeakRssBytes: number | undefined; postgresMaxTreeRssBytes: number | undefined; benchPeakRssBytes: number };
   /** Messages accepted by the sink per second since the first send. */
   receivedPerSecond: number[];
@@ -176,6 +179,7 @@ export interface CompareRun {
   emails: number;
   perSecond: number;
   cpuPerEmailMs: Record<string, number>;
+  persistence: PersistencePerEmail;
   historyEvents: number;
   actions: number;
   /** Load average (1 min) when the run started. */

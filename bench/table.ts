@@ -1,4 +1,5 @@
 // The printed summary of a bench run: plain-text tables, one per phase.
+import type { PersistencePerEmail } from './persistence.ts';
 import type { BenchResults, CompareResult, CostResult, CpuResult, EngineResult, HistorySample } from './results.ts';
 
 type PipelineTimeline = HistorySample['timelineMs'];
@@ -57,9 +58,9 @@ export function renderTable(r: BenchResults): string {
   if (pipeline) {
     out.push('', 'Per delivered email (saturation phase)');
     // One column per measured workload, the pipeline first.
-    const columns: { title: string; x: { cpu: CpuResult; historyEvents: { mean: number; timelineMs: PipelineTimeline } } }[] = [
+    const columns: { title: string; x: { cpu: CpuResult; persistence?: PersistencePerEmail; historyEvents: { mean: number; timelineMs: PipelineTimeline } } }[] = [
       { title: 'pipeline', x: pipeline },
-      ...(work ? [{ title: 'work floor', x: { cpu: work.cpu, historyEvents: { mean: 0, timelineMs: NO_TIMELINE } } }] : []),
+      ...(work ? [{ title: 'work floor', x: { cpu: work.cpu, persistence: work.persistence, historyEvents: { mean: 0, timelineMs: NO_TIMELINE } } }] : []),
       ...(engine ? [{ title: 'engine floor', x: engine }] : []),
       ...(minimal ? [{ title: 'minimal wf', x: minimal }] : []),
       ...(regular ? [{ title: 'floor, old shape', x: regular }] : []),
@@ -75,6 +76,9 @@ export function renderTable(r: BenchResults): string {
       cpuRow('  Temporal dev server', 'temporal'),
       cpuRow('  Postgres (all backends)', 'postgres'),
       cpuRow('  bench: send() client + SMTP sink', 'bench'),
+      ['Postgres WAL records / fsyncs', ...columns.map((c) => (c.x.persistence ? `${c.x.persistence.postgresWalRecords} / ${c.x.persistence.postgresWalFsyncs}` : '—'))],
+      ['Postgres WAL bytes', ...columns.map((c) => (c.x.persistence ? `${c.x.persistence.postgresWalBytes}` : '—'))],
+      ['Temporal: bytes written to disk', ...columns.map((c) => (c.x.persistence ? `${c.x.persistence.temporalDiskBytes}` : '—'))],
       ['workflow time, first → last event (ms)', ...tl('total')],
       ['  workflow tasks waiting in queue', ...tl('workflowTaskQueued')],
       ['  workflow tasks running', ...tl('workflowTaskRunning')],
@@ -143,8 +147,9 @@ function renderCompare(c: CompareResult): string[] {
   const side = (s: CompareResult['summary']['baseline']) => [s.perSecond.toFixed(1), n1(s.cpuTotal), n1(s.cpuEngine), n1(s.cpuWorker), n1(s.cpuTemporal), s.events, s.actions];
   return [
     `Compare, interleaved: baseline ${c.baseline} (${c.baselineCommit.slice(0, 10)}; env ${env(c.baselineEnv)}) vs working tree ${c.currentCommit.slice(0, 10)} (env ${env(c.currentEnv)})`,
-    table(['round', 'side', 'emails/s', 'CPU ms/email', 'worker', 'Temporal', 'Postgres', 'bench', 'events', 'Actions', 'load 1 min'], c.runs.map((r) => [
-      r.round, r.side, r.perSecond.toFixed(1), cpu(r.cpuPerEmailMs, 'total'), cpu(r.cpuPerEmailMs, 'worker'), cpu(r.cpuPerEmailMs, 'temporal'), cpu(r.cpuPerEmailMs, 'postgres'), cpu(r.cpuPerEmailMs, 'bench'), r.historyEvents, r.actions, r.load1.toFixed(2),
+    table(['round', 'side', 'emails/s', 'CPU ms/email', 'worker', 'Temporal', 'Postgres', 'bench', 'events', 'Actions', 'PG WAL rec.', 'Temporal disk B', 'load 1 min'], c.runs.map((r) => [
+      r.round, r.side, r.perSecond.toFixed(1), cpu(r.cpuPerEmailMs, 'total'), cpu(r.cpuPerEmailMs, 'worker'), cpu(r.cpuPerEmailMs, 'temporal'), cpu(r.cpuPerEmailMs, 'postgres'), cpu(r.cpuPerEmailMs, 'bench'),
+      r.historyEvents, r.actions, r.persistence.postgresWalRecords, r.persistence.temporalDiskBytes, r.load1.toFixed(2),
     ])),
     table(['median', 'emails/s', 'CPU ms/email', 'engine (worker + Temporal)', 'worker', 'Temporal', 'events', 'Actions'], [
       ['baseline', ...side(c.summary.baseline)],

@@ -17,6 +17,7 @@ import { projectRoot } from '../../dev/stack/index.ts';
 import { spawnChild } from '../children.ts';
 import { type BenchContext, log } from '../context.ts';
 import { cpuResult, dbNow, historySample, submitClosedLoop, waitForSent } from '../measure.ts';
+import { persistencePerEmail, persistenceSnapshot } from '../persistence.ts';
 import { cpuSnapshot } from '../proc.ts';
 import type { CompareResult, CompareRun } from '../results.ts';
 import { round } from '../stats.ts';
@@ -63,9 +64,12 @@ export async function comparePhase(ctx: BenchContext, dataDir: string): Promise<
         const since = await dbNow(db);
         const load1 = os.loadavg()[0]!;
         const cpuBefore = cpuSnapshot([child.pid]);
+        const persistedBefore = await persistenceSnapshot(db, cpuBefore.pids.temporal);
         const { records, firstCall } = await submitClosedLoop(mailer, `compare-${side}`, options.emails, options.concurrency);
         const lastSent = await waitForSent(db, since, options.emails, `compare ${side}`);
-        const cpu = cpuResult(cpuBefore, cpuSnapshot([child.pid]), options.emails);
+        const cpuAfter = cpuSnapshot([child.pid]);
+        const cpu = cpuResult(cpuBefore, cpuAfter, options.emails);
+        const persistence = persistencePerEmail(persistedBefore, await persistenceSnapshot(db, cpuAfter.pids.temporal), options.emails);
         const history = await historySample(temporal, records.map((r) => workflowIdFor(r.id)), options.historySamples);
         const run: CompareRun = {
           side,
@@ -73,6 +77,7 @@ export async function comparePhase(ctx: BenchContext, dataDir: string): Promise<
           emails: options.emails,
           perSecond: round(options.emails / ((lastSent - firstCall) / 1000), 1),
           cpuPerEmailMs: cpu.perItemMs,
+          persistence,
           historyEvents: history.mean,
           actions: history.actions.mean,
           load1: round(load1, 2),

@@ -6,6 +6,7 @@
 import { spawnChild } from '../children.ts';
 import { type BenchContext, log } from '../context.ts';
 import { cpuResult, dbNow, statusCounts, waitForSent } from '../measure.ts';
+import { persistencePerEmail, persistenceSnapshot } from '../persistence.ts';
 import { cpuSnapshot } from '../proc.ts';
 import type { WorkResult } from '../results.ts';
 import { round } from '../stats.ts';
@@ -22,11 +23,13 @@ export async function workPhase(ctx: BenchContext): Promise<WorkResult> {
   try {
     const since = await dbNow(db);
     const cpuBefore = cpuSnapshot([child.pid]);
+    const persistedBefore = await persistenceSnapshot(db, cpuBefore.pids.temporal);
     child.tell({ type: 'go' });
     const done = await child.waitFor('work-done', 600_000);
     if (done.failed) results.notes.push(`work: ${done.failed} of ${n} emails failed (first: ${done.firstError})`);
     const lastSent = await waitForSent(db, since, done.sent, 'work');
     const cpuAfter = cpuSnapshot([child.pid]);
+    const persistedAfter = await persistenceSnapshot(db, cpuAfter.pids.temporal);
     const elapsedSeconds = (lastSent - done.startedAt) / 1000;
     const result: WorkResult = {
       emails: n,
@@ -37,6 +40,7 @@ export async function workPhase(ctx: BenchContext): Promise<WorkResult> {
       perSecond: round(done.sent / elapsedSeconds, 1),
       statuses: await statusCounts(db, since),
       cpu: cpuResult(cpuBefore, cpuAfter, Math.max(1, done.sent)),
+      persistence: persistencePerEmail(persistedBefore, persistedAfter, done.sent),
     };
     log(`work: ${result.perSecond} emails/s, ${result.cpu.perItemMs.total} CPU ms per email`);
     return result;
