@@ -172,7 +172,7 @@ export async function costSummary(results: BenchResults, fixturesDir: string, re
     paths.push({ path: name, source, events: h.mean, bytes: h.bytesMean, byKind: h.actions.byKind, ...pathCost(h.actions.mean, h.bytesMean, retentionDays) });
   };
   measured('sent at the first attempt', `this run: pipeline, ${results.phases.pipeline?.historyEvents.samples.length ?? 0} histories`, results.phases.pipeline?.historyEvents);
-  measured('failed once, then sent', `this run: backlog, ${results.phases.backlog?.historyEvents.samples.length ?? 0} histories`, results.phases.backlog?.historyEvents);
+  measured('retried, then sent', `this run: backlog, ${results.phases.backlog?.historyEvents.samples.length ?? 0} histories`, results.phases.backlog?.historyEvents);
   for (const r of await recordedPaths(fixturesDir)) {
     const name = r.file.replace(/^send-email-/, '').replace(/\.json$/, '');
     paths.push({ path: name, source: 'recorded history', events: r.events, bytes: r.bytes, byKind: r.actions.byKind, ...pathCost(r.actions.total, r.bytes, retentionDays) });
