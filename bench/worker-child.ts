@@ -59,7 +59,7 @@ async function runFloor(): Promise<void> {
   const deliverQueue = deliverTaskQueue(config.temporal.taskQueue);
   const activities: FloorActivities = {
     blockCheck: async () => ({ outcome: 'pass' }),
-    prepare: async () => ({ outcome: 'ready', size: 1000, deliverTaskQueue: deliverQueue, policy: config.deliver }),
+    prepare: async () => ({ outcome: 'ready', size: 1000, deliverTaskQueue: deliverQueue, policy: config.deliver, firstAttempt: config.worker.rateLimitPerSecond ? 'activity' : 'local' }),
     deliver: async () => ({ outcome: 'sent', alreadySent: false, afterUncertain: false }),
   };
   const { deliver, ...steps } = activities;
@@ -69,7 +69,7 @@ async function runFloor(): Promise<void> {
       ...common,
       taskQueue: config.temporal.taskQueue,
       workflowBundle: { codePath: bundlePath },
-      activities: steps,
+      activities: { ...steps, deliver },
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
     }),
     await Worker.create({

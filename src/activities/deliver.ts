@@ -54,7 +54,7 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
         return;
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw err;
-        ctx.heartbeat({ recording: attempt });
+        if (!ctx.info.isLocal) ctx.heartbeat({ recording: attempt });
         await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2000)));
       }
     }
@@ -117,7 +117,8 @@ export function createDeliver({ pool, transport, config }: ActivityDeps) {
     // tick (nearly all of them) would pay a server round trip and a history-
     // service update for nothing (measured: 2-4 ms of dev-server CPU per email).
     const ticker = setInterval(() => {
-      ctx.heartbeat();
+      // A local attempt has no server-side heartbeat: the workflow task it runs in is what times out.
+      if (!ctx.info.isLocal) ctx.heartbeat();
       pool.query('UPDATE emails SET delivery_claimed_at = clock_timestamp() WHERE id = $1 AND delivery_claim = $2', [emailId, claim]).catch(() => {});
     }, Math.max(200, Math.floor(config.deliver.heartbeatMs / 3)));
     let response: string;

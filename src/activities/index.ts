@@ -8,7 +8,7 @@ import { createSmokeActivities } from './smoke.ts';
 
 export type { ActivityDeps } from './deps.ts';
 export type { BlockCheckResult } from './block-check.ts';
-export type { PrepareResult } from './prepare.ts';
+export type { FirstAttempt, PrepareResult } from './prepare.ts';
 export type { DeliverResult } from './deliver.ts';
 
 /** Every activity of the service, over dependencies the worker builds once. */

@@ -5,6 +5,12 @@
 // message's size. The plan lands in history, so a replay uses the same one.
 // It writes nothing: a commit here would cost every email an fsync on the
 // way to the SMTP server (deliver records the size it sent, with the flag).
+//
+// The plan also says how the first attempt runs: as a local activity in the
+// worker that runs the workflow (no task-queue round trip through the server)
+// unless EMAIL_RATE_LIMIT is set — the server's task-queue rate limit only
+// counts activities it dispatches, so a rate-limited worker sends every
+// attempt as the regular `deliver` activity on the deliver queue.
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
@@ -14,8 +20,11 @@ import { FINAL_STATUSES, loadForSending, type EmailStatus } from '../email/store
 import type { ActivityDeps } from './deps.ts';
 
 export type PrepareResult =
-  | { outcome: 'ready'; size: number; deliverTaskQueue: string; policy: DeliverPolicy }
+  | { outcome: 'ready'; size: number; deliverTaskQueue: string; policy: DeliverPolicy; firstAttempt?: FirstAttempt }
   | { outcome: 'final'; status: EmailStatus };
+
+/** Where the first delivery attempt runs (absent in plans recorded before it existed: `activity`). */
+export type FirstAttempt = 'local' | 'activity';
 
 export function createPrepare({ pool, config }: ActivityDeps) {
   return async function prepare(emailId: string): Promise<PrepareResult> {
@@ -35,6 +44,12 @@ export function createPrepare({ pool, config }: ActivityDeps) {
     } catch (err) {
       throw ApplicationFailure.nonRetryable(`email ${emailId} cannot be composed: ${(err as Error).message}`, 'EmailInvalid');
     }
-    return { outcome: 'ready', size: mime.length, deliverTaskQueue: deliverTaskQueue(config.temporal.taskQueue), policy: config.deliver };
+    return {
+      outcome: 'ready',
+      size: mime.length,
+      deliverTaskQueue: deliverTaskQueue(config.temporal.taskQueue),
+      policy: config.deliver,
+      firstAttempt: config.worker.rateLimitPerSecond ? 'activity' : 'local',
+    };
   };
 }

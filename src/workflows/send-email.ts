@@ -19,6 +19,7 @@ import {
   defineSignal,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -57,6 +58,9 @@ export interface SendEmailResult {
 }
 
 export const stateQuery = defineQuery<SendEmailState>('state');
+
+/** Patch id of the local first delivery attempt: histories recorded before it replay the regular activity. */
+export const LOCAL_FIRST_ATTEMPT = 'local-first-delivery-attempt';
 
 export type Resolution = 'sent' | 'resend';
 /**
@@ -162,13 +166,23 @@ export async function sendEmail({ emailId, sendAt }: SendEmailInput): Promise<Se
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry: { maximumAttempts: 1 }, // retries are this workflow's loop below
     });
+    // The first attempt as a local activity, when the plan allows it (no rate
+    // limit): it runs in this workflow task, recorded as one marker, with no
+    // activity task through the server. Every later attempt is the regular,
+    // heartbeating, rate-limited `deliver`, with its retry state visible.
+    const firstHere = plan.firstAttempt === 'local' && patched(LOCAL_FIRST_ATTEMPT);
+    const { deliver: deliverHere } = proxyLocalActivities<Activities>({
+      startToCloseTimeout: plan.policy.startToCloseMs,
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      retry: { maximumAttempts: 1 },
+    });
     let delivered: DeliverResult;
     for (;;) {
       state.attempt++;
       state.nextAttemptAt = null;
       enter('delivering', state.attempt === 1 ? 'sending' : 'retrying');
       try {
-        delivered = await deliver(emailId, plan.policy.onUncertain);
+        delivered = await (firstHere && state.attempt === 1 ? deliverHere : deliver)(emailId, plan.policy.onUncertain);
       } catch (err) {
         if (isCancellation(err)) throw err;
         const failure = attemptFailure(err);
