@@ -78,6 +78,8 @@ export async function startWorker({ config, workflowBundle }: WorkerOptions): Pr
       // schedules it as a regular activity on this queue.
       activities: { ...steps, deliver },
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
+      // Local first attempts are deliveries too: the same bound as the deliver queue's.
+      maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentDeliveries,
     });
     const delivery = await Worker.create({
       ...common,
