@@ -80,6 +80,11 @@ export class BenchChild {
     }
   }
 
+  /** A message to the child over IPC (`go` starts the work floor's loop). */
+  tell(message: { type: 'go' }): void {
+    this.process.send(message);
+  }
+
   /** SIGTERM (the SDK drains the workers), SIGKILL after `graceMs`. */
   async stop(graceMs = 15_000): Promise<void> {
     if (!this.running) return;
@@ -92,9 +97,10 @@ export class BenchChild {
   }
 }
 
-export async function spawnChild(name: string, mode: 'pipeline' | 'floor' | 'smtp', env: Record<string, string>): Promise<BenchChild> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', CHILD_SCRIPT], {
-    cwd: projectRoot,
+/** `root`: another copy of the project (the compare phase's baseline) whose bench/worker-child.ts to run. */
+export async function spawnChild(name: string, mode: 'pipeline' | 'floor' | 'smtp' | 'work', env: Record<string, string>, root?: string): Promise<BenchChild> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', root ? path.join(root, 'bench', 'worker-child.ts') : CHILD_SCRIPT], {
+    cwd: root ?? projectRoot,
     env: { ...cleanEnv(), ...env, BENCH_MODE: mode },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });

@@ -6,6 +6,7 @@ import protos from '@temporalio/proto';
 import type pg from 'pg';
 import type { Mailer } from '../src/index.ts';
 import type { ReceivedMessage, SmtpSink } from '../dev/stack/smtp-sink.ts';
+import { billableActions, historyBytes } from './actions.ts';
 import { emailInput, log, type SendRecord, sleep, throwIfInterrupted } from './context.ts';
 import { cpuDelta, type CpuSnapshot } from './proc.ts';
 import type { CpuResult, HistorySample } from './results.ts';
@@ -211,12 +212,20 @@ export async function historySample(temporal: Client, workflowIds: string[], sam
   const count = Math.min(sampleCount, workflowIds.length);
   for (let k = 0; k < count; k++) picks.add(Math.round((k * (workflowIds.length - 1)) / Math.max(1, count - 1)));
   const samples: number[] = [];
+  const actions: number[] = [];
+  const bytes: number[] = [];
+  const byKind: Record<string, number> = {};
   const timelines: HistorySample['timelineMs'][] = [];
   for (const i of picks) {
     const handle = temporal.workflow.getHandle(workflowIds[i]!);
     await handle.result().catch(() => undefined);
-    const events = (await handle.fetchHistory()).events ?? [];
+    const history = await handle.fetchHistory();
+    const events = history.events ?? [];
     samples.push(events.length);
+    bytes.push(historyBytes(history));
+    const counted = billableActions(history);
+    actions.push(counted.total);
+    for (const [kind, n] of Object.entries(counted.byKind)) byKind[kind] = (byKind[kind] ?? 0) + n / picks.size;
     const at = (e: (typeof events)[number]) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
     const t: HistorySample['timelineMs'] = { total: 0, workflowTaskQueued: 0, workflowTaskRunning: 0, activityQueued: 0, activityRunning: 0 };
     const last: Record<string, number> = {};
@@ -236,9 +245,12 @@ export async function historySample(temporal: Client, workflowIds: string[], sam
     timelines.push(t);
   }
   const mean = (f: (t: HistorySample['timelineMs']) => number) => round(timelines.reduce((sum, t) => sum + f(t), 0) / Math.max(1, timelines.length), 1);
+  const avg = (values: number[]) => round(values.reduce((sum, v) => sum + v, 0) / Math.max(1, values.length), 1);
   return {
     samples,
-    mean: round(samples.reduce((sum, v) => sum + v, 0) / Math.max(1, samples.length), 1),
+    mean: avg(samples),
+    actions: { samples: actions, mean: avg(actions), byKind: Object.fromEntries(Object.entries(byKind).map(([k, v]) => [k, round(v, 2)])) },
+    bytesMean: Math.round(avg(bytes)),
     timelineMs: {
       total: mean((t) => t.total),
       workflowTaskQueued: mean((t) => t.workflowTaskQueued),

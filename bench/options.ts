@@ -17,6 +17,10 @@ export const USAGE = `usage: npm run bench -- [options]
   --saturation-rate R   emails/s to base the latency levels on when the pipeline phase is not run
   --phases a,b,c        any of ${PHASES.join(',')}
                         (default: all but engine-regular, the workflow shape before the fast path)
+  --baseline REV        with phase compare: the git revision to measure against the working tree
+  --rounds N            compare: rounds, each running both sides in alternating order (default 3; smoke 1)
+  --baseline-env K=V,…  compare: extra worker environment for the baseline side
+  --current-env K=V,…   compare: extra worker environment for the working tree's side
   --out DIR             where results go (default bench-results/)
   --smoke               tiny sizes: the whole run in well under a minute`;
 
@@ -33,6 +37,10 @@ const { values: args } = parseArgs({
     'saturation-rate': { type: 'string' },
     phases: { type: 'string' },
     out: { type: 'string' },
+    baseline: { type: 'string' },
+    rounds: { type: 'string' },
+    'baseline-env': { type: 'string' },
+    'current-env': { type: 'string' },
     smoke: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -53,6 +61,19 @@ function positive(name: string, raw: string | undefined, fallback: number, integ
   return value;
 }
 
+function envList(name: string, raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (raw ?? '').split(',').filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) {
+      console.error(`--${name}: "${pair}" is not NAME=value\n\n${USAGE}`);
+      process.exit(2);
+    }
+    out[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  return out;
+}
+
 const smoke = args.smoke === true;
 export const options = {
   smoke,
@@ -71,6 +92,10 @@ export const options = {
   phases: (args.phases ?? DEFAULT_PHASES.join(',')).split(',').map((p) => p.trim()).filter(Boolean) as Phase[],
   out: path.resolve(args.out ?? path.join(projectRoot, 'bench-results')),
   historySamples: 5,
+  baseline: args.baseline,
+  rounds: positive('rounds', args.rounds, smoke ? 1 : 3),
+  baselineEnv: envList('baseline-env', args['baseline-env']),
+  currentEnv: envList('current-env', args['current-env']),
   drainRetryMaxInterval: '5s',
   /** How long the outage lasts at most after the backlog is submitted (until every email has failed once). */
   outageWaitSeconds: smoke ? 3 : 10,
@@ -83,6 +108,10 @@ for (const phase of options.phases) {
 }
 if (options.phases.includes('latency') && !options.phases.includes('pipeline') && options.saturationRate === undefined) {
   console.error('--phases: latency needs the saturation rate: run it with pipeline, or give --saturation-rate');
+  process.exit(2);
+}
+if (options.phases.includes('compare') && !options.baseline) {
+  console.error('--phases: compare needs --baseline REV (a git revision; HEAD compares the working tree with the last commit)');
   process.exit(2);
 }
 export type BenchOptions = typeof options;

@@ -1,11 +1,12 @@
 // The shape of bench-results/<timestamp>.json (also read by the chart and the test).
+import type { PersistencePerEmail } from './persistence.ts';
 import type { CpuDelta } from './proc.ts';
 import type { Distribution } from './stats.ts';
 
-export const PHASES = ['smtp', 'engine-minimal', 'engine', 'engine-regular', 'pipeline', 'latency', 'ratelimit', 'backlog'] as const;
+export const PHASES = ['smtp', 'engine-minimal', 'engine', 'engine-regular', 'work', 'pipeline', 'latency', 'ratelimit', 'backlog', 'compare'] as const;
 export type Phase = (typeof PHASES)[number];
 /** What a run without --phases measures (engine-regular, the shape before the fast path, is opt-in). */
-export const DEFAULT_PHASES: Phase[] = ['smtp', 'engine-minimal', 'engine', 'pipeline', 'latency', 'ratelimit', 'backlog'];
+export const DEFAULT_PHASES: Phase[] = ['smtp', 'engine-minimal', 'engine', 'work', 'pipeline', 'latency', 'ratelimit', 'backlog'];
 
 export interface CpuResult extends CpuDelta {
   /** CPU milliseconds per email (or workflow), per process group and in total. */
@@ -25,6 +26,10 @@ export interface HistorySample {
   /** Events per workflow, a few workflows spread over the phase. */
   samples: number[];
   mean: number;
+  /** Temporal Cloud's billable Actions per workflow, counted from the same histories (bench/actions.ts), and their mean by kind. */
+  actions: { samples: number[]; mean: number; byKind: Record<string, number> };
+  /** Mean encoded size of those histories, bytes. */
+  bytesMean: number;
   /** Mean per workflow, ms: first to last event, and the sums of task queue waits and task run times. */
   timelineMs: { total: number; workflowTaskQueued: number; workflowTaskRunning: number; activityQueued: number; activityRunning: number };
 }
@@ -44,6 +49,20 @@ export interface EngineResult {
   cpu: CpuResult;
 }
 
+/** The work floor: send()'s insert and the three activities in-process, no engine (bench/work-loop.ts). */
+export interface WorkResult {
+  emails: number;
+  sent: number;
+  failed: number;
+  concurrency: number;
+  /** First email submitted → last `sent` flag (max sent_at). */
+  elapsedSeconds: number;
+  perSecond: number;
+  statuses: Record<string, number>;
+  cpu: CpuResult;
+  persistence: PersistencePerEmail;
+}
+
 export interface PipelineResult {
   emails: number;
   submitConcurrency: number;
@@ -59,10 +78,13 @@ export interface PipelineResult {
   workflowMs: Distribution | undefined;
   ratioToSmtp: number | undefined;
   ratioToEngine: number | undefined;
+  /** Throughput and CPU per email, pipeline ÷ work floor. */
+  ratioToWork: { throughput: number; cpu: number } | undefined;
   sendMs: Distribution;
   statuses: Record<string, number>;
   historyEvents: HistorySample;
   cpu: CpuResult;
+  persistence: PersistencePerEmail;
   memory: { workerPeakRssBytes: number | undefined; temporalPeakRssBytes: number | undefined; postgresMaxTreeRssBytes: number | undefined; benchPeakRssBytes: number };
   /** Messages accepted by the sink per second since the first send. */
   receivedPerSecond: number[];
@@ -146,6 +168,43 @@ export interface BacklogResult {
   limitBinding: boolean;
   sent: number;
   perSecond: number[];
+  /** Histories of a few of these emails: each failed once, then was sent (the retried path). */
+  historyEvents: HistorySample;
+}
+
+/** One side of one compare round: the pipeline at saturation with one version of the worker. */
+export interface CompareRun {
+  side: 'baseline' | 'current';
+  round: number;
+  emails: number;
+  perSecond: number;
+  cpuPerEmailMs: Record<string, number>;
+  persistence: PersistencePerEmail;
+  historyEvents: number;
+  actions: number;
+  /** Load average (1 min) when the run started. */
+  load1: number;
+}
+
+export interface CompareResult {
+  baseline: string;
+  baselineCommit: string;
+  currentCommit: string;
+  baselineEnv: Record<string, string>;
+  currentEnv: Record<string, string>;
+  runs: CompareRun[];
+  /** Medians per side, and current ÷ baseline. */
+  summary: Record<'baseline' | 'current', { perSecond: number; cpuTotal: number; cpuEngine: number; cpuWorker: number; cpuTemporal: number; events: number; actions: number }> & {
+    ratio: { perSecond: number; cpuTotal: number; cpuEngine: number };
+  };
+}
+
+/** What an email costs in Temporal Cloud Actions (bench/actions.ts), per path. */
+export interface CostResult {
+  prices: Record<string, number>;
+  retentionDays: number;
+  paths: { path: string; source: string; events: number; bytes: number; actions: number; byKind: Record<string, number>; perMillionEmails: number; perMillionEmailsAt100M: number; retainedStoragePerMillion: number }[];
+  notInHistory: string[];
 }
 
 export interface BenchResults {
@@ -161,11 +220,14 @@ export interface BenchResults {
     engine?: EngineResult;
     'engine-regular'?: EngineResult;
     'engine-minimal'?: EngineResult;
+    work?: WorkResult;
     pipeline?: PipelineResult;
     latency?: LatencyResult;
     ratelimit?: RateLimitResult;
     backlog?: BacklogResult;
+    compare?: CompareResult;
   };
+  costs?: CostResult;
   /** Wall time of each phase (and of the setup: stack start and bundling), seconds. */
   phaseSeconds: Record<string, number>;
   notes: string[];

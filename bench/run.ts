@@ -4,10 +4,12 @@
 //
 //   smtp       nodemailer's pooled transport straight into the sink: the SMTP limit
 //   engine     the real sendEmail with activities that return at once: the engine floor
+//   work       send()'s insert and the three activities in-process, no engine: the work floor
 //   pipeline   Mailer.send() → real worker → sent, at saturation; events, CPU and memory per email
 //   latency    send() returned → sink accepted, open-loop arrivals at 25/50/75 % of saturation
 //   ratelimit  EMAIL_RATE_LIMIT with 1, 2, 3 worker processes: is the limit global and exact?
 //   backlog    a backlog built while the sink is down, drained under the limit
+//   compare    (opt-in) the pipeline with a git revision's worker vs the working tree's, interleaved
 //
 // This file starts the stack, runs the phases (bench/phases/, one file each)
 // in order and writes <out>/<timestamp>.json and .svg (default bench-results/)
@@ -22,19 +24,22 @@ import pg from 'pg';
 import { Mailer } from '../src/index.ts';
 import { loadConfig } from '../src/config.ts';
 import { createPool } from '../src/db/pool.ts';
-import { type Stack, stackEnv, startStack } from '../dev/stack/index.ts';
+import { projectRoot, type Stack, stackEnv, startStack } from '../dev/stack/index.ts';
 import { workflowsPath } from '../src/worker.ts';
+import { costSummary } from './actions.ts';
 import { children } from './children.ts';
 import { type BenchContext, interruption, log, sleep } from './context.ts';
 import { recordEnvironment } from './environment.ts';
 import { trackReceipts } from './measure.ts';
 import { options, runs } from './options.ts';
 import { backlogPhase } from './phases/backlog.ts';
+import { comparePhase } from './phases/compare.ts';
 import { enginePhase } from './phases/engine.ts';
 import { latencyPhase } from './phases/latency.ts';
 import { pipelinePhase } from './phases/pipeline.ts';
 import { rateLimitPhase } from './phases/rate-limit.ts';
 import { smtpPhase } from './phases/smtp.ts';
+import { workPhase } from './phases/work.ts';
 import { cpuDelta, cpuSnapshot } from './proc.ts';
 import type { BenchResults, Phase } from './results.ts';
 import { round } from './stats.ts';
@@ -178,13 +183,16 @@ async function main(): Promise<void> {
   if (runs('engine-minimal')) results.phases['engine-minimal'] = await timed('engine-minimal', () => enginePhase(ctx, 'engine-minimal', 'minimalWorkflow'));
   if (runs('engine')) results.phases.engine = await timed('engine', () => enginePhase(ctx, 'engine', 'sendEmail'));
   if (runs('engine-regular')) results.phases['engine-regular'] = await timed('engine-regular', () => enginePhase(ctx, 'engine-regular', 'floorEmailRegular'));
+  if (runs('work')) results.phases.work = await timed('work', () => workPhase(ctx));
   if (runs('pipeline')) results.phases.pipeline = await timed('pipeline', () => pipelinePhase(ctx));
   if (runs('latency')) results.phases.latency = await timed('latency', () => latencyPhase(ctx));
   if (ctx.warmWorker) await ctx.warmWorker.child.stop();
   if (runs('ratelimit')) results.phases.ratelimit = await timed('ratelimit', () => rateLimitPhase(ctx));
   if (runs('backlog')) results.phases.backlog = await timed('backlog', () => backlogPhase(ctx));
+  if (runs('compare')) results.phases.compare = await timed('compare', () => comparePhase(ctx, dataDir!));
 
   // ------------------------------------------------------------ output
+  results.costs = await costSummary(results, path.join(projectRoot, 'test', 'fixtures', 'histories'));
   const run = cpuDelta(runCpuStart, cpuSnapshot([]));
   const outside = Math.max(0, (run.machineBusyMs - run.totalMs) / run.machineCapacityMs);
   results.environment.machineBusyOutsideBench = round(outside * 100, 1);

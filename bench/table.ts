@@ -1,7 +1,10 @@
 // The printed summary of a bench run: plain-text tables, one per phase.
-import type { BenchResults, CpuResult, EngineResult, HistorySample } from './results.ts';
+import type { PersistencePerEmail } from './persistence.ts';
+import type { BenchResults, CompareResult, CostResult, CpuResult, EngineResult, HistorySample } from './results.ts';
 
 type PipelineTimeline = HistorySample['timelineMs'];
+/** The work floor has no history: its timeline cells print as —. */
+const NO_TIMELINE: PipelineTimeline = { total: Number.NaN, workflowTaskQueued: Number.NaN, workflowTaskRunning: Number.NaN, activityQueued: Number.NaN, activityRunning: Number.NaN };
 
 function table(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((r) => r.map(String))];
@@ -13,6 +16,7 @@ function table(header: string[], rows: (string | number)[][]): string {
 const n1 = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(1));
 const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : `${(v * 100).toFixed(0)} %`);
 const mib = (v: number | undefined) => (v === undefined ? '—' : `${(v / 1024 / 1024).toFixed(0)} MiB`);
+const times = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : `${v.toFixed(2)}×`);
 const signed = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(1)} %`;
 
 export function renderTable(r: BenchResults): string {
@@ -28,28 +32,35 @@ export function renderTable(r: BenchResults): string {
   const pragmas = env.temporalDevServer?.sqlitePragmas;
   out.push(`  dev server SQLite pragmas: ${Array.isArray(pragmas) ? pragmas.join(', ') : (pragmas ?? '—')}`);
 
-  const { smtp, engine, pipeline, latency, ratelimit, backlog } = r.phases;
+  const { smtp, engine, work, pipeline, latency, ratelimit, backlog } = r.phases;
   const regular = r.phases['engine-regular'];
   const minimal = r.phases['engine-minimal'];
-  if (smtp || engine || regular || minimal || pipeline) {
+  if (smtp || engine || regular || minimal || work || pipeline) {
     out.push('', 'Throughput at saturation');
     const rows: (string | number)[][] = [];
-    const ratio = (x: EngineResult | undefined) => pct(pipeline && x ? pipeline.perSecond / x.perSecond : undefined);
-    if (smtp) rows.push([`SMTP limit: nodemailer pool of ${smtp.poolSize} → sink, ${smtp.inFlight} in flight`, `${n1(smtp.perSecond)} msg/s`, smtp.messages, pct(pipeline?.ratioToSmtp)]);
-    if (minimal) rows.push([`Engine baseline: minimal workflows (1 no-op activity), ${minimal.submitConcurrency} starts in flight`, `${n1(minimal.perSecond)} wf/s`, minimal.workflows, ratio(minimal)]);
-    if (engine) rows.push([`Engine floor: sendEmail with no-op activities, ${engine.submitConcurrency} starts in flight`, `${n1(engine.perSecond)} wf/s`, engine.workflows, pct(pipeline?.ratioToEngine)]);
-    if (regular) rows.push(['  the old shape, before the fast path (3 regular activities)', `${n1(regular.perSecond)} wf/s`, regular.workflows, ratio(regular)]);
+    const ratio = (x: { perSecond: number } | undefined) => pct(pipeline && x ? pipeline.perSecond / x.perSecond : undefined);
+    const cpuRatio = (x: { cpu: CpuResult } | undefined) => times(pipeline && x ? pipeline.cpu.perItemMs.total! / x.cpu.perItemMs.total! : undefined);
+    if (smtp) rows.push([`SMTP limit: nodemailer pool of ${smtp.poolSize} → sink, ${smtp.inFlight} in flight`, `${n1(smtp.perSecond)} msg/s`, smtp.messages, pct(pipeline?.ratioToSmtp), '']);
+    if (work) rows.push([`Work floor: send()'s insert + the 3 activities in-process, no engine, ${work.concurrency} in flight`, `${n1(work.perSecond)} emails/s`, work.sent, ratio(work), cpuRatio(work)]);
+    if (minimal) rows.push([`Engine baseline: minimal workflows (1 no-op activity), ${minimal.submitConcurrency} starts in flight`, `${n1(minimal.perSecond)} wf/s`, minimal.workflows, ratio(minimal), cpuRatio(minimal)]);
+    if (engine) rows.push([`Engine floor: sendEmail with no-op activities, ${engine.submitConcurrency} starts in flight`, `${n1(engine.perSecond)} wf/s`, engine.workflows, pct(pipeline?.ratioToEngine), cpuRatio(engine)]);
+    if (regular) rows.push(['  the old shape, before the fast path (3 regular activities)', `${n1(regular.perSecond)} wf/s`, regular.workflows, ratio(regular), cpuRatio(regular)]);
     if (pipeline) {
-      rows.push([`Full pipeline: send() → sent, ${pipeline.submitConcurrency} send() in flight`, `${n1(pipeline.perSecond)} emails/s`, pipeline.emails, '100 %']);
-      rows.push(['  send() alone (record insert + workflow start)', `${n1(pipeline.submitPerSecond)} sends/s`, pipeline.emails, '']);
+      rows.push([`Full pipeline: send() → sent, ${pipeline.submitConcurrency} send() in flight`, `${n1(pipeline.perSecond)} emails/s`, pipeline.emails, '100 %', '1.00×']);
+      rows.push(['  send() alone (record insert + workflow start)', `${n1(pipeline.submitPerSecond)} sends/s`, pipeline.emails, '', '']);
     }
-    out.push(table(['', 'rate', 'n', 'pipeline ÷ this'], rows));
+    out.push(table(['', 'rate', 'n', 'pipeline ÷ this', 'pipeline CPU/email ÷ this'], rows));
+    if (pipeline && work) {
+      const engineMs = pipeline.cpu.perItemMs.total! - work.cpu.perItemMs.total!;
+      out.push(`  the engine's tax: the pipeline runs at ${pct(pipeline.ratioToWork?.throughput)} of the work floor's rate and spends ${n1(engineMs)} CPU ms per email more than the work itself (${n1(work.cpu.perItemMs.total)} ms)`);
+    }
   }
   if (pipeline) {
     out.push('', 'Per delivered email (saturation phase)');
     // One column per measured workload, the pipeline first.
-    const columns: { title: string; x: { cpu: CpuResult; historyEvents: { mean: number; timelineMs: PipelineTimeline } } }[] = [
+    const columns: { title: string; x: { cpu: CpuResult; persistence?: PersistencePerEmail; historyEvents: { mean: number; timelineMs: PipelineTimeline } } }[] = [
       { title: 'pipeline', x: pipeline },
+      ...(work ? [{ title: 'work floor', x: { cpu: work.cpu, persistence: work.persistence, historyEvents: { mean: 0, timelineMs: NO_TIMELINE } } }] : []),
       ...(engine ? [{ title: 'engine floor', x: engine }] : []),
       ...(minimal ? [{ title: 'minimal wf', x: minimal }] : []),
       ...(regular ? [{ title: 'floor, old shape', x: regular }] : []),
@@ -59,12 +70,15 @@ export function renderTable(r: BenchResults): string {
     const busy = (x: { machineBusyMs: number; machineCapacityMs: number; totalMs: number }, outside: boolean) =>
       `${n1(Math.max(0, (outside ? x.machineBusyMs - x.totalMs : x.machineBusyMs) / x.machineCapacityMs) * 100)} %`;
     out.push(table(['', ...columns.map((c) => c.title)], [
-      ['history events', ...columns.map((c) => `${c.x.historyEvents.mean}`)],
+      ['history events', ...columns.map((c) => (c.title === 'work floor' ? '—' : `${c.x.historyEvents.mean}`))],
       cpuRow('CPU ms, all processes', 'total'),
       cpuRow('  worker process', 'worker'),
       cpuRow('  Temporal dev server', 'temporal'),
       cpuRow('  Postgres (all backends)', 'postgres'),
       cpuRow('  bench: send() client + SMTP sink', 'bench'),
+      ['Postgres WAL records / fsyncs', ...columns.map((c) => (c.x.persistence ? `${c.x.persistence.postgresWalRecords} / ${c.x.persistence.postgresWalFsyncs}` : '—'))],
+      ['Postgres WAL bytes', ...columns.map((c) => (c.x.persistence ? `${c.x.persistence.postgresWalBytes}` : '—'))],
+      ['Temporal: bytes written to disk', ...columns.map((c) => (c.x.persistence ? `${c.x.persistence.temporalDiskBytes}` : '—'))],
       ['workflow time, first → last event (ms)', ...tl('total')],
       ['  workflow tasks waiting in queue', ...tl('workflowTaskQueued')],
       ['  workflow tasks running', ...tl('workflowTaskRunning')],
@@ -105,6 +119,42 @@ export function renderTable(r: BenchResults): string {
     ]));
     out.push('  (the retry backoff is capped at 5 s for this phase: with the default 10 min cap, emails would wait for their next attempt long after the sink returned)');
   }
+  if (r.phases.compare) out.push('', ...renderCompare(r.phases.compare));
+  if (r.costs) out.push('', ...renderCosts(r.costs));
   if (r.notes.length) out.push('', 'Notes', ...r.notes.map((n) => `  - ${n}`));
   return out.join('\n');
+}
+
+/** Temporal Cloud's billable Actions per email, and what a million emails cost in Actions vs at an email provider. */
+function renderCosts(c: CostResult): string[] {
+  const usd = (v: number) => `$${v < 10 ? v.toFixed(2) : v.toFixed(0)}`;
+  const kinds = (byKind: Record<string, number>) => Object.entries(byKind).map(([k, n]) => `${k} ${Number.isInteger(n) ? n : n.toFixed(1)}`).join(', ');
+  return [
+    `Billable Actions per email (Temporal Cloud's definition, counted from histories: bench/actions.ts) and cost per million emails`,
+    table(['path', 'source', 'events', 'Actions', `at $${c.prices.temporalPerMillionActions}/M`, `at $${c.prices.temporalPerMillionActionsAt100M}/M`, `storage ${c.retentionDays} d (est.)`, 'which'], c.paths.map((p) => [
+      p.path, p.source, p.events, p.actions, usd(p.perMillionEmails), usd(p.perMillionEmailsAt100M), usd(p.retainedStoragePerMillion), kinds(p.byKind),
+    ])),
+    `  for comparison, sending the million through Amazon SES costs ${usd(c.prices.sesPerMillionEmails!)} (à la carte, $0.10 per 1,000); Temporal Cloud adds its plan (10 % of usage, at least $500/month on Business)`,
+    `  $${c.prices.temporalPerMillionActions}/M = the first 5 M Actions of a month; $${c.prices.temporalPerMillionActionsAt100M}/M = the 100–200 M tier; storage = retained histories at $${c.prices.temporalRetainedPerGbHour}/GBh for ${c.retentionDays} days`,
+    `  not in history, so not counted: ${c.notInHistory.join('; ')}`,
+  ];
+}
+
+/** The compare phase: every run in order, then the medians and current ÷ baseline. */
+function renderCompare(c: CompareResult): string[] {
+  const env = (e: Record<string, string>) => Object.entries(e).map(([k, v]) => `${k}=${v}`).join(' ') || '—';
+  const cpu = (r: Record<string, number>, k: string) => n1(r[k]);
+  const side = (s: CompareResult['summary']['baseline']) => [s.perSecond.toFixed(1), n1(s.cpuTotal), n1(s.cpuEngine), n1(s.cpuWorker), n1(s.cpuTemporal), s.events, s.actions];
+  return [
+    `Compare, interleaved: baseline ${c.baseline} (${c.baselineCommit.slice(0, 10)}; env ${env(c.baselineEnv)}) vs working tree ${c.currentCommit.slice(0, 10)} (env ${env(c.currentEnv)})`,
+    table(['round', 'side', 'emails/s', 'CPU ms/email', 'worker', 'Temporal', 'Postgres', 'bench', 'events', 'Actions', 'PG WAL rec.', 'Temporal disk B', 'load 1 min'], c.runs.map((r) => [
+      r.round, r.side, r.perSecond.toFixed(1), cpu(r.cpuPerEmailMs, 'total'), cpu(r.cpuPerEmailMs, 'worker'), cpu(r.cpuPerEmailMs, 'temporal'), cpu(r.cpuPerEmailMs, 'postgres'), cpu(r.cpuPerEmailMs, 'bench'),
+      r.historyEvents, r.actions, r.persistence.postgresWalRecords, r.persistence.temporalDiskBytes, r.load1.toFixed(2),
+    ])),
+    table(['median', 'emails/s', 'CPU ms/email', 'engine (worker + Temporal)', 'worker', 'Temporal', 'events', 'Actions'], [
+      ['baseline', ...side(c.summary.baseline)],
+      ['current', ...side(c.summary.current)],
+      ['current ÷ baseline', times(c.summary.ratio.perSecond), times(c.summary.ratio.cpuTotal), times(c.summary.ratio.cpuEngine), '', '', '', ''],
+    ]),
+  ];
 }

@@ -8,18 +8,23 @@
 //             at once, as two workers shaped like startWorker's;
 //   smtp      the SMTP limit: nodemailer's pooled transport (createSmtpTransport)
 //             straight into the sink, BENCH_SMTP_MESSAGES with BENCH_SMTP_IN_FLIGHT
-//             in flight, then reports and exits.
+//             in flight, then reports and exits;
+//   work      the work floor (bench/work-loop.ts): BENCH_WORK_EMAILS emails through
+//             send()'s insert and the three activities in-process, no engine,
+//             BENCH_WORK_CONCURRENCY at a time, once the bench says `go`.
 // It says `ready` over IPC once polling, stops on SIGTERM/SIGINT (the SDK's
 // shutdown), and stops as well if the bench goes away (IPC disconnect).
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { deliverTaskQueue, loadConfig } from '../src/config.ts';
 import { createSmtpTransport } from '../src/smtp.ts';
 import { startWorker } from '../src/worker.ts';
+import { runWorkLoop, type WorkLoopResult } from './work-loop.ts';
 import type { FloorActivities } from './workflows.ts';
 
 export type ChildMessage =
   | { type: 'ready' }
   | { type: 'smtp-done'; sent: number; failed: number; firstError: string | undefined; elapsedMs: number }
+  | ({ type: 'work-done' } & WorkLoopResult)
   | { type: 'error'; message: string };
 
 /** Resolves once the message has been handed to the IPC channel. */
@@ -54,7 +59,7 @@ async function runFloor(): Promise<void> {
   const deliverQueue = deliverTaskQueue(config.temporal.taskQueue);
   const activities: FloorActivities = {
     blockCheck: async () => ({ outcome: 'pass' }),
-    prepare: async () => ({ outcome: 'ready', size: 1000, deliverTaskQueue: deliverQueue, policy: config.deliver }),
+    prepare: async () => ({ outcome: 'ready', size: 1000, deliverTaskQueue: deliverQueue, policy: config.deliver, firstAttempt: config.worker.rateLimitPerSecond ? 'activity' : 'local' }),
     deliver: async () => ({ outcome: 'sent', alreadySent: false, afterUncertain: false }),
   };
   const { deliver, ...steps } = activities;
@@ -64,7 +69,7 @@ async function runFloor(): Promise<void> {
       ...common,
       taskQueue: config.temporal.taskQueue,
       workflowBundle: { codePath: bundlePath },
-      activities: steps,
+      activities: { ...steps, deliver },
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
     }),
     await Worker.create({
@@ -117,11 +122,24 @@ async function runSmtp(): Promise<void> {
   await send({ type: 'smtp-done', sent, failed, firstError, elapsedMs });
 }
 
+async function runWork(): Promise<void> {
+  const config = loadConfig(process.env);
+  const n = Number(process.env.BENCH_WORK_EMAILS ?? 100);
+  const concurrency = Number(process.env.BENCH_WORK_CONCURRENCY ?? 64);
+  // The bench takes its CPU snapshot between `ready` and `go`.
+  const go = new Promise<void>((resolve) => process.on('message', (m: { type?: string }) => m.type === 'go' && resolve()));
+  await send({ type: 'ready' });
+  await go;
+  const result = await runWorkLoop(config, n, concurrency, process.env.BENCH_WORK_TAG ?? 'work');
+  await send({ type: 'work-done', ...result });
+}
+
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   if (mode === 'pipeline') await runPipeline();
   else if (mode === 'floor') await runFloor();
   else if (mode === 'smtp') await runSmtp();
+  else if (mode === 'work') await runWork();
   else throw new Error(`BENCH_MODE: unknown mode "${mode}"`);
 }
 

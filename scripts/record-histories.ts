@@ -2,12 +2,17 @@
 // path an email can take. Run it (`npm run record-histories`) only when a
 // workflow change is meant to be incompatible with running emails; otherwise
 // the committed histories are the gate that catches such a change.
+//
+// A compatible change of shape (behind patched()) adds fixtures of the new
+// shape next to the old ones, which stay:
+//   npm run record-histories -- --only sent,retried-then-sent --prefix local-first-
+// writes send-email-local-first-sent.json and send-email-local-first-retried-then-sent.json.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Mailer } from '../src/index.ts';
 import { loadConfig } from '../src/config.ts';
@@ -16,6 +21,8 @@ import { SmtpSink } from '../dev/stack/smtp-sink.ts';
 import { waitFor } from '../dev/stack/wait.ts';
 import { startWorker } from '../src/worker.ts';
 
+const { values: args } = parseArgs({ options: { only: { type: 'string' }, prefix: { type: 'string', default: '' } }, strict: true });
+const only = args.only?.split(',').map((s) => s.trim());
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const exec = promisify(execFile);
 const out = path.resolve(import.meta.dirname, '../test/fixtures/histories');
@@ -53,13 +60,15 @@ try {
     },
     'scheduled-then-sent': async () => (await mailer.send({ from, to: 'f@example.com', subject: 's', text: 't' }, { sendAt: new Date(Date.now() + 1500) })).workflowId,
   };
-  for (const [name, run] of Object.entries(scenarios)) {
+  for (const name of only ?? Object.keys(scenarios)) {
+    const run = scenarios[name];
+    if (!run) throw new Error(`--only: no scenario "${name}" (known: ${Object.keys(scenarios).join(', ')})`);
     const workflowId = await run();
     const handle = mailer.temporal.workflow.getHandle(workflowId);
     await handle.result().catch(() => undefined);
     // The CLI writes the standard JSON form that historyFromJSON reads back.
     const { stdout } = await exec(stack.info.temporalCli!, ['workflow', 'show', '--address', stack.info.temporalAddress, '--workflow-id', workflowId, '--output', 'json'], { maxBuffer: 64 * 1024 * 1024 });
-    await writeFile(path.join(out, `send-email-${name}.json`), stdout);
+    await writeFile(path.join(out, `send-email-${args.prefix}${name}.json`), stdout);
     console.log(`recorded ${name}: ${(JSON.parse(stdout) as { events: unknown[] }).events.length} events`);
   }
 } finally {

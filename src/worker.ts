@@ -3,7 +3,8 @@
 // after the workers have drained. `npm run worker` runs it against the environment.
 //
 // Two Temporal workers share those resources:
-//  - `<queue>`: the workflows and the short database steps;
+//  - `<queue>`: the workflows, the short database steps and, without a rate
+//    limit, the first delivery attempt (local activities);
 //  - `<queue>-deliver`: only `deliver`, so Temporal's task-queue rate limit
 //    (`EMAIL_RATE_LIMIT`, enforced by the server across every worker of the
 //    queue) counts deliveries and nothing else. A separate queue also keeps
@@ -113,8 +114,13 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
       ...common,
       taskQueue: config.temporal.taskQueue,
       ...(workflowBundle ? { workflowBundle } : { workflowsPath }),
-      activities: steps,
+      // deliver is here too for the first attempt, which runs as a local
+      // activity when no rate limit is set (see prepare); the workflow never
+      // schedules it as a regular activity on this queue.
+      activities: { ...steps, deliver },
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
+      // Local first attempts are deliveries too: the same bound as the deliver queue's.
+      maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentDeliveries,
     });
     const delivery = await Worker.create({
       ...common,

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { recordedPaths } from '../bench/actions.ts';
 import type { BenchResults } from '../bench/results.ts';
 import { DEFAULT_PHASES } from '../bench/results.ts';
 import { projectRoot } from '../dev/stack/index.ts';
@@ -16,6 +17,17 @@ const run = promisify(execFile);
 let out: string | undefined;
 afterAll(async () => {
   if (out) await rm(out, { recursive: true, force: true });
+});
+
+describe('billable Actions', () => {
+  it('counts the recorded histories by Temporal Cloud\'s definition', async () => {
+    const paths = Object.fromEntries((await recordedPaths(path.join(projectRoot, 'test/fixtures/histories'))).map((p) => [p.file, p.actions]));
+    // Start, the two local activities' markers (one workflow task: one Action), deliver, the final status upsert.
+    expect(paths['send-email-sent.json']).toEqual({ total: 4, byKind: { 'workflow started': 1, 'local activities (one per workflow task)': 1, 'activity scheduled': 1, 'search attributes upserted': 1 } });
+    // The same plus a failed attempt: its two upserts (attempt and error class; status retrying), the backoff timer, a second deliver.
+    expect(paths['send-email-retried-then-sent.json']?.total).toBe(8);
+    expect(paths['send-email-blocked.json']?.total).toBe(3);
+  });
 });
 
 describe('npm run bench --smoke', () => {
@@ -40,7 +52,7 @@ describe('npm run bench --smoke', () => {
     expect(await readFile(path.join(out, svg!), 'utf8')).toMatch(/^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"[\s\S]*<\/svg>\s*$/);
 
     const r = JSON.parse(await readFile(path.join(out, json!), 'utf8')) as BenchResults;
-    const { smtp, engine, pipeline, latency, ratelimit, backlog } = r.phases;
+    const { smtp, engine, work, pipeline, latency, ratelimit, backlog } = r.phases;
     expect(Object.keys(r.phases).sort()).toEqual([...DEFAULT_PHASES].sort());
 
     // Every setting and version is on record.
@@ -61,6 +73,12 @@ describe('npm run bench --smoke', () => {
     expect(minimal.historyEvents.mean).toBe(11); // started, a workflow task (3 events), the activity (3), a workflow task (3), completed
     // Under heavy load a lost activity task can fail an empty workflow; the bench reports it.
     expect(engine!.completed).toBeGreaterThanOrEqual(0.9 * engine!.workflows);
+    // The work floor runs the same activities with no engine: every email sent, by Postgres's own count.
+    expect(work!.sent).toBe(work!.emails);
+    expect(work!.statuses).toEqual({ sent: work!.emails });
+    expect(work!.perSecond).toBeGreaterThan(0);
+    expect(work!.cpu.perItemMs.temporal).toBeLessThan(pipeline!.cpu.perItemMs.temporal!);
+    expect(pipeline!.ratioToWork?.throughput).toBeGreaterThan(0);
     expect(pipeline!.perSecond).toBeGreaterThan(0);
     expect(pipeline!.submitPerSecond).toBeGreaterThan(0);
     expect(pipeline!.statuses).toEqual({ sent: pipeline!.emails });
@@ -88,6 +106,15 @@ describe('npm run bench --smoke', () => {
       expect(run.firstSecond).toBeGreaterThan(0);
       expect(run.maxIn1s).toBeGreaterThan(0);
     }
+
+    // Actions by Temporal Cloud's definition, counted from this run's histories: a retry costs more than the first attempt.
+    const costs = r.costs!;
+    const first = costs.paths.find((p) => p.path === 'sent at the first attempt')!;
+    const retried = costs.paths.find((p) => p.path === 'retried, then sent')!;
+    expect(first.actions).toBeGreaterThanOrEqual(2); // at least the start and the delivery
+    expect(retried.actions).toBeGreaterThan(first.actions);
+    expect(first.perMillionEmails).toBe(first.actions * costs.prices.temporalPerMillionActions!);
+    expect(stdout).toContain('Billable Actions per email');
 
     expect(backlog!.sent).toBe(backlog!.emails);
     expect(backlog!.drainSeconds).toBeGreaterThan(0);

@@ -43,7 +43,8 @@ describe('payload encryption', () => {
       const payloads: RawPayload[] = [];
       // Local-activity markers carry, beside our encrypted result, a bookkeeping
       // payload the SDK core writes itself (activity id, type, attempt), which no
-      // codec sees; it holds no email data, which is checked below.
+      // codec sees; so does a patch marker (the patch id). They hold no email
+      // data, which is checked below.
       const coreMarkerData: RawPayload[] = [];
       const collect = (node: unknown, into: RawPayload[]): void => {
         if (!node || typeof node !== 'object') return;
@@ -51,11 +52,12 @@ describe('payload encryption', () => {
         if (o.payloads && Array.isArray(o.payloads)) into.push(...(o.payloads as RawPayload[]));
         for (const [k, v] of Object.entries(o)) {
           if (!v || typeof v !== 'object' || v instanceof Uint8Array) continue;
-          collect(v, k === 'data' && o.result !== undefined ? coreMarkerData : into);
+          collect(v, (k === 'data' && o.result !== undefined) || k === 'patch-data' ? coreMarkerData : into);
         }
       };
       for (const event of raw.history?.events ?? []) collect(event, payloads);
-      expect(coreMarkerData.length).toBe(2); // blockCheck and prepare
+      // blockCheck, prepare, the local first delivery attempt, and its patch marker
+      expect(coreMarkerData.length).toBe(4);
       const bookkeeping = coreMarkerData.map((p) => Buffer.from(p.data ?? []).toString()).join('');
       for (const secret of [sent.id, 'private@example.com', 'Private subject']) expect(bookkeeping).not.toContain(secret);
       expect(payloads.length).toBeGreaterThanOrEqual(4); // workflow input, activity inputs and results, workflow result

@@ -19,6 +19,7 @@ import { spawnWorker } from '../dev/stack/worker-process.ts';
 
 const FROM = 'faults@acme.example';
 const TimeoutType = protos.temporal.api.enums.v1.TimeoutType;
+const EventType = protos.temporal.api.enums.v1.EventType;
 
 describe('faults', { timeout: 180_000 }, () => {
   let stack: Stack;
@@ -104,29 +105,48 @@ describe('faults', { timeout: 180_000 }, () => {
     return rows;
   }
 
-  it('worker SIGKILLed while deliver is in flight: the attempt times out by heartbeat and another worker delivers', async () => {
-    const first = await worker();
+  /** Holds three deliveries at the server, kills the worker that sends them, lets a new one finish them. */
+  async function killMidSend(tag: string, extra: Record<string, string> = {}): Promise<string[]> {
+    const first = await worker(extra);
     // Every delivery is held at the server, none answered, when the worker
     // dies: no message is in the uncertain window (stored, reply not yet
     // recorded), where a resend is by design. An email answered quickly while
     // another is held would be exactly that, and it would be sent twice.
     for (let i = 0; i < 3; i++) sink.replyQueue.push({ kind: 'accept', delayMs: 5000 });
-    const ids = await submit(3, 'sigkill');
+    const ids = await submit(3, tag);
     await waitFor('all three deliveries in flight at the server', () => sink.pending === 3);
     await first.kill();
-    await worker();
+    await worker(extra);
     await expectSettled(ids);
     // The second worker took each claim over from a dead attempt, so it cannot
     // know whether the server kept the first copy: it says so on the record.
     const { rows } = await mailer.pool.query<{ possibly_delivered: boolean }>('SELECT possibly_delivered FROM mailer.emails WHERE id = ANY($1)', [ids]);
     expect(rows.map((r) => r.possibly_delivered)).toEqual([true, true, true]);
+    return ids;
+  }
+
+  const historyOf = async (id: string) => (await mailer.temporal.workflow.getHandle(workflowIdFor(id)).fetchHistory()).events!;
+
+  it('worker SIGKILLed while deliver is in flight (rate-limited: a regular activity): the attempt times out by heartbeat and another worker delivers', async () => {
+    const ids = await killMidSend('sigkill', { EMAIL_RATE_LIMIT: '100/s' });
     // Temporal gave up on each dead attempt by its heartbeat timeout (3 s), not
     // the start-to-close one (20 s) - even an attempt killed before it ever
     // heartbeated: the server's heartbeat timer runs from the attempt's start.
     for (const id of ids) {
-      const history = await mailer.temporal.workflow.getHandle(workflowIdFor(id)).fetchHistory();
-      const timeouts = history.events!.flatMap((e) => e.activityTaskTimedOutEventAttributes?.failure?.timeoutFailureInfo?.timeoutType ?? []);
+      const timeouts = (await historyOf(id)).flatMap((e) => e.activityTaskTimedOutEventAttributes?.failure?.timeoutFailureInfo?.timeoutType ?? []);
       expect(timeouts, `attempt timeouts of ${id}`).toEqual([TimeoutType.TIMEOUT_TYPE_HEARTBEAT]);
+    }
+  });
+
+  it('worker SIGKILLed while its local first attempt is in flight: the workflow task times out and another worker delivers', async () => {
+    const ids = await killMidSend('sigkill-local');
+    // No rate limit: the first attempt ran as a local activity inside the dead
+    // worker's workflow task. Temporal gave up on that task (its timeout), the
+    // next worker ran the attempt again and took the expired claim over.
+    for (const id of ids) {
+      const events = await historyOf(id);
+      expect(events.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT).length, `workflow task timeouts of ${id}`).toBeGreaterThanOrEqual(1);
+      expect(events.filter((e) => e.activityTaskScheduledEventAttributes), `regular attempts of ${id}`).toEqual([]);
     }
   });
 

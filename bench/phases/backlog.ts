@@ -5,7 +5,7 @@ import { mapLimit } from '../../src/concurrency.ts';
 import { workflowIdFor } from '../../src/email/store.ts';
 import { spawnChild } from '../children.ts';
 import { type BenchContext, log } from '../context.ts';
-import { dbNow, deliverDispatches, submitClosedLoop, tried, waitForSent, waitUntil } from '../measure.ts';
+import { dbNow, deliverDispatches, historySample, submitClosedLoop, tried, waitForSent, waitUntil } from '../measure.ts';
 import type { BacklogResult } from '../results.ts';
 import { maxInWindow, perSecond, round } from '../stats.ts';
 
@@ -61,6 +61,8 @@ export async function backlogPhase(ctx: BenchContext): Promise<BacklogResult> {
       limitBinding: maxIn1sDispatched >= 0.9 * limit,
       sent: times.length,
       perSecond: perSecond(times, upAt, Math.ceil(drainSeconds) + 1),
+      // Emails that failed at least once and were sent on a later attempt: the retried path.
+      historyEvents: await historySample(temporal, (await retried(db, records.map((r) => r.id))).map(workflowIdFor), options.historySamples),
     };
     log(`backlog: drained ${n} in ${result.drainSeconds} s (ideal ${result.idealDrainSeconds} s), max in any 1 s: ${maxIn1s} accepted, ${maxIn1sDispatched} dispatched (limit ${limit})`);
     return result;
@@ -68,4 +70,10 @@ export async function backlogPhase(ctx: BenchContext): Promise<BacklogResult> {
     await sink.listen();
     await child.stop();
   }
+}
+
+/** Of `ids`, those that took more than one attempt. */
+async function retried(db: BenchContext['db'], ids: string[]): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>('SELECT id FROM mailer.emails WHERE id = ANY($1) AND attempts >= 2 ORDER BY created_on', [ids]);
+  return rows.map((r) => r.id);
 }

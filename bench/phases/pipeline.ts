@@ -5,6 +5,7 @@ import { workflowIdFor } from '../../src/email/store.ts';
 import { spawnChild } from '../children.ts';
 import { type BenchContext, log } from '../context.ts';
 import { closeTimes, cpuResult, dbNow, historySample, roundDistribution, statusCounts, submitClosedLoop, waitForClosed, waitForSent } from '../measure.ts';
+import { persistencePerEmail, persistenceSnapshot } from '../persistence.ts';
 import { cpuSnapshot, memoryOf, treeRss } from '../proc.ts';
 import type { PipelineResult } from '../results.ts';
 import { distribution, type Distribution, perSecond, round } from '../stats.ts';
@@ -25,10 +26,12 @@ export async function pipelinePhase(ctx: BenchContext): Promise<PipelineResult> 
       if (postgresPid) postgresMaxRss = Math.max(postgresMaxRss, treeRss(postgresPid));
     }, 1000);
     const cpuBefore = cpuSnapshot([child.pid]);
+    const persistedBefore = await persistenceSnapshot(db, cpuBefore.pids.temporal);
     const { records, firstCall } = await submitClosedLoop(mailer, 'pipeline', n, options.concurrency);
     const lastReturn = Math.max(...records.map((r) => r.returnedAt));
     const lastSent = await waitForSent(db, since, n, 'pipeline');
     const cpuAfter = cpuSnapshot([child.pid]);
+    const persistedAfter = await persistenceSnapshot(db, cpuAfter.pids.temporal);
     clearInterval(sampler);
     const elapsedSeconds = (lastSent - firstCall) / 1000;
     const query = `TaskQueue = "${taskQueue}" AND ExecutionStatus = "Completed"`;
@@ -46,9 +49,11 @@ export async function pipelinePhase(ctx: BenchContext): Promise<PipelineResult> 
     const historyEvents = await historySample(temporal, records.map((r) => workflowIdFor(r.id)), options.historySamples);
     const smtp = results.phases.smtp;
     const engine = results.phases.engine;
+    const work = results.phases.work;
     const perSecondRate = n / elapsedSeconds;
     const receivedTimes = records.map((r) => receipts.get(r.id)).filter((t): t is number => t !== undefined);
     const temporalPid = cpuAfter.pids.temporal;
+    const cpu = cpuResult(cpuBefore, cpuAfter, n);
     const result: PipelineResult = {
       emails: n,
       submitConcurrency: options.concurrency,
@@ -60,10 +65,12 @@ export async function pipelinePhase(ctx: BenchContext): Promise<PipelineResult> 
       workflowMs,
       ratioToSmtp: smtp ? round(perSecondRate / smtp.perSecond, 3) : undefined,
       ratioToEngine: engine ? round(perSecondRate / engine.perSecond, 3) : undefined,
+      ratioToWork: work ? { throughput: round(perSecondRate / work.perSecond, 3), cpu: round(cpu.perItemMs.total! / work.cpu.perItemMs.total!, 2) } : undefined,
       sendMs: roundDistribution(distribution(records.map((r) => r.returnedAt - r.calledAt))),
       statuses,
       historyEvents,
-      cpu: cpuResult(cpuBefore, cpuAfter, n),
+      cpu,
+      persistence: persistencePerEmail(persistedBefore, persistedAfter, n),
       memory: {
         workerPeakRssBytes: memoryOf(child.pid)?.peak,
         temporalPeakRssBytes: temporalPid ? memoryOf(temporalPid)?.peak : undefined,

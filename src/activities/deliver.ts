@@ -49,7 +49,7 @@ export function createDeliver({ db, transport, config, metrics }: ActivityDeps) 
         return;
       } catch (err) {
         if (ctx.cancellationSignal.aborted) throw err;
-        ctx.heartbeat({ recording: attempt });
+        if (!ctx.info.isLocal) ctx.heartbeat({ recording: attempt });
         await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2000)));
       }
     }
@@ -98,7 +98,8 @@ export function createDeliver({ db, transport, config, metrics }: ActivityDeps) 
     // tick (nearly all of them) would pay a server round trip and a history-
     // service update for nothing (measured: 2-4 ms of dev-server CPU per email).
     const ticker = setInterval(() => {
-      ctx.heartbeat();
+      // A local attempt has no server-side heartbeat: the workflow task it runs in is what times out.
+      if (!ctx.info.isLocal) ctx.heartbeat();
       refreshClaim(db, emailId, claim).catch(() => {});
     }, Math.max(200, Math.floor(config.deliver.heartbeatMs / 3)));
     let response: string;

@@ -8,7 +8,7 @@ import { createRecordActivities } from './record.ts';
 
 export type { ActivityDeps } from './deps.ts';
 export type { BlockCheckResult } from './block-check.ts';
-export type { PrepareResult } from './prepare.ts';
+export type { FirstAttempt, PrepareResult } from './prepare.ts';
 export type { DeliverResult } from './deliver.ts';
 export type { PurgeResult } from '../email/retention.ts';
 

@@ -5,6 +5,12 @@
 // lands in history, so a replay uses the same one.
 // It writes nothing: a commit here would cost every email an fsync on the
 // way to the SMTP server (deliver records the size it sent, with the flag).
+//
+// The plan also says how the first attempt runs: as a local activity in the
+// worker that runs the workflow (no task-queue round trip through the server)
+// unless EMAIL_RATE_LIMIT is set — the server's task-queue rate limit only
+// counts activities it dispatches, so a rate-limited worker sends every
+// attempt as the regular `deliver` activity on the deliver queue.
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
@@ -15,8 +21,11 @@ import { loadForSending } from '../email/store.ts';
 import type { ActivityDeps } from './deps.ts';
 
 export type PrepareResult =
-  | { outcome: 'ready'; deliverTaskQueue: string; policy: DeliverPolicy }
+  | { outcome: 'ready'; deliverTaskQueue: string; policy: DeliverPolicy; firstAttempt?: FirstAttempt }
   | { outcome: 'final'; status: EmailStatus };
+
+/** Where the first delivery attempt runs (absent in plans recorded before it existed: `activity`). */
+export type FirstAttempt = 'local' | 'activity';
 
 export function createPrepare({ db, config }: ActivityDeps) {
   return async function prepare(emailId: string): Promise<PrepareResult> {
@@ -38,6 +47,11 @@ export function createPrepare({ db, config }: ActivityDeps) {
       const code = (err as { code?: unknown }).code;
       throw ApplicationFailure.nonRetryable(`email ${emailId} cannot be composed${typeof code === 'string' ? ` (${code})` : ''}`, 'EmailInvalid');
     }
-    return { outcome: 'ready', deliverTaskQueue: deliverTaskQueue(config.temporal.taskQueue), policy: config.deliver };
+    return {
+      outcome: 'ready',
+      deliverTaskQueue: deliverTaskQueue(config.temporal.taskQueue),
+      policy: config.deliver,
+      firstAttempt: config.worker.rateLimitPerSecond ? 'activity' : 'local',
+    };
   };
 }

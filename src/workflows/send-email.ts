@@ -18,6 +18,7 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -44,6 +45,9 @@ import {
 import type { EmailStatus } from '../email/status.ts';
 
 export { resolveSignal, stateQuery, type Resolution, type SendEmailInput, type SendEmailResult, type SendEmailState, type Step } from '../contract.ts';
+
+/** Patch id of the local first delivery attempt: histories recorded before it replay the regular activity. */
+export const LOCAL_FIRST_ATTEMPT = 'local-first-delivery-attempt';
 
 // The short database-only steps: retried until Postgres answers again (a
 // database outage must not fail email), each attempt bounded.
@@ -142,13 +146,23 @@ export async function sendEmail({ emailId, sendAt }: SendEmailInput): Promise<Se
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry: { maximumAttempts: 1 }, // retries are this workflow's loop below
     });
+    // The first attempt as a local activity, when the plan allows it (no rate
+    // limit): it runs in this workflow task, recorded as one marker, with no
+    // activity task through the server. Every later attempt is the regular,
+    // heartbeating, rate-limited `deliver`, with its retry state visible.
+    const firstHere = plan.firstAttempt === 'local' && patched(LOCAL_FIRST_ATTEMPT);
+    const { deliver: deliverHere } = proxyLocalActivities<Activities>({
+      startToCloseTimeout: plan.policy.startToCloseMs,
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      retry: { maximumAttempts: 1 },
+    });
     let delivered: DeliverResult;
     for (;;) {
       state.attempt++;
       state.nextAttemptAt = null;
       enter('delivering', state.attempt === 1 ? 'sending' : 'retrying');
       try {
-        delivered = await deliver(emailId, plan.policy.onUncertain);
+        delivered = await (firstHere && state.attempt === 1 ? deliverHere : deliver)(emailId, plan.policy.onUncertain);
       } catch (err) {
         if (isCancellation(err)) throw err;
         const failure = attemptFailure(err);
