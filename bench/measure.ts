@@ -156,7 +156,7 @@ export async function waitForClosed(temporal: Client, taskQueue: string, n: numb
   let last = -1;
   let progressAt = Date.now();
   let loggedAt = Date.now();
-  let closed = 0;
+  let closed: number;
   for (;;) {
     throwIfInterrupted();
     closed = (await temporal.workflow.count(closedQuery)).count;

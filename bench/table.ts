@@ -1,6 +1,6 @@
 // The printed summary of a bench run: plain-text tables, one per phase.
 import type { PersistencePerEmail } from './persistence.ts';
-import type { BenchResults, CompareResult, CostResult, CpuResult, EngineResult, HistorySample } from './results.ts';
+import type { BenchResults, CompareResult, CostResult, CpuResult, HistorySample } from './results.ts';
 
 type PipelineTimeline = HistorySample['timelineMs'];
 /** The work floor has no history: its timeline cells print as —. */

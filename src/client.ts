@@ -6,7 +6,7 @@
 // This module is the package's light entry: it loads @temporalio/client, pg
 // and the validator, never the worker, webpack or the native core.
 import { type Client, type Connection, WorkflowNotFoundError } from '@temporalio/client';
-import pg from 'pg';
+import type pg from 'pg';
 import { type ClientConfig, loadClientConfig } from './config.ts';
 import { resolveSignal, stateQuery, type Resolution, type SendEmailState } from './contract.ts';
 import { checkMigrated, migrate } from './db/migrate.ts';

@@ -358,7 +358,7 @@ function failure(run: () => unknown): ConfigError {
     run();
   } catch (err) {
     if (err instanceof ConfigError) return err;
-    throw new Error(`expected a ConfigError, got ${String(err)}`);
+    throw new Error(`expected a ConfigError, got ${String(err)}`, { cause: err });
   }
   throw new Error('expected a ConfigError, but the configuration loaded');
 }

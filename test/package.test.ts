@@ -3,7 +3,7 @@
 // (ESM and CommonJS), type-checked by the app's own strict tsc, and its
 // compiled worker (`node …/dist/worker.js`) delivering what the app sent.
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';

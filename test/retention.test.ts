@@ -10,7 +10,7 @@ import type { EmailInput } from '../src/email/input.ts';
 import { purgeExpired, type RetentionPolicy } from '../src/email/retention.ts';
 import { contentPurgeDue, limitWindow } from '../src/email/transitions.ts';
 import { createTestEnv, outcome, row, runMailer, type TestEnv } from './helpers.ts';
-import { age, recordOnly, stored, wholeOrPurged } from './retention-helpers.ts';
+import { age, recordOnly, stored } from './retention-helpers.ts';
 
 const FROM = 'Billing <billing@acme.example>';
 const DAY = 86_400_000;

@@ -7,7 +7,7 @@ import type { LatencyLevel, LatencyResult } from '../results.ts';
 import { distribution, round } from '../stats.ts';
 
 export async function latencyPhase(ctx: BenchContext): Promise<LatencyResult> {
-  const { options, results, runId, sink, receipts, workerEnv, mailerFor } = ctx;
+  const { options, results, runId, receipts, workerEnv, mailerFor } = ctx;
   const saturationRate = results.phases.pipeline?.perSecond ?? options.saturationRate!;
   let worker = ctx.warmWorker;
   if (!worker) {

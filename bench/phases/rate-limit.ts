@@ -13,7 +13,7 @@ import { distribution, maxInWindow, perSecond, round } from '../stats.ts';
 const STEADY_AFTER_S = 2;
 
 export async function rateLimitPhase(ctx: BenchContext): Promise<RateLimitResult> {
-  const { options, results, runId, sink, temporal, receipts, workerEnv, mailerFor } = ctx;
+  const { options, results, runId, temporal, receipts, workerEnv, mailerFor } = ctx;
   const limit = options.rateLimit;
   const runsOut: RateLimitRun[] = [];
   for (const workers of options.rateWorkers) {

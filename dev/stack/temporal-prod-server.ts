@@ -158,7 +158,7 @@ export class TemporalProductionServer {
       await run('sh', [script, ...args], { env: { PATH: process.env.PATH, ...env }, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 });
     } catch (err) {
       const e = err as { stdout?: string; stderr?: string; message: string };
-      throw new Error(`${name} (${path.basename(script)}) failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+      throw new Error(`${name} (${path.basename(script)}) failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`, { cause: err });
     }
   }
 

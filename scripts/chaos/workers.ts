@@ -37,7 +37,7 @@ export class Fleet {
       } catch (err) {
         run.stats.workerSpawnFailures++;
         run.log(`   ${name} did not start (${errorText(err)}); retrying in 1 s`);
-        if (Date.now() > deadline || run.stopping) throw new Error(`no worker could be started: ${errorText(err)}`);
+        if (Date.now() > deadline || run.stopping) throw new Error(`no worker could be started: ${errorText(err)}`, { cause: err });
         await sleep(1000);
       }
     }
@@ -77,7 +77,7 @@ export class Fleet {
       if (err instanceof WorkerStartError) {
         const reason = err.lastLine.replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:<port>').slice(0, 200);
         run.stats.workerSpawnFailureReasons[reason] = (run.stats.workerSpawnFailureReasons[reason] ?? 0) + 1;
-        throw new Error(reason);
+        throw new Error(reason, { cause: err });
       }
       throw err;
     }
