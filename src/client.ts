@@ -18,7 +18,6 @@ import { startEmailWorkflow, type StartFailure } from './email/start.ts';
 import { type EmailStatus, isFinal } from './email/status.ts';
 import { type EmailRecord, insertEmail, isEmailId, loadEmail } from './email/store.ts';
 import { cancelUnstarted } from './email/transitions.ts';
-import { payloadHash, validateIdempotencyKey, validateSendAt, validateSendInput } from './email/validation.ts';
 import { webUiLink } from './operations.ts';
 import { connectClient } from './temporal-connection.ts';
 
@@ -82,6 +81,12 @@ export interface MailerOptions {
   taskQueue?: string;
 }
 
+// The validator (zod and the address parser) is the heaviest part of the
+// client: it loads while connect() waits for Postgres and Temporal, not when
+// the app imports the package.
+let validator: Promise<typeof import('./email/validation.ts')> | undefined;
+const loadValidator = () => (validator ??= import('./email/validation.ts'));
+
 function settings(options: MailerOptions): ClientConfig {
   const base = options.config ?? loadClientConfig(options.env ?? process.env, { requireDatabaseUrl: !options.pool && !options.databaseUrl });
   return {
@@ -127,6 +132,8 @@ export class Mailer {
     const config = settings(options);
     const pool = options.pool ?? createPool(config.databaseUrl);
     let connection: Connection | undefined;
+    const validatorLoaded = loadValidator();
+    validatorLoaded.catch(() => {}); // awaited below; a failed connect must not leave it unhandled
     try {
       if (config.database.migrate) await migrate(pool, config.database.schema);
       else await checkMigrated(pool, config.database.schema);
@@ -136,6 +143,7 @@ export class Mailer {
         connection = connected.connection;
         temporal = connected.client;
       }
+      await validatorLoaded;
       return new Mailer(config, pool, temporal, { pool: !options.pool, connection });
     } catch (err) {
       if (!options.pool) await pool.end();
@@ -146,6 +154,7 @@ export class Mailer {
 
   async send(input: EmailInput, options: SendOptions = {}): Promise<SendResult> {
     // Everything is checked before anything is written.
+    const { payloadHash, validateIdempotencyKey, validateSendAt, validateSendInput } = await loadValidator();
     const email = validateSendInput(input);
     const given = sendOptions(options);
     const sendAt = validateSendAt(given.sendAt);
