@@ -19,6 +19,7 @@ import { checkMigrated, migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
 import { dbFor } from './db/schema.ts';
 import { installRuntime } from './observability.ts';
+import { ensureWebhookSender } from './events/sender.ts';
 import { ensureReconcileSchedule } from './schedule.ts';
 import { createSmtpTransport } from './smtp.ts';
 import { connectClient, dataConverter } from './temporal-connection.ts';
@@ -64,8 +65,10 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
   let connection: NativeConnection | undefined;
   let clientConnection: Connection | undefined;
   let scheduleReady: { stop(): void } | undefined;
+  let senderReady: { stop(): void } | undefined;
   const closeResources = async () => {
     scheduleReady?.stop();
+    senderReady?.stop();
     transport.close();
     await Promise.allSettled([pool.end(), connection?.close(), clientConnection?.close()]);
   };
@@ -85,7 +88,8 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
     // The Schedule is a safety net, not a precondition: a worker that cannot
     // create or describe it right now (Temporal just restarted, its scheduler
     // workflow still recovering) polls anyway and keeps trying in the background.
-    scheduleReady = keepTrying(() => ensureReconcileSchedule(temporal, config));
+    scheduleReady = keepTrying('reconcile Schedule', () => ensureReconcileSchedule(temporal, config));
+    if (config.webhook) senderReady = keepTrying('webhook sender', () => ensureWebhookSender(temporal, config));
     const activities = createActivities({ db: dbFor(pool, config.database.schema), transport, config, temporal });
     const { deliver, ...steps } = activities;
     const converter = dataConverter(config);
@@ -133,13 +137,13 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
 }
 
 /** Runs `fn` until it succeeds, backing off to 30 s between tries; `stop()` ends the loop. */
-function keepTrying(fn: () => Promise<unknown>): { stop(): void } {
+function keepTrying(what: string, fn: () => Promise<unknown>): { stop(): void } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const attempt = (delayMs: number) => {
     fn().catch((err: unknown) => {
       if (stopped) return;
-      console.error(`[worker] reconcile Schedule not ready (retrying in ${delayMs / 1000} s): ${err instanceof Error ? err.message : String(err)}`);
+      console.error(`[worker] ${what} not ready (retrying in ${delayMs / 1000} s): ${err instanceof Error ? err.message : String(err)}`);
       timer = setTimeout(() => attempt(Math.min(delayMs * 2, 30_000)), delayMs);
       timer.unref();
     });

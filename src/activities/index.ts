@@ -4,11 +4,13 @@ import type { ActivityDeps } from './deps.ts';
 import { createPrepare } from './prepare.ts';
 import { createReconcile } from './reconcile.ts';
 import { createRecordActivities } from './record.ts';
+import { createWebhookActivities } from './webhooks.ts';
 
 export type { ActivityDeps } from './deps.ts';
 export type { BlockCheckResult } from './block-check.ts';
 export type { PrepareResult } from './prepare.ts';
 export type { DeliverResult } from './deliver.ts';
+export type { PumpResult } from './webhooks.ts';
 
 /** Every activity of the service, over dependencies the worker builds once. */
 export function createActivities(deps: ActivityDeps) {
@@ -18,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     deliver: createDeliver(deps),
     ...createRecordActivities(deps),
     reconcileLost: createReconcile(deps),
+    ...createWebhookActivities(deps),
   };
 }
 

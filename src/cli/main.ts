@@ -9,10 +9,12 @@ import { type Config, loadConfig } from '../config.ts';
 import { migrate } from '../db/migrate.ts';
 import { createPool } from '../db/pool.ts';
 import type { EmailInput } from '../email/input.ts';
+import type { EmailPriority } from '../email/priority.ts';
 import { EMAIL_STATUSES, type EmailStatus, isEmailStatus } from '../email/status.ts';
 import { listEmails } from '../email/store.ts';
 import { exitCodeFor, EXIT, ValidationError } from '../errors.ts';
 import { cliEnv } from './env.ts';
+import * as eventCommands from './events.ts';
 import * as ops from './ops.ts';
 import { addRule, listRules, removeRule, setPerRecipientLimit, showLimits } from './rules.ts';
 
@@ -23,7 +25,7 @@ const USAGE = `usage: mailer <command> [options] [--json]
 
   send --from A --to B [--to C…] [--cc …] [--bcc …] [--reply-to …] --subject S
        (--text T | --html H) [--attach FILE…] [--header "Name: value"…]
-       [--idempotency-key K] [--send-at ISO-8601]
+       [--idempotency-key K] [--send-at ISO-8601] [--priority high|normal|low] [--fairness-key K]
   status ID              the record and its workflow
   cancel ID              cancel an email that has not been sent
   list [--status S] [--limit N]
@@ -38,7 +40,13 @@ const USAGE = `usage: mailer <command> [options] [--json]
   rules remove deny|allow PATTERN
   rules list
   limits set --per-recipient X/Ymin
-  limits show`;
+  limits show
+  events [ID] [--webhook pending|delivered|refused|expired] [--after EVENT_ID] [--limit N]
+  events redeliver EVENT_ID…       send refused or expired events to the webhook again
+  webhooks                         the webhook sender, its counts, what it waits on, what was refused
+  suppressions list [--limit N]
+  suppressions add ADDRESS --reason bounce|complaint|unsubscribe|manual [--note TEXT]
+  suppressions remove ADDRESS`;
 
 type Out = (human: string, json: Record<string, unknown>) => void;
 
@@ -76,6 +84,7 @@ async function send(args: string[], out: Out, printWarning: (line: string) => vo
     bcc: { type: 'string', multiple: true }, 'reply-to': { type: 'string', multiple: true }, subject: { type: 'string' },
     text: { type: 'string' }, html: { type: 'string' }, attach: { type: 'string', multiple: true },
     header: { type: 'string', multiple: true }, 'idempotency-key': { type: 'string' }, 'send-at': { type: 'string' },
+    priority: { type: 'string' }, 'fairness-key': { type: 'string' },
   });
   const headers: Record<string, string> = {};
   for (const h of values.header ?? []) {
@@ -104,6 +113,8 @@ async function send(args: string[], out: Out, printWarning: (line: string) => vo
     m.send(input, {
       ...(values['idempotency-key'] !== undefined ? { idempotencyKey: values['idempotency-key'] } : {}),
       ...(values['send-at'] !== undefined ? { sendAt: values['send-at'] } : {}),
+      ...(values.priority !== undefined ? { priority: values.priority as EmailPriority } : {}),
+      ...(values['fairness-key'] !== undefined ? { fairnessKey: values['fairness-key'] } : {}),
     }),
   );
   out(`${result.id}  (workflow ${result.workflowId}${result.created ? '' : ', existing email for this idempotency key'})`, {
@@ -222,6 +233,21 @@ const COMMANDS: Map<string, Command> = new Map<string, Command>(Object.entries({
   },
   retry: (args: string[], out: Out) => operate(args, out, (m, _v, p) => ops.retry(m, positional(p, 0, 'ID'))),
   setup: (args: string[], out: Out) => operate(args, out, (m) => ops.setup(m)),
+  events: async (args: string[], out: Out) => {
+    const { values, positionals } = parse(args, { webhook: { type: 'string' }, after: { type: 'string' }, limit: { type: 'string' } });
+    const r = await withMailer((m) => eventCommands.events(m, positionals, values));
+    out(r.human, r.json);
+  },
+  webhooks: async (args: string[], out: Out) => {
+    parse(args);
+    const r = await withMailer((m, config) => eventCommands.webhooks(m, config.webhook !== undefined));
+    out(r.human, r.json);
+  },
+  suppressions: async (args: string[], out: Out) => {
+    const { values, positionals } = parse(args, { reason: { type: 'string' }, note: { type: 'string' }, limit: { type: 'string' } });
+    const r = await withMailer((m) => eventCommands.suppressions(m, positionals, values));
+    out(r.human, r.json);
+  },
 } satisfies Record<string, Command>));
 
 /** Runs one command; returns the exit code. `print` and `printError` default to the console. */

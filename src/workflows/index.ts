@@ -3,3 +3,4 @@
 // and activity *types* only.
 export { sendEmail, stateQuery } from './send-email.ts';
 export { reconcileWorkflow } from './reconcile.ts';
+export { webhookSender } from './webhooks.ts';
