@@ -2,10 +2,10 @@
 import type { CpuDelta } from './proc.ts';
 import type { Distribution } from './stats.ts';
 
-export const PHASES = ['smtp', 'engine-minimal', 'engine', 'engine-regular', 'pipeline', 'latency', 'ratelimit', 'backlog'] as const;
+export const PHASES = ['smtp', 'engine-minimal', 'engine', 'engine-regular', 'pipeline', 'latency', 'ratelimit', 'backlog', 'priority'] as const;
 export type Phase = (typeof PHASES)[number];
 /** What a run without --phases measures (engine-regular, the shape before the fast path, is opt-in). */
-export const DEFAULT_PHASES: Phase[] = ['smtp', 'engine-minimal', 'engine', 'pipeline', 'latency', 'ratelimit', 'backlog'];
+export const DEFAULT_PHASES: Phase[] = ['smtp', 'engine-minimal', 'engine', 'pipeline', 'latency', 'ratelimit', 'backlog', 'priority'];
 
 export interface CpuResult extends CpuDelta {
   /** CPU milliseconds per email (or workflow), per process group and in total. */
@@ -148,6 +148,32 @@ export interface BacklogResult {
   perSecond: number[];
 }
 
+export interface PriorityResult {
+  limitPerSecond: number;
+  /** Normal emails submitted at once before the high-priority ones. */
+  batch: number;
+  urgent: {
+    when: string;
+    /** Deliveries queued in front of the limit when the high-priority email was submitted (the server's count). */
+    deliverBacklog: number;
+    /** Batch emails not yet delivered when it reached the sink: those it overtook. */
+    batchUndelivered: number;
+    /** send() called → the sink accepted it. */
+    latencyMs: number;
+  }[];
+  /** The batch's deliveries from 2 s after its first: the limit while high-priority mail cut in. */
+  rate: {
+    seconds: number;
+    perSecond: number;
+    /** By the sink's receipt times. */
+    maxIn1s: number;
+    /** By when Temporal started deliver (history), over the deliveries within 15 s of a high-priority one. */
+    maxIn1sDispatched: number;
+    dispatchesSampled: number;
+  };
+  fairness: { weights: Record<string, number>; flood: number; late: number; window: number; shareB: number; expectedShareB: number };
+}
+
 export interface BenchResults {
   startedAt: string;
   finishedAt: string;
@@ -165,6 +191,7 @@ export interface BenchResults {
     latency?: LatencyResult;
     ratelimit?: RateLimitResult;
     backlog?: BacklogResult;
+    priority?: PriorityResult;
   };
   /** Wall time of each phase (and of the setup: stack start and bundling), seconds. */
   phaseSeconds: Record<string, number>;

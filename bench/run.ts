@@ -8,6 +8,7 @@
 //   latency    send() returned → sink accepted, open-loop arrivals at 25/50/75 % of saturation
 //   ratelimit  EMAIL_RATE_LIMIT with 1, 2, 3 worker processes: is the limit global and exact?
 //   backlog    a backlog built while the sink is down, drained under the limit
+//   priority   a high-priority email behind a 2000-email batch under the limit; two fairness keys
 //
 // This file starts the stack, runs the phases (bench/phases/, one file each)
 // in order and writes <out>/<timestamp>.json and .svg (default bench-results/)
@@ -33,6 +34,7 @@ import { backlogPhase } from './phases/backlog.ts';
 import { enginePhase } from './phases/engine.ts';
 import { latencyPhase } from './phases/latency.ts';
 import { pipelinePhase } from './phases/pipeline.ts';
+import { priorityPhase } from './phases/priority.ts';
 import { rateLimitPhase } from './phases/rate-limit.ts';
 import { smtpPhase } from './phases/smtp.ts';
 import { cpuDelta, cpuSnapshot } from './proc.ts';
@@ -183,6 +185,7 @@ async function main(): Promise<void> {
   if (ctx.warmWorker) await ctx.warmWorker.child.stop();
   if (runs('ratelimit')) results.phases.ratelimit = await timed('ratelimit', () => rateLimitPhase(ctx));
   if (runs('backlog')) results.phases.backlog = await timed('backlog', () => backlogPhase(ctx));
+  if (runs('priority')) results.phases.priority = await timed('priority', () => priorityPhase(ctx));
 
   // ------------------------------------------------------------ output
   const run = cpuDelta(runCpuStart, cpuSnapshot([]));
