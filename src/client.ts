@@ -16,12 +16,12 @@ import { EmailNotFoundError, OperationError, ValidationError } from './errors.ts
 import type { EmailInput } from './email/input.ts';
 import { type EmailPriority, validatePriority } from './email/priority.ts';
 import { suppressionsApi } from './email/suppressions.ts';
-import { type EmailEventRecord, eventChannel, listEvents, type ListEventsOptions, WEBHOOK_STATES } from './events/store.ts';
 import { startEmailWorkflow, type StartFailure } from './email/start.ts';
 import { type EmailStatus, isFinal } from './email/status.ts';
 import { type EmailRecord, insertEmail, isEmailId, loadEmail } from './email/store.ts';
 import { cancelUnstarted } from './email/transitions.ts';
 import { payloadHash, validateIdempotencyKey, validateSendAt, validateSendInput } from './email/validation.ts';
+import { type EmailEventRecord, eventChannel, listEvents, type ListEventsOptions, WEBHOOK_STATES } from './events/store.ts';
 import { webUiLink } from './operations.ts';
 import { connectClient } from './temporal-connection.ts';
 
