@@ -161,15 +161,14 @@ export interface PriorityResult {
     /** send() called → the sink accepted it. */
     latencyMs: number;
   }[];
-  /** The batch's deliveries from 2 s after its first: the limit while high-priority mail cut in. */
+  /** Deliveries in the 40 s around the second high-priority one (the whole batch queued): the limit while it cut in. */
   rate: {
     seconds: number;
+    /** By when Temporal started deliver (history): the limiter itself. */
     perSecond: number;
-    /** By the sink's receipt times. */
-    maxIn1s: number;
-    /** By when Temporal started deliver (history), over the deliveries within 15 s of a high-priority one. */
     maxIn1sDispatched: number;
-    dispatchesSampled: number;
+    /** By the sink's receipt times (adds the worker's and the sink's jitter). */
+    maxIn1sAccepted: number;
   };
   fairness: { weights: Record<string, number>; flood: number; late: number; window: number; shareB: number; expectedShareB: number };
 }

@@ -111,7 +111,7 @@ export function renderTable(r: BenchResults): string {
     out.push(table(['high-priority email submitted', 'send() → sink', 'queued at the limit', 'batch emails it overtook'], priority.urgent.map((u) => [
       u.when, `${(u.latencyMs / 1000).toFixed(2)} s`, u.deliverBacklog, u.batchUndelivered,
     ])));
-    out.push(`  the limit meanwhile: ${priority.rate.perSecond.toFixed(2)}/s over ${priority.rate.seconds} s of the batch's deliveries; in any 1 s at most ${priority.rate.maxIn1sDispatched} dispatched by Temporal (${priority.rate.dispatchesSampled} deliveries around the high-priority ones), ${priority.rate.maxIn1s} accepted by the sink`);
+    out.push(`  the limit while it cut in: ${priority.rate.perSecond.toFixed(2)}/s dispatched by Temporal over the ${priority.rate.seconds} s around the second one; at most ${priority.rate.maxIn1sDispatched} dispatched (${priority.rate.maxIn1sAccepted} accepted by the sink) in any 1 s`);
     const f = priority.fairness;
     out.push(`  fairness: tenant-a flooded ${f.flood} emails (weight 1), then tenant-b sent ${f.late} (weight 2): of the next ${f.window} deliveries tenant-b had ${(f.shareB * 100).toFixed(0)} % (${(f.expectedShareB * 100).toFixed(0)} % by weight; 0 % first come, first served)`);
   }
