@@ -3,11 +3,12 @@
 // deliveries while one of them floods. The order is the Temporal server's
 // (task-queue priority and the fairness matcher), seen at the SMTP sink.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import protos from '@temporalio/proto';
 import { mapLimit } from '../src/concurrency.ts';
 import type { SendOptions } from '../src/index.ts';
 import { createTestEnv, row, type TestEnv, waitFor } from './helpers.ts';
 
-const RATE = 10;
+const RATE = 5;
 let env: TestEnv;
 
 const mail = (tag: string, i: number) => ({ from: 'app@example.com', to: `${tag}${i}@example.com`, subject: `${tag} ${i}`, text: 'Hello.' });
@@ -33,21 +34,38 @@ afterAll(async () => {
 describe('priority and fairness', () => {
   it('delivers a high-priority email ahead of a backlog, and the rate limit still holds', { timeout: 120_000 }, async () => {
     const backlog = await submit('bulk', 100);
-    await waitFor('the backlog to be draining at the limit', () => deliveries().length >= 5, { timeoutMs: 30_000 });
+    // The whole backlog waits in front of the limit (Temporal's own count), so what decides
+    // the order from here is the queue, not how fast the workflows got there.
+    await waitFor('the backlog queued at the limit', async () => {
+      const { stats } = await env.client.temporal.workflowService.describeTaskQueue({
+        namespace: env.config.temporal.namespace,
+        taskQueue: { name: `${env.config.temporal.taskQueue}-deliver` },
+        taskQueueType: protos.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        reportStats: true,
+      });
+      return Number(stats?.approximateBacklogCount ?? 0) + deliveries().length >= 100;
+    }, { timeoutMs: 60_000, intervalMs: 250 });
     const urgent = (await env.client.send(mail('reset', 0), { priority: 'high' })).id;
     expect((await row(env, urgent)).priority_key).toBe(1);
     await waitFor('the high-priority email at the sink', () => deliveries().some((d) => d.id === urgent), { timeoutMs: 30_000 });
-    // First come, first served would have put it behind all 100 bulk emails (10 s at the limit);
-    // how soon it goes (seconds, under load) is the bench's to measure.
-    const bulkBefore = deliveries().filter((d) => backlog.includes(d.id)).length;
-    expect(bulkBefore).toBeLessThan(60);
+    // First come, first served would have put it behind every bulk email still queued.
+    const overtaken = 100 - deliveries().filter((d) => backlog.includes(d.id)).length;
+    expect(overtaken).toBeGreaterThanOrEqual(30);
 
     await waitFor('the whole backlog delivered', () => deliveries().length === 101, { timeoutMs: 60_000 });
-    // The limit held all along: no second (after the bucket's first burst) took more than the rate.
-    const times = deliveries().map((d) => d.at);
-    const first = times[0]!;
-    const busiest = Math.max(...times.filter((t) => t >= first + 2000).map((t) => times.filter((u) => u >= t && u < t + 1000).length));
-    expect(busiest).toBeLessThanOrEqual(RATE + 1);
+    // The limit held all along, judged where it acts: when Temporal handed out each deliver (its
+    // history), not when the sink got the message (a CPU-starved worker delivers in clumps).
+    const started = (await mapLimit([...backlog, urgent], 8, async (id) => {
+      const events = (await env.client.temporal.workflow.getHandle(`email-${id}`).fetchHistory()).events ?? [];
+      return events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => Number(e.eventTime!.seconds) * 1000 + Math.floor((e.eventTime!.nanos ?? 0) / 1e6));
+    })).flat().sort((a, b) => a - b);
+    const first = started[0]!;
+    const seconds = (started.at(-1)! - first) / 1000;
+    expect(started.length / seconds).toBeLessThanOrEqual(RATE * 1.1);
+    // Temporal's bucket holds one second's worth: a full bucket plus one second of refill, and the
+    // token that lands on the window's far edge (README, Rate limit: "at the bound; 1 over in one of six").
+    const busiest = Math.max(...started.map((t) => started.filter((u) => u >= t && u < t + 1000).length));
+    expect(busiest).toBeLessThanOrEqual(2 * RATE + 1);
   });
 
   it('shares deliveries between two fairness keys while one floods', { timeout: 120_000 }, async () => {

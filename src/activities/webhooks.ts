@@ -3,7 +3,8 @@
 // every event — attempts, last error, when the next attempt is due — lives in
 // Postgres, so a crashed worker loses nothing and the next run (on any worker)
 // carries on with the same backoff. Within a run it sleeps until the next
-// attempt is due or a NOTIFY says a new event was committed.
+// attempt is due, or a NOTIFY says a new event was committed (or events were
+// put back in line: `mailer events redeliver`).
 //
 // Order per email: only the oldest pending event of each email is ever
 // posted, and the next one only after it was delivered or refused. Emails are
@@ -18,7 +19,7 @@ import { mapLimit } from '../concurrency.ts';
 import type { WebhookConfig } from '../config.ts';
 import { type Queryable, quoteIdent, type Tables } from '../db/schema.ts';
 import { postEvent } from '../events/post.ts';
-import { eventChannel, type EventRow, toEvent } from '../events/store.ts';
+import { eventChannel, type EventRow, toEvent, webhookChannel } from '../events/store.ts';
 import type { ActivityDeps } from './deps.ts';
 
 export interface PumpResult {
@@ -129,7 +130,7 @@ export function createWebhookActivities({ db, config }: ActivityDeps) {
           await new Promise((r) => setTimeout(r, 1000));
         }
         client.on('notification', onNotify);
-        await client.query(`LISTEN ${quoteIdent(eventChannel(config.database.schema))}`);
+        await client.query(`LISTEN ${quoteIdent(eventChannel(config.database.schema))}; LISTEN ${quoteIdent(webhookChannel(config.database.schema))}`);
         const { rowCount } = await pool.query(
           `UPDATE ${t.events} SET webhook = 'expired', webhook_done_at = clock_timestamp()
             WHERE webhook = 'pending' AND occurred_at < clock_timestamp() - make_interval(hours => $1)`,

@@ -22,7 +22,7 @@ export async function events(m: Mailer, positionals: string[], values: { webhook
   if (positionals[0] === 'redeliver') {
     const ids = positionals.slice(1);
     if (!ids.length || ids.some((id) => !/^\d{1,19}$/.test(id))) throw new ValidationError('EVENT_ID', 'give one or more event ids (numbers, as `mailer events` lists them)');
-    const count = await redeliverEvents(m.db.pool, m.db.t, ids);
+    const count = await redeliverEvents(m.db, m.config.database.schema, ids);
     return { human: `${count} event(s) queued for the webhook again`, json: { redelivered: count } };
   }
   const list = await m.events({

@@ -2,7 +2,7 @@
 // final or operator-relevant state, written by a trigger in the transaction
 // that made the change, and announced with NOTIFY on `<schema>_events`.
 // This module reads it; nothing here writes an event.
-import type { Db, Queryable, Tables } from '../db/schema.ts';
+import type { Db } from '../db/schema.ts';
 
 export const EVENT_TYPES = ['sent', 'failed', 'blocked', 'cancelled', 'rejected', 'held', 'retrying'] as const;
 export type EmailEventType = (typeof EVENT_TYPES)[number];
@@ -102,12 +102,18 @@ export async function webhookSummary({ pool, t }: Db): Promise<WebhookSummary> {
   return summary;
 }
 
-/** Puts refused or expired events back in line (after the receiver was fixed); returns how many. */
-export async function redeliverEvents(db: Queryable, t: Tables, ids: string[]): Promise<number> {
-  const { rowCount } = await db.query(
+/** The channel the webhook sender also listens on, for work that is not a new event (a redelivery). */
+export function webhookChannel(schema: string): string {
+  return `${schema}_webhooks`;
+}
+
+/** Puts refused or expired events back in line (after the receiver was fixed), and wakes the sender; returns how many. */
+export async function redeliverEvents({ pool, t }: Db, schema: string, ids: string[]): Promise<number> {
+  const { rowCount } = await pool.query(
     `UPDATE ${t.events} SET webhook = 'pending', webhook_attempts = 0, webhook_next_at = clock_timestamp(), webhook_done_at = NULL
       WHERE id = ANY($1::bigint[]) AND webhook IN ('refused', 'expired')`,
     [ids],
   );
+  if (rowCount) await pool.query('SELECT pg_notify($1, $2)', [webhookChannel(schema), 'redeliver']);
   return rowCount ?? 0;
 }
