@@ -19,7 +19,7 @@ export interface PriorityOptions {
   fairnessWeight?: number;
 }
 
-/** The record's columns (migrations/0002_events.sql). */
+/** The record's columns (migrations/0003_events.sql). */
 export interface PriorityColumns {
   priority_key: number | null;
   fairness_key: string | null;

@@ -1,4 +1,4 @@
-// The event log (migrations/0002_events.sql): one row per change of an email's
+// The event log (migrations/0003_events.sql): one row per change of an email's
 // final or operator-relevant state, written by a trigger in the transaction
 // that made the change, and announced with NOTIFY on `<schema>_events`.
 // This module reads it; nothing here writes an event.
