@@ -12,6 +12,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --rate-limit R        EMAIL_RATE_LIMIT per second for that phase (default 5)
   --backlog N           emails in the backlog phase (default 200; smoke 40)
   --drain-rate R        EMAIL_RATE_LIMIT per second while draining the backlog (default 50)
+  --priority-backlog N  normal emails a high-priority one is submitted behind (default 2000; smoke 40)
   --latency-seconds S   seconds of open-loop arrivals per load level (default 20; smoke 2)
   --concurrency C       send() calls in flight at saturation (default 64)
   --saturation-rate R   emails/s to base the latency levels on when the pipeline phase is not run
@@ -32,6 +33,7 @@ const { values: args } = parseArgs({
     'rate-limit': { type: 'string' },
     backlog: { type: 'string' },
     'drain-rate': { type: 'string' },
+    'priority-backlog': { type: 'string' },
     'latency-seconds': { type: 'string' },
     concurrency: { type: 'string' },
     'saturation-rate': { type: 'string' },
@@ -84,6 +86,7 @@ export const options = {
   rateLimit: positive('rate-limit', args['rate-limit'], 5, false),
   backlog: positive('backlog', args.backlog, smoke ? 40 : 200),
   drainRate: positive('drain-rate', args['drain-rate'], 50, false),
+  priorityBacklog: positive('priority-backlog', args['priority-backlog'], smoke ? 40 : 2000),
   latencySeconds: positive('latency-seconds', args['latency-seconds'], smoke ? 2 : 20, false),
   latencyLoads: [25, 50, 75],
   concurrency: positive('concurrency', args.concurrency, 64),

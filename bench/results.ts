@@ -3,10 +3,10 @@ import type { PersistencePerEmail } from './persistence.ts';
 import type { CpuDelta } from './proc.ts';
 import type { Distribution } from './stats.ts';
 
-export const PHASES = ['smtp', 'engine-minimal', 'engine', 'engine-regular', 'work', 'pipeline', 'latency', 'ratelimit', 'backlog', 'compare'] as const;
+export const PHASES = ['smtp', 'engine-minimal', 'engine', 'engine-regular', 'work', 'pipeline', 'latency', 'ratelimit', 'backlog', 'priority', 'compare'] as const;
 export type Phase = (typeof PHASES)[number];
 /** What a run without --phases measures (engine-regular, the shape before the fast path, is opt-in). */
-export const DEFAULT_PHASES: Phase[] = ['smtp', 'engine-minimal', 'engine', 'work', 'pipeline', 'latency', 'ratelimit', 'backlog'];
+export const DEFAULT_PHASES: Phase[] = ['smtp', 'engine-minimal', 'engine', 'work', 'pipeline', 'latency', 'ratelimit', 'backlog', 'priority'];
 
 export interface CpuResult extends CpuDelta {
   /** CPU milliseconds per email (or workflow), per process group and in total. */
@@ -207,6 +207,31 @@ export interface CostResult {
   notInHistory: string[];
 }
 
+export interface PriorityResult {
+  limitPerSecond: number;
+  /** Normal emails submitted at once before the high-priority ones. */
+  batch: number;
+  urgent: {
+    when: string;
+    /** Deliveries queued in front of the limit when the high-priority email was submitted (the server's count). */
+    deliverBacklog: number;
+    /** Batch emails not yet delivered when it reached the sink: those it overtook. */
+    batchUndelivered: number;
+    /** send() called → the sink accepted it. */
+    latencyMs: number;
+  }[];
+  /** Deliveries in the 40 s around the second high-priority one (the whole batch queued): the limit while it cut in. */
+  rate: {
+    seconds: number;
+    /** By when Temporal started deliver (history): the limiter itself. */
+    perSecond: number;
+    maxIn1sDispatched: number;
+    /** By the sink's receipt times (adds the worker's and the sink's jitter). */
+    maxIn1sAccepted: number;
+  };
+  fairness: { weights: Record<string, number>; flood: number; late: number; window: number; shareB: number; expectedShareB: number };
+}
+
 export interface BenchResults {
   startedAt: string;
   finishedAt: string;
@@ -226,6 +251,7 @@ export interface BenchResults {
     ratelimit?: RateLimitResult;
     backlog?: BacklogResult;
     compare?: CompareResult;
+    priority?: PriorityResult;
   };
   costs?: CostResult;
   /** Wall time of each phase (and of the setup: stack start and bundling), seconds. */

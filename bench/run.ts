@@ -10,6 +10,7 @@
 //   ratelimit  EMAIL_RATE_LIMIT with 1, 2, 3 worker processes: is the limit global and exact?
 //   backlog    a backlog built while the sink is down, drained under the limit
 //   compare    (opt-in) the pipeline with a git revision's worker vs the working tree's, interleaved
+//   priority   a high-priority email behind a 2000-email batch under the limit; two fairness keys
 //
 // This file starts the stack, runs the phases (bench/phases/, one file each)
 // in order and writes <out>/<timestamp>.json and .svg (default bench-results/)
@@ -37,6 +38,7 @@ import { comparePhase } from './phases/compare.ts';
 import { enginePhase } from './phases/engine.ts';
 import { latencyPhase } from './phases/latency.ts';
 import { pipelinePhase } from './phases/pipeline.ts';
+import { priorityPhase } from './phases/priority.ts';
 import { rateLimitPhase } from './phases/rate-limit.ts';
 import { smtpPhase } from './phases/smtp.ts';
 import { workPhase } from './phases/work.ts';
@@ -189,6 +191,7 @@ async function main(): Promise<void> {
   if (ctx.warmWorker) await ctx.warmWorker.child.stop();
   if (runs('ratelimit')) results.phases.ratelimit = await timed('ratelimit', () => rateLimitPhase(ctx));
   if (runs('backlog')) results.phases.backlog = await timed('backlog', () => backlogPhase(ctx));
+  if (runs('priority')) results.phases.priority = await timed('priority', () => priorityPhase(ctx));
   if (runs('compare')) results.phases.compare = await timed('compare', () => comparePhase(ctx, dataDir!));
 
   // ------------------------------------------------------------ output

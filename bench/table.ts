@@ -119,6 +119,16 @@ export function renderTable(r: BenchResults): string {
     ]));
     out.push('  (the retry backoff is capped at 5 s for this phase: with the default 10 min cap, emails would wait for their next attempt long after the sink returned)');
   }
+  const priority = r.phases.priority;
+  if (priority) {
+    out.push('', `Priority under EMAIL_RATE_LIMIT=${priority.limitPerSecond}/s: a high-priority email behind a batch of ${priority.batch} normal ones`);
+    out.push(table(['high-priority email submitted', 'send() → sink', 'queued at the limit', 'batch emails it overtook'], priority.urgent.map((u) => [
+      u.when, `${(u.latencyMs / 1000).toFixed(2)} s`, u.deliverBacklog, u.batchUndelivered,
+    ])));
+    out.push(`  the limit while it cut in: ${priority.rate.perSecond.toFixed(2)}/s dispatched by Temporal over the ${priority.rate.seconds} s around the second one; at most ${priority.rate.maxIn1sDispatched} dispatched (${priority.rate.maxIn1sAccepted} accepted by the sink) in any 1 s`);
+    const f = priority.fairness;
+    out.push(`  fairness: tenant-a flooded ${f.flood} emails (weight 1), then tenant-b sent ${f.late} (weight 2): of the next ${f.window} deliveries tenant-b had ${(f.shareB * 100).toFixed(0)} % (${(f.expectedShareB * 100).toFixed(0)} % by weight; 0 % first come, first served)`);
+  }
   if (r.phases.compare) out.push('', ...renderCompare(r.phases.compare));
   if (r.costs) out.push('', ...renderCosts(r.costs));
   if (r.notes.length) out.push('', 'Notes', ...r.notes.map((n) => `  - ${n}`));

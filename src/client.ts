@@ -14,10 +14,13 @@ import { createPool } from './db/pool.ts';
 import { type Db, dbFor } from './db/schema.ts';
 import { EmailNotFoundError, OperationError, ValidationError } from './errors.ts';
 import type { EmailInput } from './email/input.ts';
+import { type EmailPriority, validatePriority } from './email/priority.ts';
+import { suppressionsApi } from './email/suppressions.ts';
 import { startEmailWorkflow, type StartFailure } from './email/start.ts';
 import { type EmailStatus, isFinal } from './email/status.ts';
 import { type EmailRecord, insertEmail, isEmailId, loadEmail } from './email/store.ts';
 import { cancelUnstarted } from './email/transitions.ts';
+import { type EmailEventRecord, eventChannel, listEvents, type ListEventsOptions, WEBHOOK_STATES } from './events/store.ts';
 import { webUiLink } from './operations.ts';
 import { connectClient } from './temporal-connection.ts';
 
@@ -26,6 +29,12 @@ export interface SendOptions {
   idempotencyKey?: string;
   /** Deliver at (not before) this time: a Date or an ISO-8601 string with a time zone. */
   sendAt?: Date | string;
+  /** `high` overtakes a backlog of `normal` and `low` mail in front of EMAIL_RATE_LIMIT (default `normal`). */
+  priority?: EmailPriority;
+  /** Shares deliveries between keys within a priority, e.g. a tenant id (at most 64 bytes, not an address). */
+  fairnessKey?: string;
+  /** This key's share against other keys (default 1, from 0.001 to 1000); give a key the same weight every time. */
+  fairnessWeight?: number;
 }
 
 export interface SendResult {
@@ -104,12 +113,12 @@ function settings(options: MailerOptions): ClientConfig {
 // A cancel waits for the workflow at most this long (setTimeout's own ceiling is ~24.8 days).
 const MAX_CANCEL_WAIT_MS = 10 * 60_000;
 
-const SEND_OPTIONS = ['idempotencyKey', 'sendAt'];
+const SEND_OPTIONS = ['idempotencyKey', 'sendAt', 'priority', 'fairnessKey', 'fairnessWeight'];
 
 /** send()'s options: an object with known keys only, so a misspelt `sendat` is not silently ignored. */
 function sendOptions(options: unknown): SendOptions {
   if (options === undefined || options === null) return {};
-  if (typeof options !== 'object' || Array.isArray(options)) throw new ValidationError('options', 'expected an object with idempotencyKey and/or sendAt');
+  if (typeof options !== 'object' || Array.isArray(options)) throw new ValidationError('options', `expected an object with some of ${SEND_OPTIONS.join(', ')}`);
   const unknown = Object.keys(options).find((k) => !SEND_OPTIONS.includes(k));
   if (unknown) throw new ValidationError(`options.${unknown.slice(0, 50)}`, `unknown option (known: ${SEND_OPTIONS.join(', ')})`);
   return options as SendOptions;
@@ -117,6 +126,8 @@ function sendOptions(options: unknown): SendOptions {
 
 export class Mailer {
   readonly db: Db;
+  /** Addresses never sent to again: later emails to them end `blocked` (rule `suppressed`) without touching SMTP. */
+  readonly suppressions: ReturnType<typeof suppressionsApi>;
 
   private constructor(
     readonly config: ClientConfig,
@@ -125,6 +136,7 @@ export class Mailer {
     private readonly owned: { pool: boolean; connection: Connection | undefined },
   ) {
     this.db = dbFor(pool, config.database.schema);
+    this.suppressions = suppressionsApi(this.db);
   }
 
   /** Connects to Postgres (applying pending migrations unless told not to) and to Temporal. */
@@ -159,13 +171,15 @@ export class Mailer {
     const given = sendOptions(options);
     const sendAt = validateSendAt(given.sendAt);
     const idempotencyKey = validateIdempotencyKey(given.idempotencyKey);
+    const priority = validatePriority(given);
     const stored = await insertEmail(this.db, email, {
       payloadHash: payloadHash(email, sendAt),
+      priority,
       ...(idempotencyKey ? { idempotencyKey } : {}),
       ...(sendAt ? { sendAt } : {}),
       ...(this.config.messageIdDomain ? { messageIdDomain: this.config.messageIdDomain } : {}),
     });
-    const outcome = await startEmailWorkflow(this.temporal, this.config, stored.id, sendAt);
+    const outcome = await startEmailWorkflow(this.temporal, this.config, stored.id, sendAt, undefined, priority);
     return outcome.started
       ? { ...stored, workflowStarted: true }
       : { ...stored, workflowStarted: false, startError: { code: outcome.code, reason: outcome.reason } };
@@ -258,6 +272,24 @@ export class Mailer {
     }
     await handle.signal(resolveSignal, { decision });
     return { id, decision };
+  }
+
+  /**
+   * Events (sent, failed, blocked, cancelled, rejected, held, retrying), oldest
+   * first: an email's, those after a cursor, or the latest. Each says how its
+   * webhook delivery went. To be told as they happen, LISTEN on `eventChannel`.
+   */
+  async events(options: ListEventsOptions = {}): Promise<EmailEventRecord[]> {
+    if (options.emailId !== undefined && !isEmailId(options.emailId)) throw new ValidationError('emailId', 'is not an email id (a UUID)');
+    if (options.after !== undefined && !/^\d{1,19}$/.test(options.after)) throw new ValidationError('after', 'is not an event id');
+    if (options.webhook !== undefined && !WEBHOOK_STATES.includes(options.webhook)) throw new ValidationError('webhook', `must be one of ${WEBHOOK_STATES.join(', ')}`);
+    if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit >= 1 && options.limit <= 10_000)) throw new ValidationError('limit', 'must be a whole number from 1 to 10000');
+    return listEvents(this.db, options);
+  }
+
+  /** The NOTIFY channel of this installation's events (payload `{"id","emailId","type"}`). */
+  get eventChannel(): string {
+    return eventChannel(this.config.database.schema);
   }
 
   async close(): Promise<void> {

@@ -56,6 +56,13 @@ export const DURATION_BOUNDS = {
   // The purge Schedule's period: under a second it scans without pause; past a
   // day content outlives its retention by a day.
   MAILER_PURGE_INTERVAL: { min: S, max: 24 * H },
+  // One webhook POST: under 100 ms a healthy receiver across a network misses
+  // it; past a minute one slow receiver holds up every email's events.
+  WEBHOOK_TIMEOUT: { min: 100, max: M },
+  // The webhook retry schedule (doubling): 100 ms keeps the tests fast; the
+  // cap past a day means a receiver back up waits a day for its events.
+  WEBHOOK_RETRY_INITIAL_INTERVAL: { min: 100, max: H },
+  WEBHOOK_RETRY_MAX_INTERVAL: { min: 100, max: 24 * H },
 } as const satisfies Record<string, Range>;
 
 export const INTEGER_BOUNDS = {
@@ -71,6 +78,8 @@ export const INTEGER_BOUNDS = {
   // A purge batch holds its row locks until it commits: past 10000 rows it
   // competes with the hot path.
   MAILER_PURGE_BATCH_SIZE: { min: 1, max: 10_000 },
+  // Webhook POSTs in flight per worker: a receiver is one app, not a CDN.
+  WEBHOOK_CONCURRENCY: { min: 1, max: 100 },
 } as const satisfies Record<string, Range>;
 
 /** EMAIL_RATE_LIMIT, per second: under one an hour nothing is ever sent; no provider takes 10000/s from one account. */

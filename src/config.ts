@@ -100,6 +100,8 @@ export interface Config extends ClientConfig {
     deny: string[];
     perRecipient: { maxEmails: number; windowMinutes: number } | undefined;
   };
+  /** Where every email event is POSTed, signed; undefined = no webhook (events are still recorded). */
+  webhook: WebhookConfig | undefined;
   observability: {
     logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
     logFormat: 'json' | 'pretty';
@@ -119,6 +121,20 @@ export interface Config extends ClientConfig {
     /** Emails per purge statement: small, so no statement holds its row locks for long. */
     batchSize: number;
   };
+}
+
+export interface WebhookConfig {
+  /** https, or http on a loopback host only. May hold credentials: print it masked. */
+  url: string;
+  /** HMAC-SHA256 key of the signature header. Secret: never printed. */
+  secret: string;
+  /** One POST, connection to last byte. */
+  timeoutMs: number;
+  /** Backoff between attempts of one event: initial, doubling, capped. */
+  initialIntervalMs: number;
+  maximumIntervalMs: number;
+  /** Emails whose events are POSTed at the same time (each email's events one after another). */
+  concurrency: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -253,6 +269,31 @@ function payloadKeys(env: Env): Map<string, Buffer> | undefined {
   }
 }
 
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+function webhook(env: Env): WebhookConfig | undefined {
+  const raw = get(env, 'WEBHOOK_URL');
+  const secret = get(env, 'WEBHOOK_SECRET');
+  if (raw === undefined) {
+    if (secret !== undefined) throw new ConfigError('WEBHOOK_SECRET', 'is set but WEBHOOK_URL is not');
+    return undefined;
+  }
+  const value = url(env, 'WEBHOOK_URL', ['https:', 'http:'], 'e.g. https://app.example.com/hooks/mail')!;
+  // Events name recipients and SMTP replies: never in clear over a network.
+  if (new URL(value).protocol === 'http:' && !LOOPBACK.test(new URL(value).hostname)) {
+    throw new ConfigError('WEBHOOK_URL', 'must be https:// (plain http:// is accepted only for a loopback host)');
+  }
+  if (secret === undefined) throw new ConfigError('WEBHOOK_SECRET', 'is required with WEBHOOK_URL (e.g. the output of `openssl rand -hex 32`)');
+  if (secret.length < 16) throw new ConfigError('WEBHOOK_SECRET', 'must be at least 16 characters');
+  const timeoutMs = duration(env, 'WEBHOOK_TIMEOUT', '10s');
+  const initialIntervalMs = duration(env, 'WEBHOOK_RETRY_INITIAL_INTERVAL', '5s');
+  const maximumIntervalMs = duration(env, 'WEBHOOK_RETRY_MAX_INTERVAL', '10m');
+  if (maximumIntervalMs < initialIntervalMs) {
+    throw new ConfigError('WEBHOOK_RETRY_MAX_INTERVAL', 'must be at least WEBHOOK_RETRY_INITIAL_INTERVAL');
+  }
+  return { url: value, secret, timeoutMs, initialIntervalMs, maximumIntervalMs, concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 8) };
+}
+
 function uncertainPolicy(value: string): DeliverPolicy['onUncertain'] {
   if (value !== 'resend' && value !== 'hold') throw new ConfigError('UNCERTAIN_DELIVERY_POLICY', `${shown(value)} must be resend or hold`);
   return value;
@@ -369,6 +410,7 @@ export function loadConfig(env: Env = process.env): Config {
       deny: list(env, 'EMAIL_DENY'),
       perRecipient: perRecipient ? parseWindowLimit(perRecipient, 'EMAIL_PER_RECIPIENT_LIMIT') : undefined,
     },
+    webhook: webhook(env),
     observability: {
       logLevel: oneOf(env, 'MAILER_LOG_LEVEL', ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const, 'INFO'),
       logFormat: oneOf(env, 'MAILER_LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
@@ -416,6 +458,12 @@ export function maskUrl(value: string): string {
   }
 }
 
+/** A webhook URL as it may be printed: a token can hide in the query as well as in the password. */
+export function maskWebhookUrl(value: string): string {
+  const parsed = new URL(maskUrl(value));
+  return `${parsed.protocol}//${parsed.username ? `${parsed.username}:****@` : ''}${parsed.host}${parsed.pathname}${parsed.search ? '?****' : ''}`;
+}
+
 export function describeConfig(config: Config): Record<string, string | number | undefined> {
   return {
     TEMPORAL_ADDRESS: config.temporal.address,
@@ -430,5 +478,6 @@ export function describeConfig(config: Config): Record<string, string | number |
     DELIVER_MAX_ATTEMPTS: config.deliver.maximumAttempts,
     EMAIL_CONTENT_RETENTION: formatDuration(config.retention.contentAfterMs),
     EMAIL_RECORD_RETENTION: formatDuration(config.retention.recordAfterMs),
+    WEBHOOK_URL: config.webhook && maskWebhookUrl(config.webhook.url),
   };
 }

@@ -26,6 +26,19 @@ export {
 } from './errors.ts';
 export type { AddressInput, AddressListInput, AllowedHeaderName, AttachmentInput, EmailInput } from './email/input.ts';
 export type { StartFailure } from './email/start.ts';
+export { PRIORITY_KEYS, type EmailPriority } from './email/priority.ts';
+export { SUPPRESSION_REASONS, type Suppression, type SuppressionReason } from './email/suppressions.ts';
+export {
+  EVENT_TYPES,
+  WEBHOOK_STATES,
+  eventChannel,
+  type EmailEvent,
+  type EmailEventRecord,
+  type EmailEventType,
+  type ListEventsOptions,
+  type WebhookState,
+} from './events/store.ts';
+export { SIGNATURE_HEADER, signWebhook, verifyWebhook } from './events/signature.ts';
 export { EMAIL_STATUSES, FINAL_STATUSES, type EmailStatus } from './email/status.ts';
 export type { EmailRecord } from './email/store.ts';
 export type { Address } from './email/validation.ts';

@@ -77,7 +77,7 @@ export async function retryFailed(ctx: OpsContext, id: string): Promise<{ id: st
     }
     throw new OperationError('NOT_FAILED', `id: email ${id} is ${current.rows[0].status}; only a failed email can be retried`, 'id');
   }
-  const outcome = await startEmailWorkflow(ctx.temporal, ctx.config, id, row.send_at);
+  const outcome = await startEmailWorkflow(ctx.temporal, ctx.config, id, row.send_at, undefined, row);
   if (!outcome.started) {
     // Left `queued`: the reconciler will start it once Temporal answers.
     throw new OperationError('START_FAILED', `email ${id} is queued again, but Temporal did not accept the start (${outcome.reason}); reconcile will retry it`);

@@ -23,6 +23,7 @@ import { EXIT } from './errors.ts';
 import { createPool } from './db/pool.ts';
 import { dbFor } from './db/schema.ts';
 import { installRuntime } from './observability.ts';
+import { ensureWebhookSender } from './events/sender.ts';
 import { ensurePurgeSchedule, ensureReconcileSchedule } from './schedule.ts';
 import { createSmtpTransport } from './smtp.ts';
 import { connectClient, dataConverter } from './temporal-connection.ts';
@@ -68,9 +69,11 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
   let connection: NativeConnection | undefined;
   let clientConnection: Connection | undefined;
   let schedulesReady: { stop(): void }[] = [];
+  let senderReady: { stop(): void } | undefined;
   let backlog: ReturnType<typeof startBacklogGauges> | undefined;
   const closeResources = async () => {
     for (const s of schedulesReady) s.stop();
+    senderReady?.stop();
     await backlog?.stop();
     transport.close();
     await Promise.allSettled([pool.end(), connection?.close(), clientConnection?.close()]);
@@ -95,6 +98,7 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
       keepTrying('reconcile Schedule', () => ensureReconcileSchedule(temporal, config)),
       keepTrying('purge Schedule', () => ensurePurgeSchedule(temporal, config)),
     ];
+    if (config.webhook) senderReady = keepTrying('webhook sender', () => ensureWebhookSender(temporal, config));
     const db = dbFor(pool, config.database.schema);
     const metrics = createMetrics(Runtime.instance().metricMeter.withTags({ namespace: config.temporal.namespace, task_queue: config.temporal.taskQueue }));
     backlog = startBacklogGauges(db, metrics, config.observability.backlogIntervalMs, (err) =>

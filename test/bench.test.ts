@@ -119,5 +119,11 @@ describe('npm run bench --smoke', () => {
     expect(backlog!.sent).toBe(backlog!.emails);
     expect(backlog!.drainSeconds).toBeGreaterThan(0);
     expect(backlog!.maxIn1s).toBeGreaterThan(0);
+
+    const priority = r.phases.priority!;
+    expect(priority.urgent).toHaveLength(2);
+    for (const u of priority.urgent) expect(u.latencyMs).toBeGreaterThan(0);
+    expect(priority.fairness.window).toBe(priority.fairness.late);
+    expect(priority.fairness.shareB).toBeGreaterThanOrEqual(0);
   });
 });

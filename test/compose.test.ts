@@ -329,7 +329,8 @@ describe('docker-compose.yml', () => {
       const dynamic = parse(read(mount!.source!)) as Record<string, { value: unknown; constraints?: object }[]>;
       for (const setting of DEV_SERVER_DYNAMIC_CONFIG) {
         const [key, value] = setting.split('=') as [string, string];
-        expect(dynamic[key], key).toEqual([{ value: Number.isNaN(Number(value)) ? value : Number(value), constraints: {} }]);
+        const typed = value === 'true' || value === 'false' ? value === 'true' : Number.isNaN(Number(value)) ? value : Number(value);
+        expect(dynamic[key], key).toEqual([{ value: typed, constraints: {} }]);
       }
     });
 

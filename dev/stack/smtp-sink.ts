@@ -42,6 +42,8 @@ export class SmtpSink {
   private readonly closedSessions = new Set<string>();
   /** Messages fully received whose reply has not been sent yet (in flight at the server). */
   pending = 0;
+  /** SMTP connections opened, transactions begun (MAIL FROM) and every RCPT TO address asked for, accepted or not. */
+  readonly counts = { connections: 0, transactions: 0, rcptTo: [] as string[] };
   private seq = 0;
 
   private constructor(
@@ -71,7 +73,16 @@ export class SmtpSink {
       disabledCommands: ['STARTTLS'],
       disableReverseLookup: true,
       logger: false,
+      onConnect: (_session, callback) => {
+        this.counts.connections++;
+        callback();
+      },
+      onMailFrom: (_address, _session, callback) => {
+        this.counts.transactions++;
+        callback();
+      },
       onRcptTo: (address, _session, callback) => {
+        this.counts.rcptTo.push(address.address.toLowerCase());
         const refusal = this.rejectRecipient?.(address.address);
         callback(refusal ? smtpError(refusal.code, refusal.message) : undefined);
       },

@@ -18,11 +18,15 @@ import { SEARCH_ATTRIBUTES, searchAttributeCliArgs } from '../../src/search-attr
  * a second by default: once emails come faster than a few per second, every
  * task waits up to 50 ms for the next poll. At 10 emails/s this took the p50
  * from send() to the SMTP server from ~100 ms to ~50 ms (README, Performance).
+ * Priority (send's `priority`) works with the server's defaults; fairness
+ * (`fairnessKey`: one tenant's flood does not starve another) is off by
+ * default and needs the fairness matcher.
  */
 export const DEV_SERVER_DYNAMIC_CONFIG = [
   'matching.numTaskqueueReadPartitions=1',
   'matching.numTaskqueueWritePartitions=1',
   'history.transferProcessorMaxPollRPS=1000',
+  'matching.enableFairness=true',
 ];
 
 /**

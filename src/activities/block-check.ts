@@ -1,4 +1,4 @@
-// blockCheck: deny list, allow list and the per-recipient limit. The limit
+// blockCheck: the suppression list, deny list, allow list and the per-recipient limit. The limit
 // counts the emails to the same recipient submitted before this one (by
 // created_on, then id) within the window ending at THIS email's submission
 // time — so a backlog flushed hours later is judged as it was submitted, and
@@ -8,7 +8,7 @@ import { FINAL_STATUSES, type EmailStatus } from '../email/status.ts';
 import { markBlocked } from '../email/transitions.ts';
 import type { ActivityDeps } from './deps.ts';
 
-export type BlockRule = 'deny' | 'allow' | 'per_recipient_limit';
+export type BlockRule = 'suppressed' | 'deny' | 'allow' | 'per_recipient_limit';
 
 /** What goes back into workflow history: no addresses, only the verdict. */
 export type BlockCheckResult =
@@ -39,11 +39,14 @@ export function createBlockCheck({ db, config, metrics }: ActivityDeps) {
       created_on: Date;
       recipients: string[];
       rules: { kind: 'allow' | 'deny'; pattern: string }[];
+      suppressed: { recipient: string; reason: string; since: string; emailId: string | null }[];
       per_recipient: { max_emails: number; window_minutes: number } | null;
     }>(
       `SELECT e.status, e.created_on,
               ARRAY(SELECT r.address FROM ${t.recipients} r WHERE r.email_id = e.id) AS recipients,
               (SELECT coalesce(json_agg(json_build_object('kind', kind, 'pattern', pattern)), '[]'::json) FROM ${t.rules}) AS rules,
+              (SELECT coalesce(json_agg(json_build_object('recipient', s.address, 'reason', s.reason, 'since', s.created_at, 'emailId', s.email_id)), '[]'::json)
+                 FROM ${t.suppressions} s JOIN ${t.recipients} r ON r.address = s.address WHERE r.email_id = e.id) AS suppressed,
               (SELECT json_build_object('max_emails', max_emails, 'window_minutes', window_minutes)
                  FROM ${t.limits} WHERE scope = 'per_recipient') AS per_recipient
          FROM ${t.emails} e WHERE e.id = $1`,
@@ -62,8 +65,9 @@ export function createBlockCheck({ db, config, metrics }: ActivityDeps) {
     const allow = [...config.rules.allow, ...dbRules.filter((r) => r.kind === 'allow').map((r) => r.pattern)];
 
     let reason: Record<string, unknown> | undefined;
+    if (email.suppressed.length) reason = { rule: 'suppressed', matches: email.suppressed };
     const denied = recipients.flatMap((a) => deny.filter((p) => matches(a, p)).map((pattern) => ({ recipient: a, pattern })));
-    if (denied.length) reason = { rule: 'deny', matches: denied };
+    if (!reason && denied.length) reason = { rule: 'deny', matches: denied };
     if (!reason && allow.length) {
       const notAllowed = recipients.filter((a) => !allow.some((p) => matches(a, p)));
       if (notAllowed.length) reason = { rule: 'allow', notAllowed };

@@ -20,9 +20,10 @@ import { mailOptions } from '../email/mail-options.ts';
 import type { NormalizedAttachment } from '../email/validation.ts';
 import { FINAL_STATUSES, type EmailStatus } from '../email/status.ts';
 import { fromRow, loadAttachments, loadEmail } from '../email/store.ts';
+import { suppressRefused } from '../email/suppressions.ts';
 import { claimDelivery, holdForOperator, recordSent as recordSentRow, refreshClaim, releaseFailed, releaseForRetry } from '../email/transitions.ts';
 import type { ActivityDeps } from './deps.ts';
-import { classifySmtpError } from './smtp-errors.ts';
+import { addressRefusals, classifySmtpError } from './smtp-errors.ts';
 
 export type DeliverResult =
   | { outcome: 'sent'; alreadySent: boolean; afterUncertain: boolean }
@@ -52,6 +53,18 @@ export function createDeliver({ db, transport, config, metrics }: ActivityDeps) 
         if (!ctx.info.isLocal) ctx.heartbeat({ recording: attempt });
         await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2000)));
       }
+    }
+  }
+
+  /** Addresses refused for good go on the suppression list; a failure here must not change what happens to the email. */
+  async function suppress(emailId: string, result: unknown): Promise<void> {
+    const refused = addressRefusals(result);
+    if (!refused.length) return;
+    try {
+      const added = await suppressRefused(db, emailId, refused);
+      log.info('recipients suppressed', { emailId, suppressed: added, outcome: 'suppressed' });
+    } catch (err) {
+      log.warn('recording suppressed recipients failed', { emailId, error: (err as Error).message });
     }
   }
 
@@ -104,12 +117,14 @@ export function createDeliver({ db, transport, config, metrics }: ActivityDeps) 
     }, Math.max(200, Math.floor(config.deliver.heartbeatMs / 3)));
     let response: string;
     let size: number | undefined;
+    let info: { response?: string; messageSize?: number };
     try {
-      const info = (await transport.sendMail(mailOptions(email, attachments))) as { response?: string; messageSize?: number };
+      info = (await transport.sendMail(mailOptions(email, attachments))) as { response?: string; messageSize?: number };
       response = info.response ?? '';
       size = info.messageSize; // bytes of the DATA stream, terminating ".\r\n" included
     } catch (err) {
       clearInterval(ticker);
+      await suppress(emailId, err);
       const c = classifySmtpError(err);
       const detail = `${c.type}: ${c.message}`;
       if (c.kind === 'permanent') {
@@ -130,6 +145,8 @@ export function createDeliver({ db, transport, config, metrics }: ActivityDeps) 
     }
     clearInterval(ticker);
     await recordSent(emailId, response, size);
+    // Some recipients refused, the others took it: the email is sent, and the refused go on the list.
+    await suppress(emailId, info);
     const since = Math.max(email.createdOn.getTime(), email.sendAt?.getTime() ?? 0);
     metrics.sent(Date.now() - since);
     log.info('email sent', { emailId, outcome: 'sent', afterUncertain: tookOver });

@@ -5,12 +5,14 @@ import { createPrepare } from './prepare.ts';
 import { createPurge } from './purge.ts';
 import { createReconcile } from './reconcile.ts';
 import { createRecordActivities } from './record.ts';
+import { createWebhookActivities } from './webhooks.ts';
 
 export type { ActivityDeps } from './deps.ts';
 export type { BlockCheckResult } from './block-check.ts';
 export type { FirstAttempt, PrepareResult } from './prepare.ts';
 export type { DeliverResult } from './deliver.ts';
 export type { PurgeResult } from '../email/retention.ts';
+export type { PumpResult } from './webhooks.ts';
 
 /** Every activity of the service, over dependencies the worker builds once. */
 export function createActivities(deps: ActivityDeps) {
@@ -21,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRecordActivities(deps),
     reconcileLost: createReconcile(deps),
     purgeExpired: createPurge(deps),
+    ...createWebhookActivities(deps),
   };
 }
 

@@ -46,3 +46,27 @@ export function classifySmtpError(err: unknown): SmtpErrorClass {
   // Unknown failures are retried: a wrong "permanent" loses mail, a wrong "transient" costs a retry.
   return { kind: 'transient', type: 'SmtpUnknown', ...base };
 }
+
+/**
+ * A reply that refuses the address itself, for good: enhanced status 5.1.x
+ * (RFC 3463: 5.1.1 no such mailbox, 5.1.2 no such domain, 5.1.10 null MX…).
+ * Only these suppress the address; see src/email/suppressions.ts for why 5.7.x does not.
+ */
+export function isAddressRefusal(reply: string): boolean {
+  return /^5\d\d[ -]5\.1\.\d{1,3}(\s|$)/.test(reply.trim());
+}
+
+/**
+ * The recipients refused at RCPT TO for good as addresses, from a failed send
+ * (every recipient refused) or a successful one (some refused): nodemailer
+ * lists each refusal with its recipient in `rejectedErrors`.
+ */
+export function addressRefusals(result: unknown): { address: string; reply: string }[] {
+  const list = (result as { rejectedErrors?: unknown } | null | undefined)?.rejectedErrors;
+  if (!Array.isArray(list)) return [];
+  return list.flatMap((r: { recipient?: unknown; response?: unknown }) => {
+    const address = typeof r?.recipient === 'string' ? r.recipient.toLowerCase() : undefined;
+    const reply = typeof r?.response === 'string' ? r.response : '';
+    return address && isAddressRefusal(reply) ? [{ address, reply: reply.slice(0, 500) }] : [];
+  });
+}

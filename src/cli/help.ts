@@ -23,14 +23,16 @@ const JSON_OPTION = '  --json                 print one JSON object instead of t
 export const HELP: Record<string, CommandHelp> = {
   send: {
     brief: 'store an email and start its workflow',
-    usage: 'mailer send --from A --to B [--to C…] [--cc …] [--bcc …] [--reply-to …] --subject S (--text T | --html H) [--attach FILE…] [--header "Name: value"…] [--idempotency-key K] [--send-at ISO-8601]',
+    usage: 'mailer send --from A --to B [--to C…] [--cc …] [--bcc …] [--reply-to …] --subject S (--text T | --html H) [--attach FILE…] [--header "Name: value"…] [--idempotency-key K] [--send-at ISO-8601] [--priority high|normal|low] [--fairness-key K]',
     summary: 'Store an email in Postgres and start its workflow; prints its id.',
     options: `  --from, --to, --cc, --bcc, --reply-to   addresses ("Name <a@example.com>" or a@example.com); --to and the others repeat
   --subject S, --text T, --html H          content (at least one of --text and --html)
   --attach FILE            attach a file's bytes (repeat for more)
   --header "Name: value"   an extra header from the allowed list (repeat for more)
   --idempotency-key K      the same key returns the same email; another payload under it is refused
-  --send-at ISO-8601       deliver at (not before) this time, with a time zone`,
+  --send-at ISO-8601       deliver at (not before) this time, with a time zone
+  --priority P             high, normal (default) or low: high overtakes a backlog
+  --fairness-key K         share deliveries fairly between keys (e.g. a tenant id)`,
     examples: [
       'mailer send --from app@example.com --to you@example.com --subject Hello --text "It works"',
       'mailer send --from billing@acme.example --to ann@example.com --subject Invoice --text Attached --attach invoice.pdf --idempotency-key invoice-42',
@@ -123,6 +125,29 @@ export const HELP: Record<string, CommandHelp> = {
     summary: 'The per-recipient limit: at most X emails to one recipient within Y minutes.',
     options: '  --per-recipient X/Ymin e.g. 10/60m',
     examples: ['mailer limits set --per-recipient 10/60m', 'mailer limits show'],
+  },
+  events: {
+    brief: 'the event log, and redelivery to the webhook',
+    usage: 'mailer events [ID] [--webhook pending|delivered|refused|expired] [--after EVENT_ID] [--limit N] | mailer events redeliver EVENT_ID…',
+    summary: 'Events (sent, failed, blocked, cancelled, rejected, held, retrying) from the event log, newest last; `redeliver` sends refused or expired events to the webhook again.',
+    options: `  --webhook STATE        only events in this webhook state
+  --after EVENT_ID       only events after this one
+  --limit N              at most N`,
+    examples: ['mailer events 1f0c2b6e-…', 'mailer events --webhook refused', 'mailer events redeliver 42 43'],
+  },
+  webhooks: {
+    brief: 'the webhook sender and what it waits on',
+    usage: 'mailer webhooks',
+    summary: 'The webhook sender: its counts by state, what it waits on, and what the receiver refused.',
+    examples: ['mailer webhooks --json'],
+  },
+  suppressions: {
+    brief: 'addresses never sent to again',
+    usage: 'mailer suppressions list [--limit N] | mailer suppressions add ADDRESS --reason bounce|complaint|unsubscribe|manual [--note TEXT] | mailer suppressions remove ADDRESS',
+    summary: 'The suppression list: a permanent 5.1.x refusal adds the address; later emails to it end blocked (rule suppressed) without touching SMTP.',
+    options: `  --reason R             bounce, complaint, unsubscribe or manual (add)
+  --note TEXT            why, for the next operator (add)`,
+    examples: ['mailer suppressions list', 'mailer suppressions add ann@example.com --reason complaint', 'mailer suppressions remove ann@example.com'],
   },
 };
 HELP['resend-unsent'] = HELP.reconcile!;

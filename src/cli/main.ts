@@ -8,6 +8,7 @@ import { type Config, loadConfig } from '../config.ts';
 import { migrate } from '../db/migrate.ts';
 import { createPool } from '../db/pool.ts';
 import type { EmailInput } from '../email/input.ts';
+import type { EmailPriority } from '../email/priority.ts';
 import { EMAIL_STATUSES, type EmailStatus, isEmailStatus } from '../email/status.ts';
 import { listEmails } from '../email/store.ts';
 import { DEFAULT_LIMITS } from '../email/validation.ts';
@@ -16,6 +17,7 @@ import { type AttachedFile, readAttachment } from './attach.ts';
 import { cliEnv } from './env.ts';
 import { describeFailure, UsageError } from './errors.ts';
 import { helpRequest, usageLine } from './help.ts';
+import * as eventCommands from './events.ts';
 import * as ops from './ops.ts';
 import { purge } from './purge.ts';
 import { addRule, listRules, removeRule, setPerRecipientLimit, showLimits } from './rules.ts';
@@ -56,6 +58,7 @@ async function send(args: string[], out: Out, printWarning: (line: string) => vo
     bcc: { type: 'string', multiple: true }, 'reply-to': { type: 'string', multiple: true }, subject: { type: 'string' },
     text: { type: 'string' }, html: { type: 'string' }, attach: { type: 'string', multiple: true },
     header: { type: 'string', multiple: true }, 'idempotency-key': { type: 'string' }, 'send-at': { type: 'string' },
+    priority: { type: 'string' }, 'fairness-key': { type: 'string' },
   });
   const headers: Record<string, string> = {};
   for (const h of values.header ?? []) {
@@ -82,6 +85,8 @@ async function send(args: string[], out: Out, printWarning: (line: string) => vo
     m.send(input, {
       ...(values['idempotency-key'] !== undefined ? { idempotencyKey: values['idempotency-key'] } : {}),
       ...(values['send-at'] !== undefined ? { sendAt: values['send-at'] } : {}),
+      ...(values.priority !== undefined ? { priority: values.priority as EmailPriority } : {}),
+      ...(values['fairness-key'] !== undefined ? { fairnessKey: values['fairness-key'] } : {}),
     }),
   );
   out(`${result.id}  (workflow ${result.workflowId}${result.created ? '' : ', existing email for this idempotency key'})` +
@@ -208,6 +213,21 @@ export const COMMANDS: Map<string, Command> = new Map<string, Command>(Object.en
   },
   retry: (args: string[], out: Out) => operate(args, out, (m, _v, p) => ops.retry(m, positional(p, 0, 'ID'))),
   setup: (args: string[], out: Out) => operate(args, out, (m) => ops.setup(m)),
+  events: async (args: string[], out: Out) => {
+    const { values, positionals } = parse(args, { webhook: { type: 'string' }, after: { type: 'string' }, limit: { type: 'string' } });
+    const r = await withMailer((m) => eventCommands.events(m, positionals, values));
+    out(r.human, r.json);
+  },
+  webhooks: async (args: string[], out: Out) => {
+    parse(args);
+    const r = await withMailer((m, config) => eventCommands.webhooks(m, config.webhook !== undefined));
+    out(r.human, r.json);
+  },
+  suppressions: async (args: string[], out: Out) => {
+    const { values, positionals } = parse(args, { reason: { type: 'string' }, note: { type: 'string' }, limit: { type: 'string' } });
+    const r = await withMailer((m) => eventCommands.suppressions(m, positionals, values));
+    out(r.human, r.json);
+  },
 } satisfies Record<string, Command>));
 
 /** Runs one command; returns the exit code. `print` and `printError` default to the console. */

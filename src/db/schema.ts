@@ -13,6 +13,8 @@ export interface Tables {
   attachments: string;
   rules: string;
   limits: string;
+  events: string;
+  suppressions: string;
   migrations: string;
 }
 
@@ -34,6 +36,8 @@ export function tablesFor(schema: string): Tables {
       attachments: `${s}.email_attachments`,
       rules: `${s}.recipient_rules`,
       limits: `${s}.recipient_limits`,
+      events: `${s}.email_events`,
+      suppressions: `${s}.suppressions`,
       migrations: `${s}.migrations`,
     };
     cache.set(schema, t);

@@ -7,6 +7,7 @@ import { type Client, WorkflowNotFoundError, type WorkflowExecutionStatusName } 
 import { mapLimit } from '../concurrency.ts';
 import type { ClientConfig } from '../config.ts';
 import type { Db } from '../db/schema.ts';
+import { PRIORITY_COLUMNS, type PriorityColumns } from './priority.ts';
 import { startEmailWorkflow } from './start.ts';
 import { type EmailStatus, sqlList, UNFINISHED_STATUSES } from './status.ts';
 
@@ -20,7 +21,7 @@ export interface OpsContext {
 /** What Temporal says of an email's workflow; NOT_FOUND when it never started (or is past retention). */
 export type WorkflowState = WorkflowExecutionStatusName | 'NOT_FOUND';
 
-export interface Candidate {
+export interface Candidate extends PriorityColumns {
   id: string;
   status: EmailStatus;
   attempts: number;
@@ -31,7 +32,7 @@ export interface Candidate {
   workflow_id: string;
 }
 
-export const CANDIDATE_COLUMNS = 'id, status, attempts, last_error, created_on, updated_at, send_at, workflow_id';
+export const CANDIDATE_COLUMNS = `id, status, attempts, last_error, created_on, updated_at, send_at, workflow_id, ${PRIORITY_COLUMNS}`;
 
 async function workflowState(temporal: Client, workflowId: string): Promise<WorkflowState> {
   try {
@@ -77,6 +78,8 @@ export interface LostEmail {
   lastError: string | null;
   updatedAt: string;
   sendAt: string | null;
+  /** The record's priority and fairness key, which the restarted workflow carries again. */
+  priority: PriorityColumns;
 }
 
 /**
@@ -99,6 +102,7 @@ export async function findLost(ctx: OpsContext, { olderThanMs = ctx.config.recon
     return [{
       id: r.id, status: r.status, workflowId: r.workflow_id, workflow, attempts: r.attempts, lastError: r.last_error,
       updatedAt: r.updated_at.toISOString(), sendAt: r.send_at?.toISOString() ?? null,
+      priority: { priority_key: r.priority_key, fairness_key: r.fairness_key, fairness_weight: r.fairness_weight },
     }];
   });
 }
@@ -122,7 +126,7 @@ export async function reconcile(ctx: OpsContext, { dryRun = false, olderThanMs =
   const result: ReconcileResult = { dryRun, lost, restarted: [], skipped: [] };
   if (dryRun) return result;
   for (const email of lost) {
-    const outcome = await startEmailWorkflow(ctx.temporal, ctx.config, email.id, email.sendAt ? new Date(email.sendAt) : null);
+    const outcome = await startEmailWorkflow(ctx.temporal, ctx.config, email.id, email.sendAt ? new Date(email.sendAt) : null, undefined, email.priority);
     if (outcome.started) result.restarted.push(email.id);
     else result.skipped.push({ id: email.id, reason: outcome.reason });
   }

@@ -7,6 +7,7 @@ import { type Client, isGrpcDeadlineError, isGrpcServiceError, WorkflowExecution
 import { NamespaceNotFoundError } from '@temporalio/common';
 import { EmailStatusKey, SEND_EMAIL_WORKFLOW, type SendEmailInput } from '../contract.ts';
 import type { ClientConfig } from '../config.ts';
+import { type PriorityColumns, temporalPriority } from './priority.ts';
 import { workflowIdFor } from './store.ts';
 
 export type StartFailure =
@@ -26,8 +27,11 @@ export async function startEmailWorkflow(
   emailId: string,
   sendAt?: Date | null,
   timeoutMs = config.startTimeoutMs,
+  /** The record's priority and fairness key: the workflow and its activities (deliver included) carry them. */
+  priority?: PriorityColumns,
 ): Promise<StartOutcome> {
   const input: SendEmailInput = { emailId, ...(sendAt ? { sendAt: sendAt.toISOString() } : {}) };
+  const taskPriority = temporalPriority(priority);
   try {
     await temporal.connection.withDeadline(Date.now() + timeoutMs, () =>
       temporal.workflow.start(SEND_EMAIL_WORKFLOW, {
@@ -42,6 +46,7 @@ export async function startEmailWorkflow(
         typedSearchAttributes: [{ key: EmailStatusKey, value: 'queued' }],
         staticSummary: `Email ${emailId}`,
         staticDetails: sendAt ? `Scheduled for ${sendAt.toISOString()}` : 'Send now',
+        ...(taskPriority ? { priority: taskPriority } : {}),
       }),
     );
     return { started: true };

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Db, Tables } from '../db/schema.ts';
 import { IdempotencyConflictError } from '../errors.ts';
+import type { PriorityColumns } from './priority.ts';
 import type { EmailStatus } from './status.ts';
 import type { Address, NormalizedAttachment, NormalizedEmail } from './validation.ts';
 
@@ -67,7 +68,7 @@ export interface InsertResult {
 export async function insertEmail(
   { pool, t }: Db,
   email: NormalizedEmail,
-  options: { idempotencyKey?: string; sendAt?: Date; payloadHash: string; messageIdDomain?: string },
+  options: { idempotencyKey?: string; sendAt?: Date; payloadHash: string; messageIdDomain?: string; priority?: PriorityColumns },
 ): Promise<InsertResult> {
   const id = randomUUID();
   const workflowId = workflowIdFor(id);
@@ -79,8 +80,9 @@ export async function insertEmail(
     const inserted = await (client ?? pool).query<{ id: string; created_on: Date }>(
       `WITH e AS (
          INSERT INTO ${t.emails} (id, idempotency_key, payload_hash, sender, to_addrs, cc_addrs, bcc_addrs, reply_to,
-                             subject, text_body, html_body, headers, send_at, status, message_id, workflow_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                             subject, text_body, html_body, headers, send_at, status, message_id, workflow_id,
+                             priority_key, fairness_key, fairness_weight)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $18, $19, $20)
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING id, created_on
        ), r AS (
@@ -94,6 +96,7 @@ export async function insertEmail(
         email.subject, email.text, email.html, JSON.stringify(email.headers), options.sendAt ?? null,
         options.sendAt && options.sendAt.getTime() > Date.now() ? 'scheduled' : 'queued',
         messageIdFor(id, email.from, options.messageIdDomain), workflowId, recipients,
+        options.priority?.priority_key ?? null, options.priority?.fairness_key ?? null, options.priority?.fairness_weight ?? null,
       ],
     );
     if (!inserted.rows[0]) {

@@ -15,6 +15,7 @@
 //   final, long enough ──purgeContent──▶ the same status, content gone (purged_at)
 //   final, longer still ──deleteExpiredRecords──▶ no row (opt-in: idempotency ends there)
 import type { Db, Queryable, Tables } from '../db/schema.ts';
+import { PRIORITY_COLUMNS, type PriorityColumns } from './priority.ts';
 import { type EmailStatus, sqlList, FINAL_STATUSES, UNFINISHED_STATUSES } from './status.ts';
 import { type EmailRow, hasAttachments } from './store.ts';
 
@@ -140,10 +141,10 @@ export async function markSentByOperator(db: Db, emailId: string): Promise<void>
 }
 
 /** A failed email goes back to `queued` for a new run; undefined when it is not failed, was sent, or has no content left to send. */
-export async function requeueFailed(db: Db, emailId: string): Promise<{ workflow_id: string; send_at: Date | null } | undefined> {
-  const { rows } = await db.pool.query<{ workflow_id: string; send_at: Date | null }>(
+export async function requeueFailed(db: Db, emailId: string): Promise<({ workflow_id: string; send_at: Date | null } & PriorityColumns) | undefined> {
+  const { rows } = await db.pool.query<{ workflow_id: string; send_at: Date | null } & PriorityColumns>(
     `UPDATE ${db.t.emails} SET status = 'queued', delivery_claim = NULL, updated_at = clock_timestamp()
-      WHERE id = $1 AND status = 'failed' AND NOT email_has_been_sent AND purged_at IS NULL RETURNING workflow_id, send_at`,
+      WHERE id = $1 AND status = 'failed' AND NOT email_has_been_sent AND purged_at IS NULL RETURNING workflow_id, send_at, ${PRIORITY_COLUMNS}`,
     [emailId],
   );
   return rows[0];

@@ -4,3 +4,4 @@
 export { sendEmail, stateQuery } from './send-email.ts';
 export { reconcileWorkflow } from './reconcile.ts';
 export { purgeWorkflow } from './purge.ts';
+export { webhookSender } from './webhooks.ts';
