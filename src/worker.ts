@@ -19,6 +19,7 @@ import { checkMigrated, migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
 import { dbFor } from './db/schema.ts';
 import { installRuntime } from './observability.ts';
+import { type Relay, startRelay } from './relay.ts';
 import { ensureReconcileSchedule } from './schedule.ts';
 import { createSmtpTransport } from './smtp.ts';
 import { connectClient, dataConverter } from './temporal-connection.ts';
@@ -64,8 +65,10 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
   let connection: NativeConnection | undefined;
   let clientConnection: Connection | undefined;
   let scheduleReady: { stop(): void } | undefined;
+  let relay: Relay | undefined;
   const closeResources = async () => {
     scheduleReady?.stop();
+    await relay?.stop();
     transport.close();
     await Promise.allSettled([pool.end(), connection?.close(), clientConnection?.close()]);
   };
@@ -86,7 +89,10 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
     // create or describe it right now (Temporal just restarted, its scheduler
     // workflow still recovering) polls anyway and keeps trying in the background.
     scheduleReady = keepTrying(() => ensureReconcileSchedule(temporal, config));
-    const activities = createActivities({ db: dbFor(pool, config.database.schema), transport, config, temporal });
+    const db = dbFor(pool, config.database.schema);
+    // Starts the workflows of emails enqueued in callers' transactions, after their commit.
+    relay = startRelay({ db, temporal, config });
+    const activities = createActivities({ db, transport, config, temporal });
     const { deliver, ...steps } = activities;
     const converter = dataConverter(config);
     const common = {

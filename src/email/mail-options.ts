@@ -11,6 +11,8 @@ import { ALLOWED_HEADERS } from './validation.ts';
 const toNodemailer = (a: Address) => ({ name: a.name ?? '', address: a.address });
 
 export function mailOptions(email: EmailRecord, attachments: NormalizedAttachment[]): SendMailOptions {
+  // A message submitted through SQL has these only once the validator admitted it.
+  if (!email.from || email.subject === null || !email.messageId) throw new Error(`email ${email.id} has not been admitted by the validator`);
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(email.headers)) {
     const canonical = ALLOWED_HEADERS.get(name.toLowerCase());

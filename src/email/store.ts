@@ -14,12 +14,13 @@ export { IdempotencyConflictError };
 export interface EmailRecord {
   id: string;
   createdOn: Date;
-  from: Address;
+  /** Null (as are `subject` and `messageId`, and `to` is empty) while a message submitted through SQL awaits validation, and when it was rejected. */
+  from: Address | null;
   to: Address[];
   cc: Address[];
   bcc: Address[];
   replyTo: Address[];
-  subject: string;
+  subject: string | null;
   text: string | null;
   html: string | null;
   headers: Record<string, string>;
@@ -27,13 +28,15 @@ export interface EmailRecord {
   status: EmailStatus;
   sent: boolean;
   sentAt: Date | null;
-  messageId: string;
+  messageId: string | null;
   smtpResponse: string | null;
   attempts: number;
   lastError: string | null;
   blockReason: unknown;
   workflowId: string;
   idempotencyKey: string | null;
+  /** Why the validator refused a message submitted through SQL (status `rejected`). */
+  rejection: { field: string; reason: string } | null;
 }
 
 export function workflowIdFor(emailId: string): string {
@@ -43,6 +46,11 @@ export function workflowIdFor(emailId: string): string {
 export function messageIdFor(emailId: string, from: Address, domain: string | undefined): string {
   const right = domain ?? from.address.slice(from.address.lastIndexOf('@') + 1);
   return `<${emailId}@${right}>`;
+}
+
+/** Every recipient (to, cc, bcc) once, lower-cased: the rows of email_recipients. */
+export function recipientsOf(email: NormalizedEmail): string[] {
+  return [...new Set([...email.to, ...email.cc, ...email.bcc].map((a) => a.address.toLowerCase()))];
 }
 
 export interface InsertResult {
@@ -64,7 +72,7 @@ export async function insertEmail(
 ): Promise<InsertResult> {
   const id = randomUUID();
   const workflowId = workflowIdFor(id);
-  const recipients = [...new Set([...email.to, ...email.cc, ...email.bcc].map((a) => a.address.toLowerCase()))];
+  const recipients = recipientsOf(email);
   const client = email.attachments.length ? await pool.connect() : undefined;
   try {
     if (client) await client.query('BEGIN');
@@ -128,12 +136,12 @@ async function insertAttachments(client: pg.PoolClient, t: Tables, emailId: stri
 export interface EmailRow {
   id: string;
   created_on: Date;
-  sender: Address;
+  sender: Address | null;
   to_addrs: Address[];
   cc_addrs: Address[];
   bcc_addrs: Address[];
   reply_to: Address[];
-  subject: string;
+  subject: string | null;
   text_body: string | null;
   html_body: string | null;
   headers: Record<string, string>;
@@ -141,13 +149,14 @@ export interface EmailRow {
   status: EmailStatus;
   email_has_been_sent: boolean;
   sent_at: Date | null;
-  message_id: string;
+  message_id: string | null;
   smtp_response: string | null;
   attempts: number;
   last_error: string | null;
   block_reason: unknown;
   workflow_id: string;
   idempotency_key: string | null;
+  rejection: { field: string; reason: string } | null;
 }
 
 export function fromRow(r: EmailRow): EmailRecord {
@@ -156,7 +165,7 @@ export function fromRow(r: EmailRow): EmailRecord {
     subject: r.subject, text: r.text_body, html: r.html_body, headers: r.headers, sendAt: r.send_at, status: r.status,
     sent: r.email_has_been_sent, sentAt: r.sent_at, messageId: r.message_id, smtpResponse: r.smtp_response,
     attempts: r.attempts, lastError: r.last_error, blockReason: r.block_reason, workflowId: r.workflow_id,
-    idempotencyKey: r.idempotency_key,
+    idempotencyKey: r.idempotency_key, rejection: r.rejection ? { field: r.rejection.field, reason: r.rejection.reason } : null,
   };
 }
 
