@@ -1,11 +1,12 @@
 // The shape of bench-results/<timestamp>.json (also read by the chart and the test).
+import type { OutboxResult } from './phases/outbox.ts';
 import type { CpuDelta } from './proc.ts';
 import type { Distribution } from './stats.ts';
 
-export const PHASES = ['smtp', 'engine-minimal', 'engine', 'engine-regular', 'pipeline', 'latency', 'ratelimit', 'backlog'] as const;
+export const PHASES = ['smtp', 'engine-minimal', 'engine', 'engine-regular', 'pipeline', 'latency', 'outbox', 'ratelimit', 'backlog'] as const;
 export type Phase = (typeof PHASES)[number];
 /** What a run without --phases measures (engine-regular, the shape before the fast path, is opt-in). */
-export const DEFAULT_PHASES: Phase[] = ['smtp', 'engine-minimal', 'engine', 'pipeline', 'latency', 'ratelimit', 'backlog'];
+export const DEFAULT_PHASES: Phase[] = ['smtp', 'engine-minimal', 'engine', 'pipeline', 'latency', 'outbox', 'ratelimit', 'backlog'];
 
 export interface CpuResult extends CpuDelta {
   /** CPU milliseconds per email (or workflow), per process group and in total. */
@@ -165,6 +166,7 @@ export interface BenchResults {
     latency?: LatencyResult;
     ratelimit?: RateLimitResult;
     backlog?: BacklogResult;
+    outbox?: OutboxResult;
   };
   /** Wall time of each phase (and of the setup: stack start and bundling), seconds. */
   phaseSeconds: Record<string, number>;
