@@ -8,6 +8,8 @@
 //    (`EMAIL_RATE_LIMIT`, enforced by the server across every worker of the
 //    queue) counts deliveries and nothing else. A separate queue also keeps
 //    deliver out of eager activity dispatch, which would bypass that limit.
+// Beside them, the relay (src/relay.ts) starts the workflows of emails that
+// callers enqueued in their own transactions, once those commit.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
