@@ -89,6 +89,13 @@ describe('npm run bench --smoke', () => {
       expect(run.maxIn1s).toBeGreaterThan(0);
     }
 
+    const outbox = r.phases.outbox!;
+    expect(outbox.runs.map((run) => run.kind)).toEqual(['steady', 'burst']);
+    for (const run of outbox.runs) {
+      expect(run.commitToStartedMs.n).toBe(run.commits);
+      expect(run.commitToStartedMs.p50).toBeLessThanOrEqual(run.commitToStartedMs.p99);
+    }
+
     expect(backlog!.sent).toBe(backlog!.emails);
     expect(backlog!.drainSeconds).toBeGreaterThan(0);
     expect(backlog!.maxIn1s).toBeGreaterThan(0);
