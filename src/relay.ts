@@ -9,13 +9,18 @@
 //    Postgres restarts, and runs a pass at once for whatever committed meanwhile.
 //  - A sweep every MAILER_RELAY_SWEEP_INTERVAL covers a missed notification or
 //    a time when no relay was connected; the reconcile Schedule stays the last net.
-//  - A pass locks up to BATCH outbox rows with FOR UPDATE SKIP LOCKED (several
-//    workers share the rows, none waits for another), validates the ones
+//  - A pass locks up to RELAY_BATCH outbox rows with FOR UPDATE SKIP LOCKED (several
+//    workers, and several passes of one worker, share the rows; none waits
+//    for another), validates the ones
 //    submitted through SQL (admitted or `rejected`, committed on their own
 //    before any start, so the workflow reads them), starts every workflow
 //    (idempotent by workflow id: a start that was already made joins it), and
 //    deletes the rows it started in the same transaction. A worker that dies
 //    mid-pass releases its locks with its connection; the rows are still there.
+//  - Up to PASSES passes run at once, each on its own connection: a
+//    notification that arrives while a pass waits for Temporal's answers starts
+//    another pass for the rows committed since, instead of queueing them
+//    behind the slowest start of the first.
 import type { Client } from '@temporalio/client';
 import pg from 'pg';
 import { mapLimit } from './concurrency.ts';
@@ -24,10 +29,19 @@ import { type Db, quoteIdent } from './db/schema.ts';
 import { admit } from './email/admit.ts';
 import { startEmailWorkflow } from './email/start.ts';
 
-/** Rows per pass: one transaction, one DELETE. */
-export const RELAY_BATCH = 200;
-/** Workflow starts in flight per pass. */
-const START_CONCURRENCY = 32;
+/**
+ * Rows per pass (one transaction, one DELETE), all started at once: a row at
+ * the end of a long batch would otherwise wait behind the starts before it.
+ */
+export const RELAY_BATCH = 50;
+/** Passes in flight per worker, each holding one connection of the relay's own pool. */
+const PASSES = 4;
+/**
+ * A start's deadline. Longer than send()'s (which must not hold a web
+ * request): a start that times out is made again by the next pass, so on an
+ * overloaded server a short deadline only adds to its load.
+ */
+const START_TIMEOUT_MS = 30_000;
 
 export interface RelayOptions {
   db: Db;
@@ -38,7 +52,9 @@ export interface RelayOptions {
 }
 
 export interface Relay {
-  /** Stops listening and sweeping; waits for a pass in flight. */
+  /** Passes completed so far (each a transaction over the outbox, possibly empty). */
+  readonly passes: number;
+  /** Stops listening and sweeping; waits for the passes in flight. */
   stop(): Promise<void>;
 }
 
@@ -54,10 +70,18 @@ const messageOf = (err: unknown) => (err instanceof Error ? err.message : String
 
 export function startRelay({ db, temporal, config, report = (line) => console.error(`[relay] ${line}`) }: RelayOptions): Relay {
   const { t } = db;
-  let client: pg.Client | undefined;
+  // Lets an operator (and the fault tests) tell which process holds a pass's locks.
+  const name = `mailer-relay ${process.pid}`;
+  const passPool = new pg.Pool({ connectionString: config.databaseUrl, max: PASSES, application_name: name, keepAlive: true, connectionTimeoutMillis: 10_000 });
+  // A connection lost while idle (Postgres restarted) is replaced on the next checkout; its 'error' must not kill the worker.
+  passPool.on('error', () => {});
+  passPool.on('connect', (c) => c.on('error', () => {}));
+  let listener: pg.Client | undefined;
   let stopped = false;
   let wanted = false;
-  let running: Promise<void> | undefined;
+  let active = 0;
+  let passes = 0;
+  const inFlight = new Set<Promise<void>>();
   let reconnectTimer: NodeJS.Timeout | undefined;
   let reconnectDelayMs = 250;
   let lastProblem: string | undefined;
@@ -69,25 +93,19 @@ export function startRelay({ db, temporal, config, report = (line) => console.er
     lastProblem = line;
   };
 
-  const connect = async () => {
+  const listen = async () => {
     reconnectTimer = undefined;
     if (stopped) return;
-    const c = new pg.Client({
-      connectionString: config.databaseUrl,
-      // Lets an operator (and the fault tests) tell which process holds a pass's locks.
-      application_name: `mailer-relay ${process.pid}`,
-      keepAlive: true,
-      connectionTimeoutMillis: 10_000,
-    });
+    const c = new pg.Client({ connectionString: config.databaseUrl, application_name: `${name} listen`, keepAlive: true, connectionTimeoutMillis: 10_000 });
     let gone = false;
     const lost = (why: string) => {
       if (gone) return;
       gone = true;
-      if (client === c) client = undefined;
+      if (listener === c) listener = undefined;
       c.end().catch(() => {});
       if (stopped) return;
       problem(`lost its Postgres connection (${why}); reconnecting`);
-      reconnectTimer = setTimeout(() => void connect(), reconnectDelayMs);
+      reconnectTimer = setTimeout(() => void listen(), reconnectDelayMs);
       reconnectDelayMs = Math.min(reconnectDelayMs * 2, 5000);
     };
     // An 'error' with no listener would kill the worker; the connection is replaced instead.
@@ -106,15 +124,17 @@ export function startRelay({ db, temporal, config, report = (line) => console.er
       await c.end().catch(() => {});
       return;
     }
-    client = c;
+    listener = c;
     reconnectDelayMs = 250;
     problem(undefined);
     wake(); // whatever committed while nobody was listening
   };
 
-  const pass = async (c: pg.Client): Promise<{ rows: number; failed: number }> => {
-    await c.query('BEGIN');
+  const pass = async (): Promise<{ rows: number; failed: number }> => {
+    const c = await passPool.connect();
+    let broken: unknown;
     try {
+      await c.query('BEGIN');
       const { rows } = await c.query<PendingRow>(
         `SELECT o.email_id AS id, e.send_at, (e.message_id IS NULL AND e.status IN ('queued', 'scheduled')) AS unadmitted, s.message
            FROM ${t.outbox} o
@@ -138,11 +158,10 @@ export function startRelay({ db, temporal, config, report = (line) => console.er
           return false;
         }
       });
-      const starts = await mapLimit(
-        rows.filter((_, i) => startable[i]),
-        START_CONCURRENCY,
-        async (row) => ({ id: row.id, outcome: await startEmailWorkflow(temporal, config, row.id, row.send_at) }),
-      );
+      const starts = await Promise.all(rows.filter((_, i) => startable[i]).map(async (row) => ({
+        id: row.id,
+        outcome: await startEmailWorkflow(temporal, config, row.id, row.send_at, Math.max(config.startTimeoutMs, START_TIMEOUT_MS)),
+      })));
       const started = starts.filter((s) => s.outcome.started).map((s) => s.id);
       const notStarted = starts.find((s) => !s.outcome.started)?.outcome;
       if (notStarted && !notStarted.started) {
@@ -154,16 +173,21 @@ export function startRelay({ db, temporal, config, report = (line) => console.er
       if (!failed && rows.length) problem(undefined);
       return { rows: rows.length, failed };
     } catch (err) {
+      broken = err;
       await c.query('ROLLBACK').catch(() => {});
       throw err;
+    } finally {
+      // A connection that failed mid-pass is not handed out again.
+      c.release(broken instanceof Error ? broken : undefined);
+      passes++;
     }
   };
 
-  const drain = async () => {
-    while (wanted && !stopped && client) {
+  const loop = async () => {
+    while (wanted && !stopped) {
       wanted = false;
       try {
-        const { rows, failed } = await pass(client);
+        const { rows, failed } = await pass();
         if (failed) await sleep(1000); // Temporal or Postgres is struggling: no tight loop
         else if (rows === RELAY_BATCH) wanted = true; // more are waiting
       } catch (err) {
@@ -173,28 +197,36 @@ export function startRelay({ db, temporal, config, report = (line) => console.er
     }
   };
 
+  // Each wake-up runs a pass now if fewer than PASSES are in flight; otherwise
+  // one of those runs again when it ends.
   function wake(): void {
     wanted = true;
-    if (running || stopped || !client) return;
-    running = drain().finally(() => {
-      running = undefined;
-      if (wanted && client && !stopped) wake();
+    if (stopped || active >= PASSES) return;
+    active++;
+    const running: Promise<void> = loop().finally(() => {
+      active--;
+      inFlight.delete(running);
     });
+    inFlight.add(running);
   }
 
   const sweep = setInterval(wake, config.worker.relaySweepMs);
   sweep.unref();
-  void connect();
+  void listen();
 
   return {
+    get passes() {
+      return passes;
+    },
     async stop() {
       stopped = true;
       clearInterval(sweep);
       clearTimeout(reconnectTimer);
-      await running;
-      const c = client;
-      client = undefined;
+      await Promise.allSettled([...inFlight]);
+      const c = listener;
+      listener = undefined;
       await c?.end().catch(() => {});
+      await passPool.end();
     },
   };
 }

@@ -54,6 +54,8 @@ function defaultBundle(): { codePath: string } | undefined {
 
 export interface RunningWorker {
   workers: Worker[];
+  /** The outbox relay of this worker. */
+  relay: Relay;
   /** Resolves when both workers have stopped and every resource is closed. */
   done: Promise<void>;
   /** Stops polling, lets in-flight activities finish within the grace period, then closes everything. */
@@ -128,6 +130,7 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
     );
     return {
       workers,
+      relay,
       done,
       async shutdown() {
         for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();

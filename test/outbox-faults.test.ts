@@ -85,11 +85,12 @@ describe('the relay under faults', { timeout: 180_000 }, () => {
   const sqlSend = (client: pg.PoolClient, to: string) =>
     client.query<{ id: string }>('SELECT mailer.send_email($1::jsonb) AS id', [{ from: FROM, to, subject: `for ${to}`, text: 'x' }]).then((r) => r.rows[0]!.id);
   const copies = (id: string) => sink.messages.filter((m) => m.raw.includes(`<${id}@acme.example>`)).length;
-  /** Relay connections of this database, by the worker pid in their application_name. */
+  /** Relay connections of this database (`mailer-relay <pid>` for passes, `… listen` for LISTEN), by worker pid. */
   const relays = async (where = 'true') => (await mailer.pool.query<{ pid: number; state: string }>(
     `SELECT substring(application_name from 'mailer-relay ([0-9]+)')::int AS pid, state FROM pg_stat_activity
       WHERE datname = current_database() AND application_name LIKE 'mailer-relay %' AND ${where}`,
   )).rows;
+  const listening = async () => (await relays("application_name LIKE '% listen'")).length;
 
   async function expectDeliveredOnce(ids: string[], timeoutMs = 60_000) {
     await waitFor(`${ids.length} email(s) sent`, async () => {
@@ -142,10 +143,10 @@ describe('the relay under faults', { timeout: 180_000 }, () => {
     // No sweep within the test (and no reconcile Schedule): only a notification can start the email.
     await worker('1h');
     await worker('1h');
-    await waitFor('two relays connected', async () => (await relays()).length === 2);
+    await waitFor('two relays listening', async () => (await listening()) === 2);
     await stack.postgres!.kill();
     await stack.postgres!.launch();
-    await waitFor('two relays connected again', async () => (await relays()).length === 2, { timeoutMs: 30_000 });
+    await waitFor('two relays listening again', async () => (await listening()) === 2, { timeoutMs: 30_000 });
     const started = Date.now();
     const id = await transaction((client) => mailer.send({ from: FROM, to: 'after-restart@example.com', subject: 'after restart', text: 'x' }, { db: client }).then((r) => r.id));
     await expectDeliveredOnce([id], 30_000);
@@ -154,7 +155,7 @@ describe('the relay under faults', { timeout: 180_000 }, () => {
 
   it('three workers share a stream of commits: each email started once and delivered once', async () => {
     await Promise.all([worker('2s'), worker('2s'), worker('2s')]);
-    await waitFor('three relays connected', async () => (await relays()).length === 3);
+    await waitFor('three relays listening', async () => (await listening()) === 3);
     const batches = await Promise.all(Array.from({ length: 20 }, (_, i) => transaction(async (client) => {
       const viaNode = await mailer.sendMany([0, 1].map((j) => ({ email: { from: FROM, to: `three-${i}-${j}@example.com`, subject: `three ${i}.${j}`, text: 'x' } })), { db: client });
       return [...viaNode.map((r) => r.id), await sqlSend(client, `three-${i}-sql@example.com`)];

@@ -2,7 +2,10 @@
 // send({ db: client }) in one BEGIN … COMMIT; the relay in the worker(s) starts
 // the workflow after the commit. Measured: commit returned → Temporal's start
 // time of the workflow (the same machine clock), with 1 and 3 worker processes,
-// at a steady open-loop rate and in a burst of commits all at once.
+// at a steady open-loop rate and in a burst of commits all at once. For
+// comparison on the same machine at the same moment, a `direct` run sends the
+// same way as the ordinary send() (which starts the workflow itself): send()
+// called → the workflow's start time.
 import os from 'node:os';
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
@@ -13,14 +16,14 @@ import { distribution, type Distribution } from '../stats.ts';
 
 export interface OutboxRun {
   workers: number;
-  kind: 'steady' | 'burst';
+  kind: 'direct' | 'steady' | 'burst';
   commits: number;
   /** Steady: commits per second asked for; burst: transactions in flight. */
   rate?: number;
   inFlight?: number;
   /** First commit → last commit returned. */
   submitSeconds: number;
-  /** COMMIT returned → the workflow's start time in Temporal. */
+  /** COMMIT returned (direct: send() called) → the workflow's start time in Temporal. */
   commitToStartedMs: Distribution;
   /** Load average (1 min) when the run began. */
   loadAverage: number;
@@ -35,7 +38,12 @@ interface Commit {
   committedAt: number;
 }
 
-async function commitOne(pool: pg.Pool, ctx: BenchContext, mailer: Awaited<ReturnType<BenchContext['mailerFor']>>, tag: string, i: number): Promise<Commit> {
+async function commitOne(pool: pg.Pool, mailer: Awaited<ReturnType<BenchContext['mailerFor']>>, tag: string, i: number, direct: boolean): Promise<Commit> {
+  if (direct) {
+    const calledAt = Date.now();
+    const sent = await mailer.send(emailInput(tag, i));
+    return { id: sent.id, committedAt: calledAt };
+  }
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
@@ -67,23 +75,23 @@ async function runOnce(ctx: BenchContext, workers: number, kind: OutboxRun['kind
     const mailer = await ctx.mailerFor(taskQueue);
     const since = await dbNow(ctx.db);
     const loadAverage = os.loadavg()[0]!;
-    log(`outbox: ${kind}, ${workers} worker(s), ${commits} commits ${kind === 'steady' ? `at ${rateOrInFlight}/s` : `with ${rateOrInFlight} transactions in flight`} (load average ${loadAverage.toFixed(1)})…`);
+    log(`outbox: ${kind}, ${workers} worker(s), ${commits} ${kind === 'direct' ? 'send() calls' : 'commits'} ${kind !== 'burst' ? `at ${rateOrInFlight}/s` : `with ${rateOrInFlight} transactions in flight`} (load average ${loadAverage.toFixed(1)})…`);
     const first = Date.now();
     let done: Commit[];
-    if (kind === 'steady') {
+    if (kind !== 'burst') {
       const pending: Promise<Commit>[] = [];
       for (let i = 0; i < commits; i++) {
         throwIfInterrupted();
         const wait = first + (i * 1000) / rateOrInFlight - Date.now();
         if (wait > 0) await sleep(wait);
-        pending.push(commitOne(mailer.pool, ctx, mailer, `outbox-${kind}-${workers}`, i));
+        pending.push(commitOne(mailer.pool, mailer, `outbox-${kind}-${workers}`, i, kind === 'direct'));
       }
       done = await Promise.all(pending);
     } else {
       done = [];
       let next = 0;
       await Promise.all(Array.from({ length: rateOrInFlight }, async () => {
-        for (let i = next++; i < commits; i = next++) done.push(await commitOne(mailer.pool, ctx, mailer, `outbox-${kind}-${workers}`, i));
+        for (let i = next++; i < commits; i = next++) done.push(await commitOne(mailer.pool, mailer, `outbox-${kind}-${workers}`, i, false));
       }));
     }
     const submitSeconds = (Math.max(...done.map((c) => c.committedAt)) - first) / 1000;
@@ -92,7 +100,7 @@ async function runOnce(ctx: BenchContext, workers: number, kind: OutboxRun['kind
     // The next run starts on a quiet pipeline.
     await waitForSent(ctx.db, since, commits, `outbox ${kind} ${workers}w`);
     const run: OutboxRun = {
-      workers, kind, commits, ...(kind === 'steady' ? { rate: rateOrInFlight } : { inFlight: rateOrInFlight }),
+      workers, kind, commits, ...(kind !== 'burst' ? { rate: rateOrInFlight } : { inFlight: rateOrInFlight }),
       submitSeconds: Math.round(submitSeconds * 1000) / 1000, commitToStartedMs: roundDistribution(distribution(latencies)), loadAverage,
     };
     log(`outbox: ${kind}, ${workers} worker(s): commit → started p50 ${run.commitToStartedMs.p50} ms, p99 ${run.commitToStartedMs.p99} ms, max ${run.commitToStartedMs.max} ms`);
@@ -107,6 +115,7 @@ export async function outboxPhase(ctx: BenchContext): Promise<OutboxResult> {
   await ctx.db.query('CREATE TABLE IF NOT EXISTS public.bench_orders (id bigserial PRIMARY KEY, item text NOT NULL)');
   const runs: OutboxRun[] = [];
   for (const workers of smoke ? [1] : [1, 3]) {
+    if (workers === 1) runs.push(await runOnce(ctx, workers, 'direct', smoke ? 10 : 300, smoke ? 5 : 20));
     runs.push(await runOnce(ctx, workers, 'steady', smoke ? 10 : 300, smoke ? 5 : 20));
     runs.push(await runOnce(ctx, workers, 'burst', smoke ? 40 : 1000, 8)); // the bench's pool has 10 connections
   }
