@@ -98,6 +98,19 @@ describe('enqueue in the caller\'s transaction', () => {
     expect(rows.map((r) => r.filename)).toEqual(['r0.txt', 'r1.txt', 'r2.txt']);
   });
 
+  it('sendMany() without db: all in one transaction of its own, then started; an idempotency conflict stores none of them', async () => {
+    const [first] = await env.client.sendMany([{ email: email('solo-0@example.com', 'solo 0'), idempotencyKey: 'solo-0' }]);
+    await expect(env.client.sendMany([
+      { email: email('solo-1@example.com', 'solo 1'), idempotencyKey: 'solo-1' },
+      { email: email('solo-0@example.com', 'not solo 0'), idempotencyKey: 'solo-0' },
+    ])).rejects.toBeInstanceOf(IdempotencyConflictError);
+    expect((await env.pool.query("SELECT 1 FROM mailer.emails WHERE idempotency_key = 'solo-1'")).rowCount).toBe(0);
+    const results = await env.client.sendMany([1, 2].map((i) => ({ email: email(`solo-${i}@example.com`, `solo ${i}`) })));
+    expect(results.map((r) => r.workflowStarted)).toEqual([true, true]);
+    for (const r of [first!, ...results]) await sentOnce(r.id);
+    for (const r of [first!, ...results]) expect(copies(r.id)).toBe(1);
+  });
+
   it('mailer.send_email(): from SQL, in the transaction, delivered once with its attachment', async () => {
     const message = {
       from: `Acme <${FROM}>`, to: ['sql@example.com'], subject: 'From SQL', text: 'Hello from any language',
