@@ -131,7 +131,7 @@ async function status(args: string[], out: Out): Promise<void> {
       (view.lastError ? `\n  last error: ${view.lastError}` : '') +
       (state?.nextAttemptAt ? `\n  next delivery attempt at ${state.nextAttemptAt}` : '') +
       (pending ? `\n  in flight: ${pending.type}, activity attempt ${pending.attempt}${pending.lastFailure ? `, last failure: ${pending.lastFailure}` : ''}` : '') +
-      `\n  Message-ID ${view.messageId ?? '(none: not admitted by the validator)'}  workflow ${view.workflowId} (${view.workflow?.status ?? 'none'})\n  ${view.link}`,
+      `\n  Message-ID ${view.messageId ?? `(none: ${view.status === 'queued' || view.status === 'scheduled' ? 'awaiting validation' : 'never admitted'})`}  workflow ${view.workflowId} (${view.workflow?.status ?? 'none'})\n  ${view.link}`,
     { ...view },
   );
 }
