@@ -134,17 +134,18 @@ export function startRelay({ db, temporal, config, report = (line) => console.er
     const c = await passPool.connect();
     let broken: unknown;
     try {
-      await c.query('BEGIN');
-      const { rows } = await c.query<PendingRow>(
-        `SELECT o.email_id AS id, e.send_at, (e.message_id IS NULL AND e.status IN ('queued', 'scheduled')) AS unadmitted, s.message
+      // BEGIN and the SELECT in one round trip (the simple protocol runs both):
+      // every worker's relay wakes for every commit, and most of those passes find nothing.
+      const [, { rows }] = (await c.query(
+        `BEGIN;
+         SELECT o.email_id AS id, e.send_at, (e.message_id IS NULL AND e.status IN ('queued', 'scheduled')) AS unadmitted, s.message
            FROM ${t.outbox} o
            JOIN ${t.emails} e ON e.id = o.email_id
            LEFT JOIN ${t.submissions} s ON s.email_id = o.email_id AND e.message_id IS NULL AND e.status IN ('queued', 'scheduled')
           ORDER BY o.enqueued_at
-          LIMIT $1
+          LIMIT ${RELAY_BATCH}
           FOR UPDATE OF o SKIP LOCKED`,
-        [RELAY_BATCH],
-      );
+      )) as unknown as [pg.QueryResult, pg.QueryResult<PendingRow>];
       let failed = 0;
       const startable = await mapLimit(rows, 8, async (row) => {
         if (!row.unadmitted) return true;

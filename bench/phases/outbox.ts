@@ -115,7 +115,7 @@ export async function outboxPhase(ctx: BenchContext): Promise<OutboxResult> {
   await ctx.db.query('CREATE TABLE IF NOT EXISTS public.bench_orders (id bigserial PRIMARY KEY, item text NOT NULL)');
   const runs: OutboxRun[] = [];
   for (const workers of smoke ? [1] : [1, 3]) {
-    if (workers === 1) runs.push(await runOnce(ctx, workers, 'direct', smoke ? 10 : 300, smoke ? 5 : 20));
+    runs.push(await runOnce(ctx, workers, 'direct', smoke ? 10 : 300, smoke ? 5 : 20));
     runs.push(await runOnce(ctx, workers, 'steady', smoke ? 10 : 300, smoke ? 5 : 20));
     runs.push(await runOnce(ctx, workers, 'burst', smoke ? 40 : 1000, 8)); // the bench's pool has 10 connections
   }
