@@ -27,6 +27,8 @@ export interface OutboxRun {
   commitToStartedMs: Distribution;
   /** Load average (1 min) when the run began. */
   loadAverage: number;
+  /** Direct: send() calls whose start missed its deadline (left to the reconciler; not in the latencies). */
+  notStarted: number;
 }
 
 export interface OutboxResult {
@@ -36,13 +38,14 @@ export interface OutboxResult {
 interface Commit {
   id: string;
   committedAt: number;
+  started: boolean;
 }
 
 async function commitOne(pool: pg.Pool, mailer: Awaited<ReturnType<BenchContext['mailerFor']>>, tag: string, i: number, direct: boolean): Promise<Commit> {
   if (direct) {
     const calledAt = Date.now();
     const sent = await mailer.send(emailInput(tag, i));
-    return { id: sent.id, committedAt: calledAt };
+    return { id: sent.id, committedAt: calledAt, started: sent.workflowStarted };
   }
   const client = await pool.connect();
   try {
@@ -50,7 +53,7 @@ async function commitOne(pool: pg.Pool, mailer: Awaited<ReturnType<BenchContext[
     await client.query('INSERT INTO public.bench_orders (item) VALUES ($1)', [`${tag}-${i}`]);
     const sent = await mailer.send(emailInput(tag, i), { db: client });
     await client.query('COMMIT');
-    return { id: sent.id, committedAt: Date.now() };
+    return { id: sent.id, committedAt: Date.now(), started: true };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
     throw err;
@@ -95,13 +98,15 @@ async function runOnce(ctx: BenchContext, workers: number, kind: OutboxRun['kind
       }));
     }
     const submitSeconds = (Math.max(...done.map((c) => c.committedAt)) - first) / 1000;
-    const started = await startTimes(ctx.temporal, taskQueue, commits);
-    const latencies = done.map((c) => started.get(`email-${c.id}`)! - c.committedAt);
+    const expected = done.filter((c) => c.started);
+    const started = await startTimes(ctx.temporal, taskQueue, expected.length);
+    const latencies = expected.map((c) => started.get(`email-${c.id}`)! - c.committedAt);
     // The next run starts on a quiet pipeline.
-    await waitForSent(ctx.db, since, commits, `outbox ${kind} ${workers}w`);
+    await waitForSent(ctx.db, since, expected.length, `outbox ${kind} ${workers}w`);
     const run: OutboxRun = {
       workers, kind, commits, ...(kind !== 'burst' ? { rate: rateOrInFlight } : { inFlight: rateOrInFlight }),
       submitSeconds: Math.round(submitSeconds * 1000) / 1000, commitToStartedMs: roundDistribution(distribution(latencies)), loadAverage,
+      notStarted: commits - expected.length,
     };
     log(`outbox: ${kind}, ${workers} worker(s): commit → started p50 ${run.commitToStartedMs.p50} ms, p99 ${run.commitToStartedMs.p99} ms, max ${run.commitToStartedMs.max} ms`);
     return run;
