@@ -157,10 +157,12 @@ describe('enqueue in the caller\'s transaction', () => {
       rejection: { field: 'to', reason: expect.stringContaining('IP address / domain literals') },
       last_error: expect.stringMatching(/^to: is not a valid email address/), email_has_been_sent: false, message_id: null,
     });
-    // Its workflow ran to the end at once, so the Web UI lists it under EmailStatus = rejected.
+    // Its workflow (started after the verdict was written) ran to the end at once, and the Web UI's
+    // filter finds it (visibility trails the result: waited for).
+    await waitFor('its workflow started', async () => (await env.pool.query('SELECT 1 FROM mailer.outbox WHERE email_id = $1', [id])).rowCount === 0);
     expect(await outcome(env, `email-${id}`)).toEqual({ status: 'rejected' });
-    const described = await env.client.temporal.workflow.getHandle(`email-${id}`).describe();
-    expect(described.searchAttributes.EmailStatus).toEqual(['rejected']);
+    await waitFor('the workflow listed under EmailStatus = rejected', async () =>
+      (await env.client.temporal.workflow.count(`WorkflowId = 'email-${id}' AND EmailStatus = 'rejected'`)).count === 1);
     const status = await runMailer(env, 'status', id);
     expect(status.json).toMatchObject({ status: 'rejected', messageId: null, rejection: { field: 'to' }, lastError: expect.stringMatching(/^to: /) });
     const list = await runMailer(env, 'list', '--status', 'rejected');
