@@ -4,7 +4,8 @@
 // woken by the notification, or by its sweep when a notification was missed.
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IdempotencyConflictError, ValidationError } from '../src/index.ts';
+import { ConfigError, IdempotencyConflictError, ValidationError } from '../src/index.ts';
+import { loadConfig } from '../src/config.ts';
 import { createTestEnv, outcome, row, runMailer, waitFor, type TestEnv } from './helpers.ts';
 
 const FROM = 'shop@acme.example';
@@ -184,6 +185,18 @@ describe('enqueue in the caller\'s transaction', () => {
       expect(copies(quiet.id)).toBe(1);
     } finally {
       await env.pool.query('ALTER TABLE mailer.outbox ENABLE TRIGGER outbox_notify');
+    }
+  });
+});
+
+describe('MAILER_RELAY_SWEEP_INTERVAL', () => {
+  const env = { DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/app' };
+  it('is a duration of at least 100 ms, named when it is not', () => {
+    expect(loadConfig({ ...env }).worker.relaySweepMs).toBe(5000);
+    expect(loadConfig({ ...env, MAILER_RELAY_SWEEP_INTERVAL: '250ms' }).worker.relaySweepMs).toBe(250);
+    for (const bad of ['0s', '10ms', 'often']) {
+      expect(() => loadConfig({ ...env, MAILER_RELAY_SWEEP_INTERVAL: bad })).toThrow(ConfigError);
+      expect(() => loadConfig({ ...env, MAILER_RELAY_SWEEP_INTERVAL: bad })).toThrow(/^MAILER_RELAY_SWEEP_INTERVAL: /);
     }
   });
 });
