@@ -1,12 +1,13 @@
 // The shape of bench-results/<timestamp>.json (also read by the chart and the test).
+import type { OutboxResult } from './phases/outbox.ts';
 import type { PersistencePerEmail } from './persistence.ts';
 import type { CpuDelta } from './proc.ts';
 import type { Distribution } from './stats.ts';
 
-export const PHASES = ['smtp', 'engine-minimal', 'engine', 'engine-regular', 'work', 'pipeline', 'latency', 'ratelimit', 'backlog', 'priority', 'compare'] as const;
+export const PHASES = ['smtp', 'engine-minimal', 'engine', 'engine-regular', 'work', 'pipeline', 'latency', 'outbox', 'ratelimit', 'backlog', 'priority', 'compare'] as const;
 export type Phase = (typeof PHASES)[number];
 /** What a run without --phases measures (engine-regular, the shape before the fast path, is opt-in). */
-export const DEFAULT_PHASES: Phase[] = ['smtp', 'engine-minimal', 'engine', 'work', 'pipeline', 'latency', 'ratelimit', 'backlog', 'priority'];
+export const DEFAULT_PHASES: Phase[] = ['smtp', 'engine-minimal', 'engine', 'work', 'pipeline', 'latency', 'outbox', 'ratelimit', 'backlog', 'priority'];
 
 export interface CpuResult extends CpuDelta {
   /** CPU milliseconds per email (or workflow), per process group and in total. */
@@ -252,6 +253,7 @@ export interface BenchResults {
     backlog?: BacklogResult;
     compare?: CompareResult;
     priority?: PriorityResult;
+    outbox?: OutboxResult;
   };
   costs?: CostResult;
   /** Wall time of each phase (and of the setup: stack start and bundling), seconds. */

@@ -7,6 +7,7 @@
 //   work       send()'s insert and the three activities in-process, no engine: the work floor
 //   pipeline   Mailer.send() → real worker → sent, at saturation; events, CPU and memory per email
 //   latency    send() returned → sink accepted, open-loop arrivals at 25/50/75 % of saturation
+//   outbox     send({ db }) in a transaction → the relay started the workflow: 1 and 3 workers, steady and a burst
 //   ratelimit  EMAIL_RATE_LIMIT with 1, 2, 3 worker processes: is the limit global and exact?
 //   backlog    a backlog built while the sink is down, drained under the limit
 //   compare    (opt-in) the pipeline with a git revision's worker vs the working tree's, interleaved
@@ -37,6 +38,7 @@ import { backlogPhase } from './phases/backlog.ts';
 import { comparePhase } from './phases/compare.ts';
 import { enginePhase } from './phases/engine.ts';
 import { latencyPhase } from './phases/latency.ts';
+import { outboxPhase } from './phases/outbox.ts';
 import { pipelinePhase } from './phases/pipeline.ts';
 import { priorityPhase } from './phases/priority.ts';
 import { rateLimitPhase } from './phases/rate-limit.ts';
@@ -189,6 +191,7 @@ async function main(): Promise<void> {
   if (runs('pipeline')) results.phases.pipeline = await timed('pipeline', () => pipelinePhase(ctx));
   if (runs('latency')) results.phases.latency = await timed('latency', () => latencyPhase(ctx));
   if (ctx.warmWorker) await ctx.warmWorker.child.stop();
+  if (runs('outbox')) results.phases.outbox = await timed('outbox', () => outboxPhase(ctx));
   if (runs('ratelimit')) results.phases.ratelimit = await timed('ratelimit', () => rateLimitPhase(ctx));
   if (runs('backlog')) results.phases.backlog = await timed('backlog', () => backlogPhase(ctx));
   if (runs('priority')) results.phases.priority = await timed('priority', () => priorityPhase(ctx));

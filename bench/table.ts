@@ -119,6 +119,15 @@ export function renderTable(r: BenchResults): string {
     ]));
     out.push('  (the retry backoff is capped at 5 s for this phase: with the default 10 min cap, emails would wait for their next attempt long after the sink returned)');
   }
+  const outbox = r.phases.outbox;
+  if (outbox) {
+    out.push('', 'Enqueue in the caller\'s transaction: COMMIT returned → the relay started the workflow (target p50 ≤ 100 ms, p99 ≤ 1 s)');
+    out.push(table(['workers', 'commits', 'arrivals', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'load avg'], outbox.runs.map((run) => [
+      run.workers, run.commits,
+      run.kind === 'direct' ? `${run.rate}/s, plain send() (called → started)${run.notStarted ? `; ${run.notStarted} missed the 5 s start deadline` : ''}` : run.kind === 'steady' ? `${run.rate}/s steady` : `burst, ${run.inFlight} in flight (${n1(run.commits / run.submitSeconds)}/s)`,
+      run.commitToStartedMs.p50, run.commitToStartedMs.p95, run.commitToStartedMs.p99, run.commitToStartedMs.max, run.loadAverage.toFixed(1),
+    ])));
+  }
   const priority = r.phases.priority;
   if (priority) {
     out.push('', `Priority under EMAIL_RATE_LIMIT=${priority.limitPerSecond}/s: a high-priority email behind a batch of ${priority.batch} normal ones`);

@@ -1,7 +1,9 @@
 // The API backend code uses. `send()` validates, writes the email to Postgres
 // (before anything else), then starts its workflow within a deadline. If the
 // start fails after the commit, the email is still safe: it stays `queued`
-// and the reconciler finds it.
+// and the reconciler finds it. With `{ db: client }` it writes the email in the
+// caller's own transaction instead and starts nothing: the relay in the
+// workers starts it once that transaction commits.
 //
 // This module is the package's light entry: it loads @temporalio/client, pg
 // and the validator, never the worker, webpack or the native core.
@@ -11,8 +13,9 @@ import { type ClientConfig, loadClientConfig } from './config.ts';
 import { resolveSignal, stateQuery, type Resolution, type SendEmailState } from './contract.ts';
 import { checkMigrated, migrate } from './db/migrate.ts';
 import { createPool } from './db/pool.ts';
-import { type Db, dbFor } from './db/schema.ts';
+import { type Db, dbFor, type Queryable } from './db/schema.ts';
 import { EmailNotFoundError, OperationError, ValidationError } from './errors.ts';
+import { insertEmails, type EnqueueItem } from './email/enqueue.ts';
 import type { EmailInput } from './email/input.ts';
 import { type EmailPriority, validatePriority } from './email/priority.ts';
 import { suppressionsApi } from './email/suppressions.ts';
@@ -21,6 +24,7 @@ import { type EmailStatus, isFinal } from './email/status.ts';
 import { type EmailRecord, insertEmail, isEmailId, loadEmail } from './email/store.ts';
 import { cancelUnstarted } from './email/transitions.ts';
 import { type EmailEventRecord, eventChannel, listEvents, type ListEventsOptions, WEBHOOK_STATES } from './events/store.ts';
+import { mapLimit } from './concurrency.ts';
 import { webUiLink } from './operations.ts';
 import { connectClient } from './temporal-connection.ts';
 
@@ -35,7 +39,27 @@ export interface SendOptions {
   fairnessKey?: string;
   /** This key's share against other keys (default 1, from 0.001 to 1000); give a key the same weight every time. */
   fairnessWeight?: number;
+  /**
+   * A pg client the caller holds inside `BEGIN … COMMIT`: the email is written
+   * in that transaction and nothing is started, so it exists if and only if the
+   * transaction commits. The relay in the workers starts its workflow right
+   * after the COMMIT; a ROLLBACK leaves no trace. If this throws, roll back.
+   */
+  db?: Queryable;
 }
+
+/** One email of `sendMany()`. */
+export interface SendManyItem {
+  email: EmailInput;
+  idempotencyKey?: string;
+  sendAt?: Date | string;
+  priority?: EmailPriority;
+  fairnessKey?: string;
+  fairnessWeight?: number;
+}
+
+/** Emails per `sendMany()` call: one statement carries them all. */
+export const SEND_MANY_MAX = 1000;
 
 export interface SendResult {
   id: string;
@@ -45,6 +69,7 @@ export interface SendResult {
   /**
    * False when Temporal did not accept the start within the deadline: the email
    * is stored and will be started later (by the reconciler); `startError` says why.
+   * Always false with `db` (the caller's transaction): the relay starts it after the commit.
    */
   workflowStarted: boolean;
   startError?: { code: StartFailure; reason: string };
@@ -56,7 +81,10 @@ export interface EmailStatusView {
   attempts: number;
   lastError: string | null;
   sentAt: string | null;
-  messageId: string;
+  /** Null while a message submitted through SQL awaits validation, and when it was rejected. */
+  messageId: string | null;
+  /** Why the validator refused it (status `rejected`). */
+  rejection: { field: string; reason: string } | null;
   createdOn: string;
   sendAt: string | null;
   /** When its content (bodies, attachments, addresses) was purged; null while it is kept. */
@@ -113,7 +141,7 @@ function settings(options: MailerOptions): ClientConfig {
 // A cancel waits for the workflow at most this long (setTimeout's own ceiling is ~24.8 days).
 const MAX_CANCEL_WAIT_MS = 10 * 60_000;
 
-const SEND_OPTIONS = ['idempotencyKey', 'sendAt', 'priority', 'fairnessKey', 'fairnessWeight'];
+const SEND_OPTIONS = ['idempotencyKey', 'sendAt', 'priority', 'fairnessKey', 'fairnessWeight', 'db'];
 
 /** send()'s options: an object with known keys only, so a misspelt `sendat` is not silently ignored. */
 function sendOptions(options: unknown): SendOptions {
@@ -122,6 +150,17 @@ function sendOptions(options: unknown): SendOptions {
   const unknown = Object.keys(options).find((k) => !SEND_OPTIONS.includes(k));
   if (unknown) throw new ValidationError(`options.${unknown.slice(0, 50)}`, `unknown option (known: ${SEND_OPTIONS.join(', ')})`);
   return options as SendOptions;
+}
+
+/** Runs a validator, naming its fields under `prefix` (`items[3].email` + `to`). */
+function within<T>(prefix: string, validate: () => T): T {
+  try {
+    return validate();
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    const at = (field: string) => (field === 'input' ? prefix : `${prefix}.${field}`);
+    throw new ValidationError(at(err.field), err.reason, err.issues.map((x) => ({ field: at(x.field), reason: x.reason })));
+  }
 }
 
 export class Mailer {
@@ -172,6 +211,11 @@ export class Mailer {
     const sendAt = validateSendAt(given.sendAt);
     const idempotencyKey = validateIdempotencyKey(given.idempotencyKey);
     const priority = validatePriority(given);
+    if (options.db) {
+      const item: EnqueueItem = { email, payloadHash: payloadHash(email, sendAt), idempotencyKey, sendAt, priority };
+      const [stored] = await insertEmails(options.db, this.db.t, [item], { outbox: true, messageIdDomain: this.config.messageIdDomain });
+      return { ...stored!, workflowStarted: false };
+    }
     const stored = await insertEmail(this.db, email, {
       payloadHash: payloadHash(email, sendAt),
       priority,
@@ -183,6 +227,44 @@ export class Mailer {
     return outcome.started
       ? { ...stored, workflowStarted: true }
       : { ...stored, workflowStarted: false, startError: { code: outcome.code, reason: outcome.reason } };
+  }
+
+  /**
+   * Many emails in one statement (up to SEND_MANY_MAX). Every item is validated
+   * first (a ValidationError names it: `items[3].to`). With `db` they are
+   * written in the caller's transaction and the relay starts them after its
+   * commit; without, they are written in one transaction of ours, then started.
+   */
+  async sendMany(items: readonly SendManyItem[], options: { db?: Queryable } = {}): Promise<SendResult[]> {
+    const { payloadHash, validateIdempotencyKey, validateSendAt, validateSendInput } = await loadValidator();
+    if (!Array.isArray(items)) throw new ValidationError('items', 'expected an array');
+    if (items.length > SEND_MANY_MAX) throw new ValidationError('items', `has more than ${SEND_MANY_MAX} emails (send them in several calls)`);
+    const prepared = items.map((item, i): EnqueueItem => {
+      const email = within(`items[${i}].email`, () => validateSendInput(item?.email));
+      const sendAt = within(`items[${i}]`, () => validateSendAt(item.sendAt));
+      const idempotencyKey = within(`items[${i}]`, () => validateIdempotencyKey(item.idempotencyKey));
+      const priority = within(`items[${i}]`, () => validatePriority(item));
+      return { email, payloadHash: payloadHash(email, sendAt), idempotencyKey, sendAt, priority };
+    });
+    const enqueue = { outbox: options.db !== undefined, messageIdDomain: this.config.messageIdDomain };
+    if (options.db) return (await insertEmails(options.db, this.db.t, prepared, enqueue)).map((r) => ({ ...r, workflowStarted: false }));
+    // All or none: an idempotency conflict must not leave the others stored and unstarted.
+    const client = await this.pool.connect();
+    let stored;
+    try {
+      await client.query('BEGIN');
+      stored = await insertEmails(client, this.db.t, prepared, enqueue);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+    return mapLimit(stored.map((r, i) => ({ ...r, sendAt: prepared[i]!.sendAt, priority: prepared[i]!.priority })), 8, async ({ sendAt, priority, ...r }): Promise<SendResult> => {
+      const outcome = await startEmailWorkflow(this.temporal, this.config, r.id, sendAt, undefined, priority);
+      return outcome.started ? { ...r, workflowStarted: true } : { ...r, workflowStarted: false, startError: { code: outcome.code, reason: outcome.reason } };
+    });
   }
 
   async get(id: string): Promise<EmailRecord | undefined> {
@@ -216,7 +298,7 @@ export class Mailer {
     return {
       id: email.id, status: email.status, attempts: email.attempts, lastError: email.lastError,
       sentAt: email.sentAt?.toISOString() ?? null, messageId: email.messageId, createdOn: email.createdOn.toISOString(),
-      sendAt: email.sendAt?.toISOString() ?? null, purgedAt: email.purgedAt?.toISOString() ?? null, workflowId: email.workflowId, link: webUiLink(this.config, email.workflowId), workflow,
+      sendAt: email.sendAt?.toISOString() ?? null, purgedAt: email.purgedAt?.toISOString() ?? null, rejection: email.rejection, workflowId: email.workflowId, link: webUiLink(this.config, email.workflowId), workflow,
     };
   }
 

@@ -63,6 +63,10 @@ export const DURATION_BOUNDS = {
   // cap past a day means a receiver back up waits a day for its events.
   WEBHOOK_RETRY_INITIAL_INTERVAL: { min: 100, max: H },
   WEBHOOK_RETRY_MAX_INTERVAL: { min: 100, max: 24 * H },
+  // The relay's sweep for a missed notification: under 100 ms it is a query
+  // loop; past an hour a missed notification waits that long (the reconcile
+  // Schedule is still the last net).
+  MAILER_RELAY_SWEEP_INTERVAL: { min: 100, max: H },
 } as const satisfies Record<string, Range>;
 
 export const INTEGER_BOUNDS = {

@@ -94,6 +94,11 @@ export interface Config extends ClientConfig {
     maxConcurrentDeliveries: number;
     maxConcurrentActivities: number;
     shutdownGraceMs: number;
+    /**
+     * How often the relay sweeps the outbox even without a notification
+     * (MAILER_RELAY_SWEEP_INTERVAL): covers a missed notification or a relay that was down.
+     */
+    relaySweepMs: number;
   };
   rules: {
     allow: string[];
@@ -389,6 +394,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (duration(env, 'SMTP_SOCKET_TIMEOUT', '30s') >= deliver.startToCloseMs) {
     throw new ConfigError('SMTP_SOCKET_TIMEOUT', 'must be shorter than DELIVER_TIMEOUT, so a hung server fails the attempt before Temporal times it out');
   }
+  const relaySweepMs = duration(env, 'MAILER_RELAY_SWEEP_INTERVAL', '5s');
   return {
     ...client,
     smtpUrl: url(env, 'SMTP_URL', ['smtp:', 'smtps:'], 'e.g. smtp://user:pass@smtp.example.com:587'),
@@ -404,6 +410,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxConcurrentDeliveries: integer(env, 'WORKER_MAX_CONCURRENT_DELIVERIES', 32),
       maxConcurrentActivities: integer(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES', 64),
       shutdownGraceMs: duration(env, 'WORKER_SHUTDOWN_GRACE', '30s'),
+      relaySweepMs,
     },
     rules: {
       allow: list(env, 'EMAIL_ALLOW'),

@@ -1,7 +1,7 @@
 // durable-mailer: the client API. `import { Mailer } from 'durable-mailer'`.
 // Loads @temporalio/client, pg and the validator only; the worker is
 // `durable-mailer/worker`.
-export { Mailer, type EmailStatusView, type MailerOptions, type SendOptions, type SendResult } from './client.ts';
+export { Mailer, SEND_MANY_MAX, type EmailStatusView, type MailerOptions, type SendManyItem, type SendOptions, type SendResult } from './client.ts';
 export { type ClientConfig, loadClientConfig } from './config.ts';
 export {
   resolveSignal,

@@ -9,6 +9,8 @@
 //    (`EMAIL_RATE_LIMIT`, enforced by the server across every worker of the
 //    queue) counts deliveries and nothing else. A separate queue also keeps
 //    deliver out of eager activity dispatch, which would bypass that limit.
+// Beside them, the relay (src/relay.ts) starts the workflows of emails that
+// callers enqueued in their own transactions, once those commit.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -24,6 +26,7 @@ import { createPool } from './db/pool.ts';
 import { dbFor } from './db/schema.ts';
 import { installRuntime } from './observability.ts';
 import { ensureWebhookSender } from './events/sender.ts';
+import { type Relay, startRelay } from './relay.ts';
 import { ensurePurgeSchedule, ensureReconcileSchedule } from './schedule.ts';
 import { createSmtpTransport } from './smtp.ts';
 import { connectClient, dataConverter } from './temporal-connection.ts';
@@ -56,6 +59,8 @@ function defaultBundle(): { codePath: string } | undefined {
 
 export interface RunningWorker {
   workers: Worker[];
+  /** The outbox relay of this worker. */
+  relay: Relay;
   /** Resolves when both workers have stopped and every resource is closed. */
   done: Promise<void>;
   /** Stops polling, lets in-flight activities finish within the grace period, then closes everything. */
@@ -70,10 +75,12 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
   let clientConnection: Connection | undefined;
   let schedulesReady: { stop(): void }[] = [];
   let senderReady: { stop(): void } | undefined;
+  let relay: Relay | undefined;
   let backlog: ReturnType<typeof startBacklogGauges> | undefined;
   const closeResources = async () => {
     for (const s of schedulesReady) s.stop();
     senderReady?.stop();
+    await relay?.stop();
     await backlog?.stop();
     transport.close();
     await Promise.allSettled([pool.end(), connection?.close(), clientConnection?.close()]);
@@ -105,6 +112,8 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
       console.error(`[worker] backlog gauges not read: ${err instanceof Error ? err.message : String(err)}`));
     // Read once before polling, so the first scrape already has them.
     await backlog.first;
+    // Starts the workflows of emails enqueued in callers' transactions, after their commit.
+    relay = startRelay({ db, temporal, config });
     const activities = createActivities({ db, transport, config, temporal, metrics });
     const { deliver, ...steps } = activities;
     const converter = dataConverter(config);
@@ -144,6 +153,7 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
     );
     return {
       workers,
+      relay,
       done,
       async shutdown() {
         for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();

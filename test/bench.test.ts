@@ -115,6 +115,12 @@ describe('npm run bench --smoke', () => {
     expect(retried.actions).toBeGreaterThan(first.actions);
     expect(first.perMillionEmails).toBe(first.actions * costs.prices.temporalPerMillionActions!);
     expect(stdout).toContain('Billable Actions per email');
+    const outbox = r.phases.outbox!;
+    expect(outbox.runs.map((run) => run.kind)).toEqual(['direct', 'steady', 'burst']);
+    for (const run of outbox.runs) {
+      expect(run.commitToStartedMs.n).toBe(run.commits - run.notStarted);
+      expect(run.commitToStartedMs.p50).toBeLessThanOrEqual(run.commitToStartedMs.p99);
+    }
 
     expect(backlog!.sent).toBe(backlog!.emails);
     expect(backlog!.drainSeconds).toBeGreaterThan(0);

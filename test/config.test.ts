@@ -200,6 +200,12 @@ const CASES: Record<string, Case> = {
     edge: [['1', 1], ['10000', 10_000]],
     bad: [['0', outOfRange], ['10001', outOfRange], ['many', /whole number/]],
   },
+  MAILER_RELAY_SWEEP_INTERVAL: {
+    read: (c) => c.worker.relaySweepMs,
+    good: [['5s', 5 * S]],
+    edge: [['100ms', 100], ['1h', H]],
+    bad: [['99ms', outOfRange], ['61m', outOfRange], ['often', /duration/]],
+  },
   MAILER_BACKLOG_INTERVAL: {
     read: (c) => c.observability.backlogIntervalMs,
     good: [['15s', 15 * S]],

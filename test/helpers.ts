@@ -17,7 +17,7 @@ import { type Db, dbFor } from '../src/db/schema.ts';
 import { SmtpSink } from '../dev/stack/smtp-sink.ts';
 import { waitFor } from '../dev/stack/wait.ts';
 import { spawnWorker } from '../dev/stack/worker-process.ts';
-import { startWorker } from '../src/worker.ts';
+import { type RunningWorker, startWorker } from '../src/worker.ts';
 
 export { waitFor };
 
@@ -33,7 +33,8 @@ export interface TestEnv {
    * production server (`npm run test:production`) a separate process started
    * as the image starts it, with this file's environment.
    */
-  startWorker(overrides?: Partial<Config>): Promise<{ shutdown(): Promise<void> }>;
+  /** In-process (the dev server's suites) it has the relay to look at; in production mode a process, without. */
+  startWorker(overrides?: Partial<Config>): Promise<{ shutdown(): Promise<void>; relay?: RunningWorker['relay'] }>;
   close(): Promise<void>;
 }
 
@@ -98,7 +99,7 @@ export async function createTestEnv(extraEnv: Record<string, string> = {}, optio
     sink,
     client,
     async startWorker(overrides = {}) {
-      let worker: { shutdown(): Promise<void> };
+      let worker: { shutdown(): Promise<void>; relay?: RunningWorker['relay'] };
       if (stack.temporalKind === 'production') {
         if (Object.keys(overrides).length) throw new Error('startWorker: overrides are in-process only; pass variables to createTestEnv instead');
         logDir ??= mkdtemp(path.join(os.tmpdir(), 'mailer-worker-'));

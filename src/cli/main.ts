@@ -116,7 +116,7 @@ async function status(args: string[], out: Out): Promise<void> {
       (view.lastError ? `\n  last error: ${view.lastError}` : '') +
       (state?.nextAttemptAt ? `\n  next delivery attempt at ${state.nextAttemptAt}` : '') +
       (pending ? `\n  in flight: ${pending.type}, activity attempt ${pending.attempt}${pending.lastFailure ? `, last failure: ${pending.lastFailure}` : ''}` : '') +
-      `\n  Message-ID ${view.messageId}  workflow ${view.workflowId} (${view.workflow?.status ?? 'none'})\n  ${view.link}`,
+      `\n  Message-ID ${view.messageId ?? `(none: ${view.status === 'queued' || view.status === 'scheduled' ? 'awaiting validation' : 'never admitted'})`}  workflow ${view.workflowId} (${view.workflow?.status ?? 'none'})\n  ${view.link}`,
     { ...view },
   );
 }
@@ -135,7 +135,7 @@ async function list(args: string[], out: Out): Promise<void> {
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError('--limit', 'must be a whole number from 1 to 10000');
   const emails = await withMailer((m) => listEmails(m.db, { ...(statusFilter ? { status: statusFilter } : {}), limit }));
   const rows = emails.map((e) => ({ id: e.id, status: e.status, createdOn: e.createdOn.toISOString(), attempts: e.attempts, sentAt: e.sentAt?.toISOString() ?? null, lastError: e.lastError }));
-  out(rows.map((r) => `${r.id}  ${r.status.padEnd(9)}  ${r.createdOn}  attempts ${r.attempts}`).join('\n') || '(no emails)', { emails: rows });
+  out(rows.map((r) => `${r.id}  ${r.status.padEnd(9)}  ${r.createdOn}  attempts ${r.attempts}${r.status === 'rejected' ? `  ${r.lastError}` : ''}`).join('\n') || '(no emails)', { emails: rows });
 }
 
 async function rules(args: string[], out: Out): Promise<void> {

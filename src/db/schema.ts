@@ -15,7 +15,13 @@ export interface Tables {
   limits: string;
   events: string;
   suppressions: string;
+  /** Emails committed without a started workflow (enqueued in the caller's transaction), for the relay. */
+  outbox: string;
+  /** Messages submitted through SQL, until the validator admits or rejects them. */
+  submissions: string;
   migrations: string;
+  /** The channel the outbox notifies at commit (a trigger on `outbox`), unquoted as LISTEN takes it quoted. */
+  outboxChannel: string;
 }
 
 /** Double-quotes an identifier; the config already allows only [a-z0-9_]. */
@@ -38,7 +44,10 @@ export function tablesFor(schema: string): Tables {
       limits: `${s}.recipient_limits`,
       events: `${s}.email_events`,
       suppressions: `${s}.suppressions`,
+      outbox: `${s}.outbox`,
+      submissions: `${s}.submissions`,
       migrations: `${s}.migrations`,
+      outboxChannel: `${schema}_outbox`,
     };
     cache.set(schema, t);
   }

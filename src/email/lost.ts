@@ -91,6 +91,8 @@ export async function findLost(ctx: OpsContext, { olderThanMs = ctx.config.recon
   const { rows } = await ctx.db.pool.query<Candidate>(
     `SELECT ${CANDIDATE_COLUMNS} FROM ${ctx.db.t.emails}
       WHERE status IN ${sqlList(UNFINISHED_STATUSES)} AND NOT email_has_been_sent
+        -- Submitted through SQL and not validated yet: the relay's, which validates before it starts.
+        AND message_id IS NOT NULL
         AND updated_at < clock_timestamp() - make_interval(secs => $1)
       ORDER BY created_on LIMIT $2`,
     [olderThanMs / 1000, limit],

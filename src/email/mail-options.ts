@@ -16,7 +16,9 @@ const toNodemailer = (a: Address) => ({ name: a.name ?? '', address: a.address }
 
 export function mailOptions(email: EmailRecord, attachments: NormalizedAttachment[]): SendMailOptions {
   // A purged email is final and is never sent again; were one to get here, sending an empty shell would be worse than failing.
-  if (email.purgedAt || !email.from || email.subject === null) throw new Error(`email ${email.id} has no content to send (purged)`);
+  if (email.purgedAt) throw new Error(`email ${email.id} has no content to send (purged)`);
+  // A message submitted through SQL has these only once the validator admitted it.
+  if (!email.from || email.subject === null || !email.messageId) throw new Error(`email ${email.id} has not been admitted by the validator`);
   const from = email.from;
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(email.headers)) {

@@ -20,6 +20,7 @@ export { IdempotencyConflictError };
 export interface EmailRecord {
   id: string;
   createdOn: Date;
+  /** Null (as are `subject` and `messageId`, and `to` is empty) while a message submitted through SQL awaits validation, and when it was rejected. */
   from: Address | null;
   to: Address[];
   cc: Address[];
@@ -33,7 +34,7 @@ export interface EmailRecord {
   status: EmailStatus;
   sent: boolean;
   sentAt: Date | null;
-  messageId: string;
+  messageId: string | null;
   smtpResponse: string | null;
   attempts: number;
   lastError: string | null;
@@ -42,6 +43,8 @@ export interface EmailRecord {
   idempotencyKey: string | null;
   /** When its content was purged; null while it is kept. */
   purgedAt: Date | null;
+  /** Why the validator refused a message submitted through SQL (status `rejected`). */
+  rejection: { field: string; reason: string } | null;
 }
 
 export function workflowIdFor(emailId: string): string {
@@ -51,6 +54,11 @@ export function workflowIdFor(emailId: string): string {
 export function messageIdFor(emailId: string, from: Address, domain: string | undefined): string {
   const right = domain ?? from.address.slice(from.address.lastIndexOf('@') + 1);
   return `<${emailId}@${right}>`;
+}
+
+/** Every recipient (to, cc, bcc) once, lower-cased: the rows of email_recipients. */
+export function recipientsOf(email: NormalizedEmail): string[] {
+  return [...new Set([...email.to, ...email.cc, ...email.bcc].map((a) => a.address.toLowerCase()))];
 }
 
 export interface InsertResult {
@@ -72,7 +80,7 @@ export async function insertEmail(
 ): Promise<InsertResult> {
   const id = randomUUID();
   const workflowId = workflowIdFor(id);
-  const recipients = [...new Set([...email.to, ...email.cc, ...email.bcc].map((a) => a.address.toLowerCase()))];
+  const recipients = recipientsOf(email);
   const client = email.attachments.length ? await pool.connect() : undefined;
   try {
     if (client) await client.query('BEGIN');
@@ -153,7 +161,7 @@ export interface EmailRow {
   status: EmailStatus;
   email_has_been_sent: boolean;
   sent_at: Date | null;
-  message_id: string;
+  message_id: string | null;
   smtp_response: string | null;
   attempts: number;
   last_error: string | null;
@@ -161,6 +169,7 @@ export interface EmailRow {
   workflow_id: string;
   idempotency_key: string | null;
   purged_at: Date | null;
+  rejection: { field: string; reason: string } | null;
 }
 
 export function fromRow(r: EmailRow): EmailRecord {
@@ -170,6 +179,7 @@ export function fromRow(r: EmailRow): EmailRecord {
     sent: r.email_has_been_sent, sentAt: r.sent_at, messageId: r.message_id, smtpResponse: r.smtp_response,
     attempts: r.attempts, lastError: r.last_error, blockReason: r.block_reason, workflowId: r.workflow_id,
     idempotencyKey: r.idempotency_key, purgedAt: r.purged_at ?? null,
+    rejection: r.rejection ? { field: r.rejection.field, reason: r.rejection.reason } : null,
   };
 }
 

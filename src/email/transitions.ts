@@ -12,12 +12,15 @@
 //   not sent ──finalize──▶ failed | cancelled
 //   held ──markSentByOperator──▶ sent
 //   failed (not purged) ──requeueFailed──▶ queued (a new run)
+//   submitted through SQL (no Message-ID yet) ──admitSubmission──▶ the columns filled, still queued/scheduled
+//                                             ──rejectSubmission──▶ rejected (final)
 //   final, long enough ──purgeContent──▶ the same status, content gone (purged_at)
 //   final, longer still ──deleteExpiredRecords──▶ no row (opt-in: idempotency ends there)
 import type { Db, Queryable, Tables } from '../db/schema.ts';
 import { PRIORITY_COLUMNS, type PriorityColumns } from './priority.ts';
 import { type EmailStatus, sqlList, FINAL_STATUSES, UNFINISHED_STATUSES } from './status.ts';
-import { type EmailRow, hasAttachments } from './store.ts';
+import { type EmailRow, hasAttachments, recipientsOf } from './store.ts';
+import type { NormalizedEmail } from './validation.ts';
 
 const NOT_FINAL = sqlList(UNFINISHED_STATUSES);
 const FINAL = sqlList(FINAL_STATUSES);
@@ -220,7 +223,9 @@ export async function purgeContent(db: Db, batch: PurgeBatch): Promise<number> {
         ORDER BY e.updated_at LIMIT $2
         FOR UPDATE OF e),
      attachments AS (DELETE FROM ${t.attachments} a USING due WHERE a.email_id = due.id),
-     recipients AS (DELETE FROM ${t.recipients} r USING due WHERE r.email_id = due.id)
+     recipients AS (DELETE FROM ${t.recipients} r USING due WHERE r.email_id = due.id),
+     -- A rejected SQL submission keeps its raw message until here.
+     submissions AS (DELETE FROM ${t.submissions} s USING due WHERE s.email_id = due.id)
      UPDATE ${t.emails} e SET sender = NULL, to_addrs = '[]', cc_addrs = '[]', bcc_addrs = '[]', reply_to = '[]',
             subject = NULL, text_body = NULL, html_body = NULL, headers = '{}',
             smtp_response = regexp_replace(e.smtp_response, $4, '<address>', 'g'),
@@ -253,6 +258,49 @@ export async function deleteExpiredRecords(db: Db, batch: PurgeBatch): Promise<n
     [batch.afterSeconds, batch.batchSize, batch.configWindowMinutes],
   );
   return rowCount ?? 0;
+}
+
+/**
+ * A message submitted through SQL passed the validator: its columns, Message-ID,
+ * recipients and attachments are written and the raw message dropped, in one
+ * statement. False when the email had moved on (cancelled before validation).
+ */
+export async function admitSubmission(db: Db, emailId: string, email: NormalizedEmail, messageId: string): Promise<boolean> {
+  const { t } = db;
+  const a = email.attachments;
+  const { rows } = await db.pool.query<{ n: number }>(
+    `WITH e AS (
+       UPDATE ${t.emails} SET sender = $2, to_addrs = $3, cc_addrs = $4, bcc_addrs = $5, reply_to = $6, subject = $7,
+              text_body = $8, html_body = $9, headers = $10, message_id = $11, updated_at = clock_timestamp()
+        WHERE id = $1 AND message_id IS NULL AND status IN ('queued', 'scheduled')
+        RETURNING id, created_on
+     ), r AS (
+       INSERT INTO ${t.recipients} (email_id, address, created_on) SELECT e.id, unnest($12::text[]), e.created_on FROM e
+     ), a AS (
+       INSERT INTO ${t.attachments} (email_id, position, filename, content_type, content, size, checksum, content_id)
+       SELECT e.id, x.* FROM e, unnest($13::int[], $14::text[], $15::text[], $16::bytea[], $17::int[], $18::text[], $19::text[]) AS x
+     ), s AS (
+       DELETE FROM ${t.submissions} WHERE email_id IN (SELECT id FROM e)
+     )
+     SELECT count(*)::int AS n FROM e`,
+    [
+      emailId, JSON.stringify(email.from), JSON.stringify(email.to), JSON.stringify(email.cc), JSON.stringify(email.bcc),
+      JSON.stringify(email.replyTo), email.subject, email.text, email.html, JSON.stringify(email.headers), messageId, recipientsOf(email),
+      a.map((_, i) => i), a.map((x) => x.filename), a.map((x) => x.contentType), a.map((x) => x.content), a.map((x) => x.size),
+      a.map((x) => x.checksum), a.map((x) => x.cid),
+    ],
+  );
+  return rows[0]?.n === 1;
+}
+
+/** The validator refused a message submitted through SQL: `rejected`, final, with the field and the reason (the raw message is kept). */
+export async function rejectSubmission(db: Db, emailId: string, field: string, reason: string): Promise<boolean> {
+  const { rowCount } = await db.pool.query(
+    `UPDATE ${db.t.emails} SET status = 'rejected', last_error = $2, rejection = $3, updated_at = clock_timestamp()
+      WHERE id = $1 AND message_id IS NULL AND status IN ('queued', 'scheduled')`,
+    [emailId, `${field}: ${reason}`, JSON.stringify({ field, reason })],
+  );
+  return rowCount === 1;
 }
 
 export type { Db, Queryable, Tables };
