@@ -56,8 +56,10 @@ END $$;
 ALTER TABLE emails
   ADD CONSTRAINT emails_status_check
     CHECK (status IN ('queued', 'scheduled', 'blocked', 'sending', 'sent', 'failed', 'cancelled', 'rejected')),
+  -- A purged email (retention, 0002) keeps its Message-ID but no content.
   ADD CONSTRAINT emails_admitted CHECK (
-    (message_id IS NOT NULL AND sender IS NOT NULL AND subject IS NOT NULL AND (text_body IS NOT NULL OR html_body IS NOT NULL))
+    purged_at IS NOT NULL
+    OR (message_id IS NOT NULL AND sender IS NOT NULL AND subject IS NOT NULL AND (text_body IS NOT NULL OR html_body IS NOT NULL))
     OR (message_id IS NULL AND status IN ('queued', 'scheduled', 'cancelled', 'rejected')));
 
 -- Raises invalid_parameter_value (22023) naming the field, as "field: reason"
@@ -172,3 +174,8 @@ BEGIN
   INSERT INTO outbox (email_id) VALUES (new_id);
   RETURN new_id;
 END $$;
+
+-- `rejected` is final too: the retention purge (0002) walks it like the others.
+DROP INDEX emails_purge_due;
+CREATE INDEX emails_purge_due ON emails (updated_at)
+  WHERE purged_at IS NULL AND status IN ('sent', 'blocked', 'failed', 'cancelled', 'rejected');
