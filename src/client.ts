@@ -12,7 +12,6 @@ import type pg from 'pg';
 import { type ClientConfig, loadClientConfig } from './config.ts';
 import { resolveSignal, stateQuery, type Resolution, type SendEmailState } from './contract.ts';
 import { checkMigrated, migrate } from './db/migrate.ts';
-import { createPool } from './db/pool.ts';
 import { type Db, dbFor, type Queryable } from './db/schema.ts';
 import { EmailNotFoundError, OperationError, ValidationError } from './errors.ts';
 import { insertEmails, type EnqueueItem } from './email/enqueue.ts';
@@ -181,7 +180,8 @@ export class Mailer {
   /** Connects to Postgres (applying pending migrations unless told not to) and to Temporal. */
   static async connect(options: MailerOptions = {}): Promise<Mailer> {
     const config = settings(options);
-    const pool = options.pool ?? createPool(config.databaseUrl);
+    // pg loads only when the client makes its own pool (an app that passes one has loaded it already).
+    const pool = options.pool ?? (await import('./db/pool.ts')).createPool(config.databaseUrl);
     let connection: Connection | undefined;
     const validatorLoaded = loadValidator();
     validatorLoaded.catch(() => {}); // awaited below; a failed connect must not leave it unhandled
