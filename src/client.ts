@@ -16,6 +16,7 @@ import { type Db, dbFor, type Queryable } from './db/schema.ts';
 import { EmailNotFoundError, OperationError, ValidationError } from './errors.ts';
 import { insertEmails, type EnqueueItem } from './email/enqueue.ts';
 import type { EmailInput } from './email/input.ts';
+import type * as Validation from './email/validation.ts';
 import { type EmailPriority, validatePriority } from './email/priority.ts';
 import { suppressionsApi } from './email/suppressions.ts';
 import { startEmailWorkflow, type StartFailure } from './email/start.ts';
@@ -120,7 +121,7 @@ export interface MailerOptions {
 // The validator (zod and the address parser) is the heaviest part of the
 // client: it loads while connect() waits for Postgres and Temporal, not when
 // the app imports the package.
-let validator: Promise<typeof import('./email/validation.ts')> | undefined;
+let validator: Promise<typeof Validation> | undefined;
 const loadValidator = () => (validator ??= import('./email/validation.ts'));
 
 function settings(options: MailerOptions): ClientConfig {

@@ -112,7 +112,8 @@ export function createWebhookActivities({ db, config }: ActivityDeps) {
       const ticker = setInterval(() => ctx.heartbeat(totals), HEARTBEAT_MS);
       // A connection of its own: LISTEN and the session's advisory lock live on it.
       const client = await pool.connect();
-      let notified = false;
+      // Set by onNotify; each round clears it before it reads the outbox of events.
+      let notified: boolean;
       let wake = () => {};
       const onNotify = () => {
         notified = true;
