@@ -39,7 +39,11 @@ export interface ActionCount {
   byKind: Partial<Record<ActionKind, number>>;
 }
 
-export const NOT_IN_HISTORY = ['queries (mailer status asks the workflow for its state: one Action each)', 'activity heartbeats that reach the server', 'schedule starts (2 Actions each on top of the workflow start)'];
+export const NOT_IN_HISTORY = [
+  'queries (mailer status asks the workflow for its state: one Action each)',
+  'activity heartbeats that reach the server',
+  'schedule starts (2 Actions each on top of the workflow start)',
+];
 
 /** Billable Actions in one workflow run's history, by Temporal Cloud's published definition. */
 export function billableActions(history: History | HistoryEvent[]): ActionCount {
@@ -58,7 +62,9 @@ export function billableActions(history: History | HistoryEvent[]): ActionCount 
         break;
       case EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES: {
         // One Action per command, however many attributes it sets; TemporalChangeVersion (versioning) alone is exempt.
-        const fields = Object.keys(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {});
+        const fields = Object.keys(
+          e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {},
+        );
         if (!(fields.length === 1 && fields[0] === 'TemporalChangeVersion')) add('search attributes upserted');
         break;
       }
@@ -77,7 +83,13 @@ export function billableActions(history: History | HistoryEvent[]): ActionCount 
         markerTasks.add(String(e.markerRecordedEventAttributes?.workflowTaskCompletedEventId ?? i));
         break;
       case EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: {
-        add('local activity retried', Math.min(100, e.workflowTaskCompletedEventAttributes?.meteringMetadata?.nonfirstLocalActivityExecutionAttempts ?? 0));
+        add(
+          'local activity retried',
+          Math.min(
+            100,
+            e.workflowTaskCompletedEventAttributes?.meteringMetadata?.nonfirstLocalActivityExecutionAttempts ?? 0,
+          ),
+        );
         // A workflow task completed only to ask for the next one at once is the SDK
         // heartbeating a workflow task whose local activities outlive its timeout.
         if (events[i + 1]?.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED) add('workflow task heartbeat');
@@ -97,7 +109,11 @@ export function billableActions(history: History | HistoryEvent[]): ActionCount 
         add('nexus operation');
         break;
       case EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
-        if (e.workflowTaskFailedEventAttributes?.cause === protos.temporal.api.enums.v1.WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW) add('other');
+        if (
+          e.workflowTaskFailedEventAttributes?.cause ===
+          protos.temporal.api.enums.v1.WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW
+        )
+          add('other');
         break;
       default:
         break;
@@ -155,7 +171,12 @@ export async function recordedPaths(dir: string): Promise<RecordedPath[]> {
   return Promise.all(
     files.map(async (file) => {
       const history = historyFromJSON(JSON.parse(await readFile(path.join(dir, file), 'utf8')));
-      return { file, events: history.events?.length ?? 0, bytes: historyBytes(history), actions: billableActions(history) };
+      return {
+        file,
+        events: history.events?.length ?? 0,
+        bytes: historyBytes(history),
+        actions: billableActions(history),
+      };
     }),
   );
 }
@@ -169,13 +190,35 @@ export async function costSummary(results: BenchResults, fixturesDir: string, re
   const paths: CostResult['paths'] = [];
   const measured = (name: string, source: string, h: HistorySample | undefined) => {
     if (!h?.actions) return;
-    paths.push({ path: name, source, events: h.mean, bytes: h.bytesMean, byKind: h.actions.byKind, ...pathCost(h.actions.mean, h.bytesMean, retentionDays) });
+    paths.push({
+      path: name,
+      source,
+      events: h.mean,
+      bytes: h.bytesMean,
+      byKind: h.actions.byKind,
+      ...pathCost(h.actions.mean, h.bytesMean, retentionDays),
+    });
   };
-  measured('sent at the first attempt', `this run: pipeline, ${results.phases.pipeline?.historyEvents.samples.length ?? 0} histories`, results.phases.pipeline?.historyEvents);
-  measured('retried, then sent', `this run: backlog, ${results.phases.backlog?.historyEvents.samples.length ?? 0} histories`, results.phases.backlog?.historyEvents);
+  measured(
+    'sent at the first attempt',
+    `this run: pipeline, ${results.phases.pipeline?.historyEvents.samples.length ?? 0} histories`,
+    results.phases.pipeline?.historyEvents,
+  );
+  measured(
+    'retried, then sent',
+    `this run: backlog, ${results.phases.backlog?.historyEvents.samples.length ?? 0} histories`,
+    results.phases.backlog?.historyEvents,
+  );
   for (const r of await recordedPaths(fixturesDir)) {
     const name = r.file.replace(/^send-email-/, '').replace(/\.json$/, '');
-    paths.push({ path: name, source: 'recorded history', events: r.events, bytes: r.bytes, byKind: r.actions.byKind, ...pathCost(r.actions.total, r.bytes, retentionDays) });
+    paths.push({
+      path: name,
+      source: 'recorded history',
+      events: r.events,
+      bytes: r.bytes,
+      byKind: r.actions.byKind,
+      ...pathCost(r.actions.total, r.bytes, retentionDays),
+    });
   }
   return { prices: PRICES, retentionDays, paths, notInHistory: NOT_IN_HISTORY };
 }

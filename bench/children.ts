@@ -10,7 +10,8 @@ import type { ChildMessage } from './worker-child.ts';
 
 /** Variables the service reads: the bench sets each explicitly, never inherits them. */
 // (TEMPORAL_CLI_PATH and TEMPORAL_TEST_SERVER_PATH only say where binaries are, and stay.)
-const SERVICE_VARIABLE = /^(TEMPORAL_(?!CLI_PATH$|TEST_SERVER_PATH$)|DATABASE_URL|SMTP_|EMAIL_|MESSAGE_ID_DOMAIN|DELIVER_|WORKER_|RECONCILE_|UNCERTAIN_|LOG_|DKIM_|PAYLOAD_|METRICS_)/;
+const SERVICE_VARIABLE =
+  /^(TEMPORAL_(?!CLI_PATH$|TEST_SERVER_PATH$)|DATABASE_URL|SMTP_|EMAIL_|MESSAGE_ID_DOMAIN|DELIVER_|WORKER_|RECONCILE_|UNCERTAIN_|LOG_|DKIM_|PAYLOAD_|METRICS_)/;
 function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of Object.keys(env)) if (SERVICE_VARIABLE.test(name)) delete env[name];
@@ -64,14 +65,20 @@ export class BenchChild {
   }
 
   /** The first message of `type`; fails if the child reports an error or exits first. */
-  async waitFor<T extends ChildMessage['type']>(type: T, timeoutMs: number): Promise<Extract<ChildMessage, { type: T }>> {
+  async waitFor<T extends ChildMessage['type']>(
+    type: T,
+    timeoutMs: number,
+  ): Promise<Extract<ChildMessage, { type: T }>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.messages.find((m) => m.type === type);
       if (found) return found as Extract<ChildMessage, { type: T }>;
       const error = this.messages.find((m) => m.type === 'error');
       if (error && error.type === 'error') throw new Error(`${this.name} failed: ${error.message}`);
-      if (!this.running) throw new Error(`${this.name} exited (${this.process.exitCode ?? this.process.signalCode}) before "${type}":\n${this.tail()}`);
+      if (!this.running)
+        throw new Error(
+          `${this.name} exited (${this.process.exitCode ?? this.process.signalCode}) before "${type}":\n${this.tail()}`,
+        );
       if (Date.now() > deadline) throw new Error(`${this.name}: no "${type}" within ${timeoutMs} ms:\n${this.tail()}`);
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
@@ -98,12 +105,21 @@ export class BenchChild {
 }
 
 /** `root`: another copy of the project (the compare phase's baseline) whose bench/worker-child.ts to run. */
-export async function spawnChild(name: string, mode: 'pipeline' | 'floor' | 'smtp' | 'work', env: Record<string, string>, root?: string): Promise<BenchChild> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', root ? path.join(root, 'bench', 'worker-child.ts') : CHILD_SCRIPT], {
-    cwd: root ?? projectRoot,
-    env: { ...cleanEnv(), ...env, BENCH_MODE: mode },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
+export async function spawnChild(
+  name: string,
+  mode: 'pipeline' | 'floor' | 'smtp' | 'work',
+  env: Record<string, string>,
+  root?: string,
+): Promise<BenchChild> {
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', root ? path.join(root, 'bench', 'worker-child.ts') : CHILD_SCRIPT],
+    {
+      cwd: root ?? projectRoot,
+      env: { ...cleanEnv(), ...env, BENCH_MODE: mode },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    },
+  );
   const child = new BenchChild(name, proc);
   const started = performance.now();
   try {

@@ -22,7 +22,13 @@ export function throwIfInterrupted(): void {
 export const TEXT = `Hello,\n\nThank you for your order. Your invoice is ready and can be viewed in your account.\n\n${'Order line: widget, quantity 1, price 9.99 EUR.\n'.repeat(6)}\nRegards,\nAcme Billing`;
 export const HTML = `<html><body><p>Hello,</p><p>Thank you for your order. Your invoice is ready.</p><table>${'<tr><td>widget</td><td>1</td><td>9.99 EUR</td></tr>'.repeat(20)}</table><p>Regards,<br>Acme Billing</p></body></html>`;
 export const FROM = 'Acme Billing <billing@acme.example>';
-export const emailInput = (tag: string, i: number) => ({ from: FROM, to: [`user${i}@example.com`], subject: `Bench ${tag} ${i}`, text: TEXT, html: HTML });
+export const emailInput = (tag: string, i: number) => ({
+  from: FROM,
+  to: [`user${i}@example.com`],
+  subject: `Bench ${tag} ${i}`,
+  text: TEXT,
+  html: HTML,
+});
 
 /** One send() call: when it was due (open loop), called, and returned (ms). */
 export interface SendRecord {

@@ -34,7 +34,12 @@ export function trackReceipts(sink: SmtpSink): Map<string, number> {
   return receipts;
 }
 
-export async function waitUntil<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, intervalMs = 100): Promise<T> {
+export async function waitUntil<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     throwIfInterrupted();
@@ -51,12 +56,18 @@ export async function dbNow(db: pg.Client): Promise<Date> {
 }
 
 export async function tried(db: pg.Client, since: Date): Promise<number> {
-  const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM mailer.emails WHERE created_on >= $1 AND attempts >= 1', [since]);
+  const { rows } = await db.query<{ n: string }>(
+    'SELECT count(*) AS n FROM mailer.emails WHERE created_on >= $1 AND attempts >= 1',
+    [since],
+  );
   return Number(rows[0]?.n ?? 0);
 }
 
 export async function statusCounts(db: pg.Client, since: Date): Promise<Record<string, number>> {
-  const { rows } = await db.query<{ status: string; n: string }>('SELECT status, count(*) AS n FROM mailer.emails WHERE created_on >= $1 GROUP BY status', [since]);
+  const { rows } = await db.query<{ status: string; n: string }>(
+    'SELECT status, count(*) AS n FROM mailer.emails WHERE created_on >= $1 GROUP BY status',
+    [since],
+  );
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
 }
 
@@ -79,36 +90,53 @@ export async function waitForSent(db: pg.Client, since: Date, n: number, phase: 
     );
     const sent = Number(rows[0]?.sent ?? 0);
     const otherFinal = Number(rows[0]?.other_final ?? 0);
-    if (otherFinal) throw new Error(`${phase}: ${otherFinal} email(s) ended without being sent: ${JSON.stringify(await statusCounts(db, since))}`);
+    if (otherFinal)
+      throw new Error(
+        `${phase}: ${otherFinal} email(s) ended without being sent: ${JSON.stringify(await statusCounts(db, since))}`,
+      );
     if (sent >= n) return rows[0]!.last!.getTime();
     if (sent !== lastCount) {
       lastCount = sent;
       lastProgress = Date.now();
     } else if (Date.now() - lastProgress > 60_000) {
-      throw new Error(`${phase}: no email sent for 60 s (${sent} of ${n}): ${JSON.stringify(await statusCounts(db, since))}`);
+      throw new Error(
+        `${phase}: no email sent for 60 s (${sent} of ${n}): ${JSON.stringify(await statusCounts(db, since))}`,
+      );
     }
     await sleep(100);
   }
 }
 
 /** When each `deliver` attempt of a workflow was scheduled and when Temporal started it (ms), from its history. */
-export async function deliverDispatches(temporal: Client, workflowId: string): Promise<{ scheduled: number; started: number }[]> {
+export async function deliverDispatches(
+  temporal: Client,
+  workflowId: string,
+): Promise<{ scheduled: number; started: number }[]> {
   const events = (await temporal.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
   const at = (e: (typeof events)[number]) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
   const scheduled = new Map<string, number>();
   const out: { scheduled: number; started: number }[] = [];
   for (const e of events) {
-    if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === 'deliver') {
+    if (
+      e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
+      e.activityTaskScheduledEventAttributes?.activityType?.name === 'deliver'
+    ) {
       scheduled.set(String(e.eventId), at(e));
     }
     const from = scheduled.get(String(e.activityTaskStartedEventAttributes?.scheduledEventId));
-    if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED && from !== undefined) out.push({ scheduled: from, started: at(e) });
+    if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED && from !== undefined)
+      out.push({ scheduled: from, started: at(e) });
   }
   return out;
 }
 
 /** `n` send() calls, `concurrency` at a time (a closed loop: saturation). */
-export async function submitClosedLoop(mailer: Mailer, tag: string, n: number, concurrency: number): Promise<{ records: SendRecord[]; firstCall: number }> {
+export async function submitClosedLoop(
+  mailer: Mailer,
+  tag: string,
+  n: number,
+  concurrency: number,
+): Promise<{ records: SendRecord[]; firstCall: number }> {
   const records: SendRecord[] = [];
   let next = 0;
   const firstCall = Date.now();
@@ -117,7 +145,8 @@ export async function submitClosedLoop(mailer: Mailer, tag: string, n: number, c
       for (let i = next++; i < n; i = next++) {
         const calledAt = Date.now();
         const sent = await mailer.send(emailInput(tag, i));
-        if (!sent.workflowStarted) throw new Error(`${tag}: send() stored email ${sent.id} but could not start its workflow`);
+        if (!sent.workflowStarted)
+          throw new Error(`${tag}: send() stored email ${sent.id} but could not start its workflow`);
         records.push({ id: sent.id, scheduledAt: calledAt, calledAt, returnedAt: Date.now() });
       }
     }),
@@ -151,7 +180,13 @@ export async function submitOpenLoop(mailer: Mailer, tag: string, n: number, rat
  * progress; returns how many completed. Workflows that failed or timed out are
  * reported in the notes with one failure; a stall of 90 s is reported, not fatal.
  */
-export async function waitForClosed(temporal: Client, taskQueue: string, n: number, phase: string, notes: string[]): Promise<number> {
+export async function waitForClosed(
+  temporal: Client,
+  taskQueue: string,
+  n: number,
+  phase: string,
+  notes: string[],
+): Promise<number> {
   const closedQuery = `TaskQueue = "${taskQueue}" AND ExecutionStatus != "Running"`;
   let last = -1;
   let progressAt = Date.now();
@@ -176,15 +211,26 @@ export async function waitForClosed(temporal: Client, taskQueue: string, n: numb
     }
     await sleep(250);
   }
-  const completed = (await temporal.workflow.count(`TaskQueue = "${taskQueue}" AND ExecutionStatus = "Completed"`)).count;
+  const completed = (await temporal.workflow.count(`TaskQueue = "${taskQueue}" AND ExecutionStatus = "Completed"`))
+    .count;
   if (completed < closed) {
     let example = '';
-    for await (const wf of temporal.workflow.list({ query: `TaskQueue = "${taskQueue}" AND ExecutionStatus != "Running" AND ExecutionStatus != "Completed"` })) {
-      const error = await temporal.workflow.getHandle(wf.workflowId).result().then(() => undefined, (err: unknown) => err as Error & { cause?: Error & { cause?: Error } });
+    for await (const wf of temporal.workflow.list({
+      query: `TaskQueue = "${taskQueue}" AND ExecutionStatus != "Running" AND ExecutionStatus != "Completed"`,
+    })) {
+      const error = await temporal.workflow
+        .getHandle(wf.workflowId)
+        .result()
+        .then(
+          () => undefined,
+          (err: unknown) => err as Error & { cause?: Error & { cause?: Error } },
+        );
       example = `${wf.workflowId} ${wf.status.name}: ${[error?.message, error?.cause?.message, error?.cause?.cause?.message].filter(Boolean).join(' ← ')}`;
       break;
     }
-    notes.push(`${phase}: ${closed - completed} of ${n} workflows did not complete (e.g. ${example}); throughput counts completed ones only`);
+    notes.push(
+      `${phase}: ${closed - completed} of ${n} workflows did not complete (e.g. ${example}); throughput counts completed ones only`,
+    );
     log(notes.at(-1)!);
   }
   return completed;
@@ -207,7 +253,11 @@ export async function closeTimes(temporal: Client, query: string): Promise<{ las
  * went: waiting in a task queue (scheduled → started) or running (started →
  * completed), for workflow tasks and activity tasks, from the event times.
  */
-export async function historySample(temporal: Client, workflowIds: string[], sampleCount: number): Promise<HistorySample> {
+export async function historySample(
+  temporal: Client,
+  workflowIds: string[],
+  sampleCount: number,
+): Promise<HistorySample> {
   const picks = new Set<number>();
   const count = Math.min(sampleCount, workflowIds.length);
   for (let k = 0; k < count; k++) picks.add(Math.round((k * (workflowIds.length - 1)) / Math.max(1, count - 1)));
@@ -226,30 +276,57 @@ export async function historySample(temporal: Client, workflowIds: string[], sam
     const counted = billableActions(history);
     actions.push(counted.total);
     for (const [kind, n] of Object.entries(counted.byKind)) byKind[kind] = (byKind[kind] ?? 0) + n / picks.size;
-    const at = (e: (typeof events)[number]) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
-    const t: HistorySample['timelineMs'] = { total: 0, workflowTaskQueued: 0, workflowTaskRunning: 0, activityQueued: 0, activityRunning: 0 };
+    const at = (e: (typeof events)[number]) =>
+      Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+    const t: HistorySample['timelineMs'] = {
+      total: 0,
+      workflowTaskQueued: 0,
+      workflowTaskRunning: 0,
+      activityQueued: 0,
+      activityRunning: 0,
+    };
     const last: Record<string, number> = {};
     for (const e of events) {
       const time = at(e);
       switch (e.eventType) {
-        case EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED: last.wfts = time; break;
-        case EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED: t.workflowTaskQueued += time - (last.wfts ?? time); last.wftst = time; break;
-        case EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: t.workflowTaskRunning += time - (last.wftst ?? time); break;
-        case EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: last.ats = time; break;
-        case EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED: t.activityQueued += time - (last.ats ?? time); last.atst = time; break;
-        case EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: t.activityRunning += time - (last.atst ?? time); break;
-        default: break;
+        case EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+          last.wfts = time;
+          break;
+        case EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+          t.workflowTaskQueued += time - (last.wfts ?? time);
+          last.wftst = time;
+          break;
+        case EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+          t.workflowTaskRunning += time - (last.wftst ?? time);
+          break;
+        case EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+          last.ats = time;
+          break;
+        case EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+          t.activityQueued += time - (last.ats ?? time);
+          last.atst = time;
+          break;
+        case EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+          t.activityRunning += time - (last.atst ?? time);
+          break;
+        default:
+          break;
       }
     }
     if (events.length) t.total = at(events[events.length - 1]!) - at(events[0]!);
     timelines.push(t);
   }
-  const mean = (f: (t: HistorySample['timelineMs']) => number) => round(timelines.reduce((sum, t) => sum + f(t), 0) / Math.max(1, timelines.length), 1);
+  const mean = (f: (t: HistorySample['timelineMs']) => number) =>
+    round(timelines.reduce((sum, t) => sum + f(t), 0) / Math.max(1, timelines.length), 1);
   const avg = (values: number[]) => round(values.reduce((sum, v) => sum + v, 0) / Math.max(1, values.length), 1);
   return {
     samples,
     mean: avg(samples),
-    actions: { samples: actions, mean: avg(actions), byKind: Object.fromEntries(Object.entries(byKind).map(([k, v]) => [k, round(v, 2)])) },
+    actions: {
+      samples: actions,
+      mean: avg(actions),
+      byKind: Object.fromEntries(Object.entries(byKind).map(([k, v]) => [k, round(v, 2)])),
+    },
     bytesMean: Math.round(avg(bytes)),
     timelineMs: {
       total: mean((t) => t.total),
@@ -277,5 +354,13 @@ export function cpuResult(before: CpuSnapshot, after: CpuSnapshot, items: number
 }
 
 export function roundDistribution(d: Distribution): Distribution {
-  return { n: d.n, min: round(d.min), p50: round(d.p50), p95: round(d.p95), p99: round(d.p99), max: round(d.max), mean: round(d.mean) };
+  return {
+    n: d.n,
+    min: round(d.min),
+    p50: round(d.p50),
+    p95: round(d.p95),
+    p99: round(d.p99),
+    max: round(d.max),
+    mean: round(d.mean),
+  };
 }

@@ -82,7 +82,9 @@ export const options = {
   emails: positive('emails', args.emails, smoke ? 40 : 300),
   smtpMessages: smoke ? 100 : 2000,
   rateSeconds: positive('rate-seconds', args['rate-seconds'], smoke ? 5 : 60, false),
-  rateWorkers: (args['rate-workers'] ?? (smoke ? '1' : '1,2,3')).split(',').map((w) => positive('rate-workers', w.trim(), 1)),
+  rateWorkers: (args['rate-workers'] ?? (smoke ? '1' : '1,2,3'))
+    .split(',')
+    .map((w) => positive('rate-workers', w.trim(), 1)),
   rateLimit: positive('rate-limit', args['rate-limit'], 5, false),
   backlog: positive('backlog', args.backlog, smoke ? 40 : 200),
   drainRate: positive('drain-rate', args['drain-rate'], 50, false),
@@ -91,8 +93,12 @@ export const options = {
   latencyLoads: [25, 50, 75],
   concurrency: positive('concurrency', args.concurrency, 64),
   smtpInFlight: 32,
-  saturationRate: args['saturation-rate'] === undefined ? undefined : positive('saturation-rate', args['saturation-rate'], 1, false),
-  phases: (args.phases ?? DEFAULT_PHASES.join(',')).split(',').map((p) => p.trim()).filter(Boolean) as Phase[],
+  saturationRate:
+    args['saturation-rate'] === undefined ? undefined : positive('saturation-rate', args['saturation-rate'], 1, false),
+  phases: (args.phases ?? DEFAULT_PHASES.join(','))
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean) as Phase[],
   out: path.resolve(args.out ?? path.join(projectRoot, 'bench-results')),
   historySamples: 5,
   baseline: args.baseline,
@@ -109,12 +115,18 @@ for (const phase of options.phases) {
     process.exit(2);
   }
 }
-if (options.phases.includes('latency') && !options.phases.includes('pipeline') && options.saturationRate === undefined) {
+if (
+  options.phases.includes('latency') &&
+  !options.phases.includes('pipeline') &&
+  options.saturationRate === undefined
+) {
   console.error('--phases: latency needs the saturation rate: run it with pipeline, or give --saturation-rate');
   process.exit(2);
 }
 if (options.phases.includes('compare') && !options.baseline) {
-  console.error('--phases: compare needs --baseline REV (a git revision; HEAD compares the working tree with the last commit)');
+  console.error(
+    '--phases: compare needs --baseline REV (a git revision; HEAD compares the working tree with the last commit)',
+  );
   process.exit(2);
 }
 export type BenchOptions = typeof options;

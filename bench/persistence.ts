@@ -15,11 +15,18 @@ export interface PersistenceSnapshot {
 }
 
 /** Postgres's cumulative WAL counters (all databases) and the Temporal process's disk writes so far. */
-export async function persistenceSnapshot(db: pg.Client, temporalPid: number | undefined): Promise<PersistenceSnapshot> {
+export async function persistenceSnapshot(
+  db: pg.Client,
+  temporalPid: number | undefined,
+): Promise<PersistenceSnapshot> {
   // Backends publish their counters when a transaction ends or within a second; a
   // phase is long enough for that not to matter.
-  const wal = await db.query<{ records: string; bytes: string }>('SELECT wal_records AS records, wal_bytes AS bytes FROM pg_stat_wal');
-  const io = await db.query<{ fsyncs: string | null }>("SELECT sum(fsyncs) AS fsyncs FROM pg_stat_io WHERE object = 'wal'").catch(() => ({ rows: [{ fsyncs: null }] }));
+  const wal = await db.query<{ records: string; bytes: string }>(
+    'SELECT wal_records AS records, wal_bytes AS bytes FROM pg_stat_wal',
+  );
+  const io = await db
+    .query<{ fsyncs: string | null }>("SELECT sum(fsyncs) AS fsyncs FROM pg_stat_io WHERE object = 'wal'")
+    .catch(() => ({ rows: [{ fsyncs: null }] }));
   return {
     walRecords: Number(wal.rows[0]?.records ?? 0),
     walBytes: Number(wal.rows[0]?.bytes ?? 0),
@@ -43,7 +50,11 @@ export interface PersistencePerEmail {
   temporalDiskBytes: number;
 }
 
-export function persistencePerEmail(before: PersistenceSnapshot, after: PersistenceSnapshot, emails: number): PersistencePerEmail {
+export function persistencePerEmail(
+  before: PersistenceSnapshot,
+  after: PersistenceSnapshot,
+  emails: number,
+): PersistencePerEmail {
   const per = (a: number, b: number, digits = 1) => round((b - a) / Math.max(1, emails), digits);
   return {
     postgresWalRecords: per(before.walRecords, after.walRecords),

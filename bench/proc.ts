@@ -105,7 +105,14 @@ export function cpuSnapshot(workerPids: number[]): CpuSnapshot {
   const table = processTable();
   const self = table.get(process.pid);
   // A child that exited and was reaped (an earlier phase's worker) moves its time into our cutime.
-  const groups: Record<CpuGroup, number> = { bench: self?.ticks ?? 0, worker: 0, temporal: 0, postgres: 0, otherChildren: 0, exitedChildren: self?.childTicks ?? 0 };
+  const groups: Record<CpuGroup, number> = {
+    bench: self?.ticks ?? 0,
+    worker: 0,
+    temporal: 0,
+    postgres: 0,
+    otherChildren: 0,
+    exitedChildren: self?.childTicks ?? 0,
+  };
   const pids: CpuSnapshot['pids'] = { temporal: undefined, postgres: undefined };
   const workers = new Set(workerPids);
   for (const child of table.values()) {
@@ -210,7 +217,8 @@ function filesystemOf(dir: string): { mountPoint: string; device: string; type: 
     if (!device || !mountPoint || !type) continue;
     const mp = mountPoint.replace(/\\040/g, ' ');
     const inside = target === mp || target.startsWith(mp.endsWith('/') ? mp : `${mp}/`);
-    if (inside && (!best || mp.length >= best.mountPoint.length)) best = { mountPoint: mp, device, type, options: options ?? '' };
+    if (inside && (!best || mp.length >= best.mountPoint.length))
+      best = { mountPoint: mp, device, type, options: options ?? '' };
   }
   return best;
 }

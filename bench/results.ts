@@ -4,10 +4,34 @@ import type { PersistencePerEmail } from './persistence.ts';
 import type { CpuDelta } from './proc.ts';
 import type { Distribution } from './stats.ts';
 
-export const PHASES = ['smtp', 'engine-minimal', 'engine', 'engine-regular', 'work', 'pipeline', 'latency', 'outbox', 'ratelimit', 'backlog', 'priority', 'compare'] as const;
+export const PHASES = [
+  'smtp',
+  'engine-minimal',
+  'engine',
+  'engine-regular',
+  'work',
+  'pipeline',
+  'latency',
+  'outbox',
+  'ratelimit',
+  'backlog',
+  'priority',
+  'compare',
+] as const;
 export type Phase = (typeof PHASES)[number];
 /** What a run without --phases measures (engine-regular, the shape before the fast path, is opt-in). */
-export const DEFAULT_PHASES: Phase[] = ['smtp', 'engine-minimal', 'engine', 'work', 'pipeline', 'latency', 'outbox', 'ratelimit', 'backlog', 'priority'];
+export const DEFAULT_PHASES: Phase[] = [
+  'smtp',
+  'engine-minimal',
+  'engine',
+  'work',
+  'pipeline',
+  'latency',
+  'outbox',
+  'ratelimit',
+  'backlog',
+  'priority',
+];
 
 export interface CpuResult extends CpuDelta {
   /** CPU milliseconds per email (or workflow), per process group and in total. */
@@ -32,7 +56,13 @@ export interface HistorySample {
   /** Mean encoded size of those histories, bytes. */
   bytesMean: number;
   /** Mean per workflow, ms: first to last event, and the sums of task queue waits and task run times. */
-  timelineMs: { total: number; workflowTaskQueued: number; workflowTaskRunning: number; activityQueued: number; activityRunning: number };
+  timelineMs: {
+    total: number;
+    workflowTaskQueued: number;
+    workflowTaskRunning: number;
+    activityQueued: number;
+    activityRunning: number;
+  };
 }
 
 export interface EngineResult {
@@ -86,7 +116,12 @@ export interface PipelineResult {
   historyEvents: HistorySample;
   cpu: CpuResult;
   persistence: PersistencePerEmail;
-  memory: { workerPeakRssBytes: number | undefined; temporalPeakRssBytes: number | undefined; postgresMaxTreeRssBytes: number | undefined; benchPeakRssBytes: number };
+  memory: {
+    workerPeakRssBytes: number | undefined;
+    temporalPeakRssBytes: number | undefined;
+    postgresMaxTreeRssBytes: number | undefined;
+    benchPeakRssBytes: number;
+  };
   /** Messages accepted by the sink per second since the first send. */
   receivedPerSecond: number[];
 }
@@ -195,7 +230,18 @@ export interface CompareResult {
   currentEnv: Record<string, string>;
   runs: CompareRun[];
   /** Medians per side, and current ÷ baseline. */
-  summary: Record<'baseline' | 'current', { perSecond: number; cpuTotal: number; cpuEngine: number; cpuWorker: number; cpuTemporal: number; events: number; actions: number }> & {
+  summary: Record<
+    'baseline' | 'current',
+    {
+      perSecond: number;
+      cpuTotal: number;
+      cpuEngine: number;
+      cpuWorker: number;
+      cpuTemporal: number;
+      events: number;
+      actions: number;
+    }
+  > & {
     ratio: { perSecond: number; cpuTotal: number; cpuEngine: number };
   };
 }
@@ -204,7 +250,17 @@ export interface CompareResult {
 export interface CostResult {
   prices: Record<string, number>;
   retentionDays: number;
-  paths: { path: string; source: string; events: number; bytes: number; actions: number; byKind: Record<string, number>; perMillionEmails: number; perMillionEmailsAt100M: number; retainedStoragePerMillion: number }[];
+  paths: {
+    path: string;
+    source: string;
+    events: number;
+    bytes: number;
+    actions: number;
+    byKind: Record<string, number>;
+    perMillionEmails: number;
+    perMillionEmailsAt100M: number;
+    retainedStoragePerMillion: number;
+  }[];
   notInHistory: string[];
 }
 
@@ -230,7 +286,14 @@ export interface PriorityResult {
     /** By the sink's receipt times (adds the worker's and the sink's jitter). */
     maxIn1sAccepted: number;
   };
-  fairness: { weights: Record<string, number>; flood: number; late: number; window: number; shareB: number; expectedShareB: number };
+  fairness: {
+    weights: Record<string, number>;
+    flood: number;
+    late: number;
+    window: number;
+    shareB: number;
+    expectedShareB: number;
+  };
 }
 
 export interface BenchResults {

@@ -125,7 +125,9 @@ async function main(): Promise<void> {
   const busyBefore = Math.max(0, (idle.machineBusyMs - idle.totalMs) / idle.machineCapacityMs);
   results.environment.machineBusyBeforeStart = round(busyBefore * 100, 1);
   if (busyBefore > 0.15) {
-    results.notes.push(`Before the bench started, other processes kept ${(busyBefore * 100).toFixed(0)} % of the machine busy: figures are lower than on a quiet machine.`);
+    results.notes.push(
+      `Before the bench started, other processes kept ${(busyBefore * 100).toFixed(0)} % of the machine busy: figures are lower than on a quiet machine.`,
+    );
     log(`warning: ${results.notes.at(-1)}`);
   }
   log(`starting the stack in ${dataDir} (Postgres with fsync, as in production) and bundling the workflows…`);
@@ -133,7 +135,10 @@ async function main(): Promise<void> {
   stackPromise = startStack({ dataDir, ephemeral: false, env, log: (line) => log(`stack: ${line}`) });
   const bundles = Promise.all([
     bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') }),
-    bundleWorkflowCode({ workflowsPath: path.join(import.meta.dirname, 'workflows.ts'), logger: new DefaultLogger('WARN') }),
+    bundleWorkflowCode({
+      workflowsPath: path.join(import.meta.dirname, 'workflows.ts'),
+      logger: new DefaultLogger('WARN'),
+    }),
   ]);
   const [stack, [realBundle, floorBundle]] = await Promise.all([stackPromise, bundles]);
   const realBundlePath = path.join(dataDir, 'send-email-bundle.js');
@@ -164,8 +169,18 @@ async function main(): Promise<void> {
     db: admin,
     receipts: trackReceipts(sink),
     baseEnv,
-    workerEnv: (taskQueue, extra = {}) => ({ ...baseEnv, TEMPORAL_TASK_QUEUE: taskQueue, BENCH_BUNDLE: realBundlePath, ...extra }),
-    mailerFor: (taskQueue) => Mailer.connect({ config: loadConfig({ ...stackEnv(info), TEMPORAL_TASK_QUEUE: taskQueue }), pool: sendPool, temporal }),
+    workerEnv: (taskQueue, extra = {}) => ({
+      ...baseEnv,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      BENCH_BUNDLE: realBundlePath,
+      ...extra,
+    }),
+    mailerFor: (taskQueue) =>
+      Mailer.connect({
+        config: loadConfig({ ...stackEnv(info), TEMPORAL_TASK_QUEUE: taskQueue }),
+        pool: sendPool,
+        temporal,
+      }),
     realBundlePath,
     floorBundlePath,
   };
@@ -184,9 +199,15 @@ async function main(): Promise<void> {
   };
   results.phaseSeconds.setup = round((performance.now() - setupStarted) / 1000, 1);
   if (runs('smtp')) results.phases.smtp = await timed('smtp', () => smtpPhase(ctx));
-  if (runs('engine-minimal')) results.phases['engine-minimal'] = await timed('engine-minimal', () => enginePhase(ctx, 'engine-minimal', 'minimalWorkflow'));
+  if (runs('engine-minimal'))
+    results.phases['engine-minimal'] = await timed('engine-minimal', () =>
+      enginePhase(ctx, 'engine-minimal', 'minimalWorkflow'),
+    );
   if (runs('engine')) results.phases.engine = await timed('engine', () => enginePhase(ctx, 'engine', 'sendEmail'));
-  if (runs('engine-regular')) results.phases['engine-regular'] = await timed('engine-regular', () => enginePhase(ctx, 'engine-regular', 'floorEmailRegular'));
+  if (runs('engine-regular'))
+    results.phases['engine-regular'] = await timed('engine-regular', () =>
+      enginePhase(ctx, 'engine-regular', 'floorEmailRegular'),
+    );
   if (runs('work')) results.phases.work = await timed('work', () => workPhase(ctx));
   if (runs('pipeline')) results.phases.pipeline = await timed('pipeline', () => pipelinePhase(ctx));
   if (runs('latency')) results.phases.latency = await timed('latency', () => latencyPhase(ctx));
@@ -209,12 +230,17 @@ async function main(): Promise<void> {
   results.finishedAt = finishedAt.toISOString();
   results.durationSeconds = round((finishedAt.getTime() - startedAt.getTime()) / 1000, 1);
   await mkdir(options.out, { recursive: true });
-  const stamp = startedAt.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+  const stamp = startedAt
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/:/g, '-');
   const jsonFile = path.join(options.out, `${stamp}.json`);
   const svgFile = path.join(options.out, `${stamp}.svg`);
   await writeFile(jsonFile, `${JSON.stringify(results, null, 2)}\n`);
   await writeFile(svgFile, renderChart(results));
   console.log(renderTable(results));
   log(`wall time per phase (s): ${JSON.stringify(results.phaseSeconds)}`);
-  console.log(`\nwrote ${path.relative(process.cwd(), jsonFile) || jsonFile} and ${path.relative(process.cwd(), svgFile) || svgFile} (${results.durationSeconds} s in all)`);
+  console.log(
+    `\nwrote ${path.relative(process.cwd(), jsonFile) || jsonFile} and ${path.relative(process.cwd(), svgFile) || svgFile} (${results.durationSeconds} s in all)`,
+  );
 }

@@ -57,4 +57,5 @@ export function perSecond(timestamps: number[], t0: number, seconds: number): nu
   return bins;
 }
 
-export const round = (value: number, digits = 1): number => (Number.isFinite(value) ? Number(value.toFixed(digits)) : value);
+export const round = (value: number, digits = 1): number =>
+  Number.isFinite(value) ? Number(value.toFixed(digits)) : value;

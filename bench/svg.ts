@@ -45,7 +45,9 @@ class Panel {
       this.parts.push(`<line x1="${this.x0}" x2="${this.x1}" y1="${y(v)}" y2="${y(v)}" class="grid"/>`);
       this.parts.push(`<text x="${this.x0 - 6}" y="${y(v) + 4}" class="tick" text-anchor="end">${fmt(v)}</text>`);
     }
-    this.parts.push(`<text x="14" y="${(this.y0 + this.y1) / 2}" class="tick" transform="rotate(-90 14 ${(this.y0 + this.y1) / 2})" text-anchor="middle">${esc(unit)}</text>`);
+    this.parts.push(
+      `<text x="14" y="${(this.y0 + this.y1) / 2}" class="tick" transform="rotate(-90 14 ${(this.y0 + this.y1) / 2})" text-anchor="middle">${esc(unit)}</text>`,
+    );
     return y;
   }
 
@@ -53,7 +55,9 @@ class Panel {
     entries.forEach((e, i) => {
       const y = this.y0 + 10 + i * 18;
       const dash = e.dashed ? ' stroke-dasharray="6 4"' : '';
-      this.parts.push(`<line x1="${this.x1 + 12}" x2="${this.x1 + 34}" y1="${y}" y2="${y}" stroke="${e.color}" stroke-width="3"${dash}/>`);
+      this.parts.push(
+        `<line x1="${this.x1 + 12}" x2="${this.x1 + 34}" y1="${y}" y2="${y}" stroke="${e.color}" stroke-width="3"${dash}/>`,
+      );
       this.parts.push(`<text x="${this.x1 + 40}" y="${y + 4}" class="tick">${esc(e.label)}</text>`);
     });
   }
@@ -63,14 +67,26 @@ function throughputPanel(top: number, r: BenchResults): Panel | undefined {
   const { smtp, engine, pipeline } = r.phases;
   const items = [
     smtp && { label: 'SMTP limit', value: smtp.perSecond, note: 'msg/s' },
-    r.phases['engine-minimal'] && { label: 'Minimal workflow', value: r.phases['engine-minimal'].perSecond, note: 'workflows/s (1 no-op activity)' },
+    r.phases['engine-minimal'] && {
+      label: 'Minimal workflow',
+      value: r.phases['engine-minimal'].perSecond,
+      note: 'workflows/s (1 no-op activity)',
+    },
     engine && { label: 'Engine floor', value: engine.perSecond, note: 'workflows/s' },
-    r.phases['engine-regular'] && { label: 'Floor, old shape', value: r.phases['engine-regular'].perSecond, note: 'workflows/s (3 regular activities)' },
+    r.phases['engine-regular'] && {
+      label: 'Floor, old shape',
+      value: r.phases['engine-regular'].perSecond,
+      note: 'workflows/s (3 regular activities)',
+    },
     pipeline && { label: 'Pipeline', value: pipeline.perSecond, note: 'emails/s' },
     pipeline && { label: 'send() alone', value: pipeline.submitPerSecond, note: 'sends/s' },
   ].filter((i): i is { label: string; value: number; note: string } => Boolean(i));
   if (!items.length) return undefined;
-  const p = new Panel(top, 'Throughput at saturation', 'per second; the pipeline is bounded by the lower of its two limits');
+  const p = new Panel(
+    top,
+    'Throughput at saturation',
+    'per second; the pipeline is bounded by the lower of its two limits',
+  );
   const max = niceMax(Math.max(...items.map((i) => i.value)));
   const x = (v: number) => p.x0 + (v / max) * (p.x1 - p.x0);
   for (let i = 0; i <= 4; i++) {
@@ -83,8 +99,12 @@ function throughputPanel(top: number, r: BenchResults): Panel | undefined {
     const y = p.y0 + i * band + band * 0.2;
     const h = band * 0.6;
     p.parts.push(`<text x="${p.x0 - 6}" y="${y + h / 2 + 4}" class="tick" text-anchor="end">${esc(item.label)}</text>`);
-    p.parts.push(`<rect x="${p.x0}" y="${y}" width="${Math.max(1, x(item.value) - p.x0)}" height="${h}" fill="${COLORS[i % COLORS.length]}"/>`);
-    p.parts.push(`<text x="${x(item.value) + 6}" y="${y + h / 2 + 4}" class="value">${fmt(item.value)} ${esc(item.note)}</text>`);
+    p.parts.push(
+      `<rect x="${p.x0}" y="${y}" width="${Math.max(1, x(item.value) - p.x0)}" height="${h}" fill="${COLORS[i % COLORS.length]}"/>`,
+    );
+    p.parts.push(
+      `<text x="${x(item.value) + 6}" y="${y + h / 2 + 4}" class="value">${fmt(item.value)} ${esc(item.note)}</text>`,
+    );
   });
   return p;
 }
@@ -92,7 +112,11 @@ function throughputPanel(top: number, r: BenchResults): Panel | undefined {
 function latencyPanel(top: number, r: BenchResults): Panel | undefined {
   const levels = r.phases.latency?.levels ?? [];
   if (!levels.length) return undefined;
-  const p = new Panel(top, 'Latency: send() returned → SMTP sink accepted', `open-loop arrivals at a fixed rate; saturation = ${fmt(r.phases.latency!.saturationRate)} emails/s`);
+  const p = new Panel(
+    top,
+    'Latency: send() returned → SMTP sink accepted',
+    `open-loop arrivals at a fixed rate; saturation = ${fmt(r.phases.latency!.saturationRate)} emails/s`,
+  );
   const keys = ['p50', 'p95', 'p99'] as const;
   const max = niceMax(Math.max(...levels.flatMap((l) => keys.map((k) => l.latencyMs[k]))));
   const y = p.yAxis(max, 'ms');
@@ -106,7 +130,9 @@ function latencyPanel(top: number, r: BenchResults): Panel | undefined {
       p.parts.push(`<rect x="${bx}" y="${y(v)}" width="${w - 2}" height="${p.y1 - y(v)}" fill="${COLORS[j]}"/>`);
       p.parts.push(`<text x="${bx + w / 2}" y="${y(v) - 3}" class="small" text-anchor="middle">${fmt(v)}</text>`);
     });
-    p.parts.push(`<text x="${gx + group / 2}" y="${p.y1 + 16}" class="tick" text-anchor="middle">${level.loadPercent} % (${fmt(level.achievedRate)}/s)</text>`);
+    p.parts.push(
+      `<text x="${gx + group / 2}" y="${p.y1 + 16}" class="tick" text-anchor="middle">${level.loadPercent} % (${fmt(level.achievedRate)}/s)</text>`,
+    );
   });
   p.legend(keys.map((k, j) => ({ label: k, color: COLORS[j]! })));
   return p;
@@ -135,8 +161,14 @@ function seriesPanel(
   });
   const legend = series.map((s, i) => ({ label: s.label, color: COLORS[i % COLORS.length]! }));
   if (limit !== undefined) {
-    p.parts.push(`<line x1="${p.x0}" x2="${p.x1}" y1="${y(limit)}" y2="${y(limit)}" stroke="#000" stroke-width="1.5" stroke-dasharray="6 4"/>`);
-    legend.push({ label: `limit ${fmt(limit)}/s`, color: '#000', dashed: true } as { label: string; color: string; dashed: boolean });
+    p.parts.push(
+      `<line x1="${p.x0}" x2="${p.x1}" y1="${y(limit)}" y2="${y(limit)}" stroke="#000" stroke-width="1.5" stroke-dasharray="6 4"/>`,
+    );
+    legend.push({ label: `limit ${fmt(limit)}/s`, color: '#000', dashed: true } as {
+      label: string;
+      color: string;
+      dashed: boolean;
+    });
   }
   p.legend(legend);
   return p;
@@ -156,19 +188,38 @@ export function renderChart(r: BenchResults): string {
   add((t) => latencyPanel(t, r));
   const pipeline = r.phases.pipeline;
   if (pipeline) {
-    add((t) => seriesPanel(t, 'Saturation: messages accepted by the sink per second', `${pipeline.emails} emails, ${pipeline.submitConcurrency} send() calls in flight`, [
-      { label: 'pipeline', values: pipeline.receivedPerSecond },
-    ]));
+    add((t) =>
+      seriesPanel(
+        t,
+        'Saturation: messages accepted by the sink per second',
+        `${pipeline.emails} emails, ${pipeline.submitConcurrency} send() calls in flight`,
+        [{ label: 'pipeline', values: pipeline.receivedPerSecond }],
+      ),
+    );
   }
   const rl = r.phases.ratelimit;
   if (rl) {
-    add((t) => seriesPanel(t, `Global rate limit ${fmt(rl.limitPerSecond)}/s: deliveries per second`, 'seconds since the first delivery; one line per number of worker processes', rl.runs.map((run) => ({ label: `${run.workers} worker${run.workers > 1 ? 's' : ''}`, values: run.perSecond })), rl.limitPerSecond));
+    add((t) =>
+      seriesPanel(
+        t,
+        `Global rate limit ${fmt(rl.limitPerSecond)}/s: deliveries per second`,
+        'seconds since the first delivery; one line per number of worker processes',
+        rl.runs.map((run) => ({ label: `${run.workers} worker${run.workers > 1 ? 's' : ''}`, values: run.perSecond })),
+        rl.limitPerSecond,
+      ),
+    );
   }
   const bl = r.phases.backlog;
   if (bl) {
-    add((t) => seriesPanel(t, `Backlog drain: ${bl.emails} emails after an SMTP outage`, `seconds since the sink came back; drained in ${fmt(bl.drainSeconds)} s (ideal ${fmt(bl.idealDrainSeconds)} s)`, [
-      { label: 'deliveries', values: bl.perSecond },
-    ], bl.limitPerSecond));
+    add((t) =>
+      seriesPanel(
+        t,
+        `Backlog drain: ${bl.emails} emails after an SMTP outage`,
+        `seconds since the sink came back; drained in ${fmt(bl.drainSeconds)} s (ideal ${fmt(bl.idealDrainSeconds)} s)`,
+        [{ label: 'deliveries', values: bl.perSecond }],
+        bl.limitPerSecond,
+      ),
+    );
   }
   const height = top + 20;
   const env = r.environment as { cpuModel?: string; cores?: number };

@@ -28,7 +28,12 @@ export interface WorkLoopResult {
 }
 
 /** Runs `n` emails through the work alone, `concurrency` at a time. */
-export async function runWorkLoop(config: Config, n: number, concurrency: number, tag: string): Promise<WorkLoopResult> {
+export async function runWorkLoop(
+  config: Config,
+  n: number,
+  concurrency: number,
+  tag: string,
+): Promise<WorkLoopResult> {
   if (!config.smtpUrl) throw new Error('SMTP_URL: is not set');
   // Sized as startWorker sizes them.
   const pool = createPool(config.databaseUrl, config.worker.maxConcurrentDeliveries + 8);
@@ -37,7 +42,9 @@ export async function runWorkLoop(config: Config, n: number, concurrency: number
   const activities = createActivities({ db, transport, config, metrics: createMetrics(noopMetricMeter) });
   const logger = new DefaultLogger('WARN');
   const inContext = <T>(activityType: string, fn: () => Promise<T>) =>
-    new MockActivityEnvironment({ activityType, heartbeatTimeoutMs: config.deliver.heartbeatMs }, { logger }).run(fn) as Promise<T>;
+    new MockActivityEnvironment({ activityType, heartbeatTimeoutMs: config.deliver.heartbeatMs }, { logger }).run(
+      fn,
+    ) as Promise<T>;
 
   let next = 0;
   let sent = 0;

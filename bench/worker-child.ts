@@ -59,7 +59,13 @@ async function runFloor(): Promise<void> {
   const deliverQueue = deliverTaskQueue(config.temporal.taskQueue);
   const activities: FloorActivities = {
     blockCheck: async () => ({ outcome: 'pass' }),
-    prepare: async () => ({ outcome: 'ready', size: 1000, deliverTaskQueue: deliverQueue, policy: config.deliver, firstAttempt: config.worker.rateLimitPerSecond ? 'activity' : 'local' }),
+    prepare: async () => ({
+      outcome: 'ready',
+      size: 1000,
+      deliverTaskQueue: deliverQueue,
+      policy: config.deliver,
+      firstAttempt: config.worker.rateLimitPerSecond ? 'activity' : 'local',
+    }),
     deliver: async () => ({ outcome: 'sent', alreadySent: false, afterUncertain: false }),
   };
   const { deliver, ...steps } = activities;
@@ -96,7 +102,12 @@ async function runSmtp(): Promise<void> {
   const config = loadConfig(process.env);
   const total = Number(process.env.BENCH_SMTP_MESSAGES ?? 1000);
   const inFlight = Number(process.env.BENCH_SMTP_IN_FLIGHT ?? 32);
-  const message = JSON.parse(process.env.BENCH_SMTP_MESSAGE ?? '{}') as { from: string; subject: string; text: string; html: string };
+  const message = JSON.parse(process.env.BENCH_SMTP_MESSAGE ?? '{}') as {
+    from: string;
+    subject: string;
+    text: string;
+    html: string;
+  };
   const transport = createSmtpTransport(config.smtpUrl!, config.smtp);
   await send({ type: 'ready' });
   let next = 0;
@@ -127,7 +138,9 @@ async function runWork(): Promise<void> {
   const n = Number(process.env.BENCH_WORK_EMAILS ?? 100);
   const concurrency = Number(process.env.BENCH_WORK_CONCURRENCY ?? 64);
   // The bench takes its CPU snapshot between `ready` and `go`.
-  const go = new Promise<void>((resolve) => process.on('message', (m: { type?: string }) => m.type === 'go' && resolve()));
+  const go = new Promise<void>((resolve) =>
+    process.on('message', (m: { type?: string }) => m.type === 'go' && resolve()),
+  );
   await send({ type: 'ready' });
   await go;
   const result = await runWorkLoop(config, n, concurrency, process.env.BENCH_WORK_TAG ?? 'work');

@@ -31,8 +31,19 @@ import { EmailAttempt, EmailErrorClass, EmailStatus } from '../src/search-attrib
 /** What the floor's no-op activities return: the common-path results of the real ones. */
 export interface FloorActivities {
   blockCheck(emailId: string): Promise<{ outcome: 'pass' }>;
-  prepare(emailId: string): Promise<{ outcome: 'ready'; size: number; deliverTaskQueue: string; policy: DeliverPolicy; firstAttempt: 'local' | 'activity' }>;
-  deliver(emailId: string, onUncertain: DeliverPolicy['onUncertain']): Promise<{ outcome: 'sent'; alreadySent: boolean; afterUncertain: boolean }>;
+  prepare(
+    emailId: string,
+  ): Promise<{
+    outcome: 'ready';
+    size: number;
+    deliverTaskQueue: string;
+    policy: DeliverPolicy;
+    firstAttempt: 'local' | 'activity';
+  }>;
+  deliver(
+    emailId: string,
+    onUncertain: DeliverPolicy['onUncertain'],
+  ): Promise<{ outcome: 'sent'; alreadySent: boolean; afterUncertain: boolean }>;
 }
 
 export const floorStateQuery = defineQuery<{ step: string; status: string }>('state');
@@ -82,7 +93,12 @@ export async function floorEmailRegular({ emailId }: { emailId: string }): Promi
       if (plan.policy.maximumAttempts > 0 && attempt >= plan.policy.maximumAttempts) throw err;
       upsertSearchAttributes({ [EmailAttempt.name]: [attempt], [EmailErrorClass.name]: ['ActivityTimeout'] });
       enter('waiting-to-retry', 'retrying');
-      await sleep(Math.min(plan.policy.initialIntervalMs * plan.policy.backoffCoefficient ** (attempt - 1), plan.policy.maximumIntervalMs));
+      await sleep(
+        Math.min(
+          plan.policy.initialIntervalMs * plan.policy.backoffCoefficient ** (attempt - 1),
+          plan.policy.maximumIntervalMs,
+        ),
+      );
     }
   }
   enter('done', 'sent');

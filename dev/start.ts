@@ -46,7 +46,13 @@ try {
   stackFile = await writeStackFile(info);
   const config = loadConfig({ ...process.env, ...stackEnv(info) });
   worker = await startWorker({ config });
-  console.log(banner(info, { seconds: (Date.now() - started) / 1000, taskQueue: config.temporal.taskQueue, metricsUrl: `http://${metricsAddress}/metrics` }));
+  console.log(
+    banner(info, {
+      seconds: (Date.now() - started) / 1000,
+      taskQueue: config.temporal.taskQueue,
+      metricsUrl: `http://${metricsAddress}/metrics`,
+    }),
+  );
   await worker.done;
   await shutdown(0);
 } catch (err) {

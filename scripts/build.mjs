@@ -23,7 +23,11 @@ function newest(dir) {
 export function isStale() {
   try {
     const built = statSync(bundlePath).mtimeMs;
-    const inputs = Math.max(newest(path.join(root, 'src')), statSync(path.join(root, 'tsconfig.build.json')).mtimeMs, statSync(path.join(root, 'tsconfig.json')).mtimeMs);
+    const inputs = Math.max(
+      newest(path.join(root, 'src')),
+      statSync(path.join(root, 'tsconfig.build.json')).mtimeMs,
+      statSync(path.join(root, 'tsconfig.json')).mtimeMs,
+    );
     return built < inputs;
   } catch {
     return true;
@@ -33,11 +37,19 @@ export function isStale() {
 export async function build({ log = (line) => console.error(line) } = {}) {
   const started = Date.now();
   rmSync(dist, { recursive: true, force: true });
-  execFileSync(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', path.join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
+  execFileSync(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', path.join(root, 'tsconfig.build.json')], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   const { bundleWorkflowCode, DefaultLogger } = await import('@temporalio/worker');
-  const { code } = await bundleWorkflowCode({ workflowsPath: path.join(dist, 'workflows', 'index.js'), logger: new DefaultLogger('WARN') });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: path.join(dist, 'workflows', 'index.js'),
+    logger: new DefaultLogger('WARN'),
+  });
   writeFileSync(bundlePath, code);
-  log(`[build] dist/ and the workflow bundle (${(code.length / 1024).toFixed(0)} KiB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  log(
+    `[build] dist/ and the workflow bundle (${(code.length / 1024).toFixed(0)} KiB) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

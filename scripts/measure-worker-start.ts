@@ -27,12 +27,22 @@ const times: Record<string, number[]> = Object.fromEntries(Object.keys(variants)
 try {
   for (let i = 0; i < runs; i++) {
     for (const [name, args] of Object.entries(variants)) {
-      const log = path.join(dataDir, `worker-${i}-${name.split(" ")[0]}.log`);
+      const log = path.join(dataDir, `worker-${i}-${name.split(' ')[0]}.log`);
       const started = Date.now();
       const child = ManagedChild.spawn('worker', process.execPath, args, log, {
-        env: { ...process.env, ...stackEnv(stack.info), RECONCILE_INTERVAL: 'off', MAILER_LOG_LEVEL: 'WARN', TEMPORAL_TASK_QUEUE: `start-${i}` },
+        env: {
+          ...process.env,
+          ...stackEnv(stack.info),
+          RECONCILE_INTERVAL: 'off',
+          MAILER_LOG_LEVEL: 'WARN',
+          TEMPORAL_TASK_QUEUE: `start-${i}`,
+        },
       });
-      await waitFor('the worker to poll', async () => (await readFile(log, 'utf8').catch(() => '')).includes('[worker] polling'), { timeoutMs: 120_000, intervalMs: 50 });
+      await waitFor(
+        'the worker to poll',
+        async () => (await readFile(log, 'utf8').catch(() => '')).includes('[worker] polling'),
+        { timeoutMs: 120_000, intervalMs: 50 },
+      );
       const ms = Date.now() - started;
       times[name]!.push(ms);
       console.log(`${name.padEnd(22)} run ${i + 1}: ${(ms / 1000).toFixed(2)} s to polling`);
@@ -40,7 +50,10 @@ try {
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  for (const [name, xs] of Object.entries(times)) console.log(`${name.padEnd(22)} median ${(median(xs) / 1000).toFixed(2)} s (${os.cpus().length} cores, load ${os.loadavg()[0]!.toFixed(1)})`);
+  for (const [name, xs] of Object.entries(times))
+    console.log(
+      `${name.padEnd(22)} median ${(median(xs) / 1000).toFixed(2)} s (${os.cpus().length} cores, load ${os.loadavg()[0]!.toFixed(1)})`,
+    );
 } finally {
   await stack.stop();
   await stack.postgres?.destroy();

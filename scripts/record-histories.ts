@@ -21,7 +21,10 @@ import { SmtpSink } from '../dev/stack/smtp-sink.ts';
 import { waitFor } from '../dev/stack/wait.ts';
 import { startWorker } from '../src/worker.ts';
 
-const { values: args } = parseArgs({ options: { only: { type: 'string' }, prefix: { type: 'string', default: '' } }, strict: true });
+const { values: args } = parseArgs({
+  options: { only: { type: 'string' }, prefix: { type: 'string', default: '' } },
+  strict: true,
+});
 const only = args.only?.split(',').map((s) => s.trim());
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const exec = promisify(execFile);
@@ -31,7 +34,12 @@ const env = { ...process.env };
 for (const name of ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'SMTP_URL']) delete env[name];
 const stack = await startStack({ dataDir, ephemeral: true, env, log: () => {} });
 const sink = await SmtpSink.start({ dir: path.join(dataDir, 'sink') });
-const config = loadConfig({ ...stackEnv(stack.info), SMTP_URL: sink.url, DELIVER_RETRY_INITIAL_INTERVAL: '200ms', DELIVER_MAX_ATTEMPTS: '3' });
+const config = loadConfig({
+  ...stackEnv(stack.info),
+  SMTP_URL: sink.url,
+  DELIVER_RETRY_INITIAL_INTERVAL: '200ms',
+  DELIVER_MAX_ATTEMPTS: '3',
+});
 const worker = await startWorker({ config });
 const mailer = await Mailer.connect({ config });
 const from = 'app@acme.example';
@@ -48,17 +56,31 @@ try {
       return (await mailer.send({ from, to: 'c@example.com', subject: 's', text: 't' })).workflowId;
     },
     blocked: async () => {
-      await mailer.pool.query("INSERT INTO mailer.recipient_rules (kind, pattern) VALUES ('deny', '@blocked.example') ON CONFLICT DO NOTHING");
+      await mailer.pool.query(
+        "INSERT INTO mailer.recipient_rules (kind, pattern) VALUES ('deny', '@blocked.example') ON CONFLICT DO NOTHING",
+      );
       return (await mailer.send({ from, to: 'd@blocked.example', subject: 's', text: 't' })).workflowId;
     },
     'scheduled-then-cancelled': async () => {
-      const sent = await mailer.send({ from, to: 'e@example.com', subject: 's', text: 't' }, { sendAt: new Date(Date.now() + 3_600_000) });
+      const sent = await mailer.send(
+        { from, to: 'e@example.com', subject: 's', text: 't' },
+        { sendAt: new Date(Date.now() + 3_600_000) },
+      );
       // The history to record has the timer started before the cancel: wait for the workflow to sleep until send_at.
-      await waitFor('the workflow to sleep until send_at', async () => (await mailer.status(sent.id)).workflow?.state?.step === 'scheduled');
+      await waitFor(
+        'the workflow to sleep until send_at',
+        async () => (await mailer.status(sent.id)).workflow?.state?.step === 'scheduled',
+      );
       await mailer.cancel(sent.id);
       return sent.workflowId;
     },
-    'scheduled-then-sent': async () => (await mailer.send({ from, to: 'f@example.com', subject: 's', text: 't' }, { sendAt: new Date(Date.now() + 1500) })).workflowId,
+    'scheduled-then-sent': async () =>
+      (
+        await mailer.send(
+          { from, to: 'f@example.com', subject: 's', text: 't' },
+          { sendAt: new Date(Date.now() + 1500) },
+        )
+      ).workflowId,
   };
   for (const name of only ?? Object.keys(scenarios)) {
     const run = scenarios[name];
@@ -67,7 +89,11 @@ try {
     const handle = mailer.temporal.workflow.getHandle(workflowId);
     await handle.result().catch(() => undefined);
     // The CLI writes the standard JSON form that historyFromJSON reads back.
-    const { stdout } = await exec(stack.info.temporalCli!, ['workflow', 'show', '--address', stack.info.temporalAddress, '--workflow-id', workflowId, '--output', 'json'], { maxBuffer: 64 * 1024 * 1024 });
+    const { stdout } = await exec(
+      stack.info.temporalCli!,
+      ['workflow', 'show', '--address', stack.info.temporalAddress, '--workflow-id', workflowId, '--output', 'json'],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
     await writeFile(path.join(out, `send-email-${args.prefix}${name}.json`), stdout);
     console.log(`recorded ${name}: ${(JSON.parse(stdout) as { events: unknown[] }).events.length} events`);
   }

@@ -28,7 +28,14 @@ export function backlogQuery(db: Db): string {
 }
 
 export async function readBacklog(db: Db): Promise<Backlog> {
-  const { rows } = await db.pool.query<{ queued: number; scheduled: number; sending: number; retrying: number; held: number; oldest: number }>(backlogQuery(db));
+  const { rows } = await db.pool.query<{
+    queued: number;
+    scheduled: number;
+    sending: number;
+    retrying: number;
+    held: number;
+    oldest: number;
+  }>(backlogQuery(db));
   const r = rows[0]!;
   return {
     waiting: { queued: r.queued, scheduled: r.scheduled, sending: r.sending, retrying: r.retrying, held: r.held },
@@ -38,7 +45,10 @@ export async function readBacklog(db: Db): Promise<Backlog> {
 
 /** Reads now (`first` resolves when done, even on failure), then every `intervalMs`; `stop()` waits for a read in flight. */
 export function startBacklogGauges(
-  db: Db, metrics: ServiceMetrics, intervalMs: number, onError: (err: unknown) => void,
+  db: Db,
+  metrics: ServiceMetrics,
+  intervalMs: number,
+  onError: (err: unknown) => void,
 ): { first: Promise<void>; stop(): Promise<void> } {
   let current: Promise<void> | undefined;
   const sample = () => {

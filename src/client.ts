@@ -23,7 +23,13 @@ import { startEmailWorkflow, type StartFailure } from './email/start.ts';
 import { type EmailStatus, isFinal } from './email/status.ts';
 import { type EmailRecord, insertEmail, isEmailId, loadEmail } from './email/store.ts';
 import { cancelUnstarted } from './email/transitions.ts';
-import { type EmailEventRecord, eventChannel, listEvents, type ListEventsOptions, WEBHOOK_STATES } from './events/store.ts';
+import {
+  type EmailEventRecord,
+  eventChannel,
+  listEvents,
+  type ListEventsOptions,
+  WEBHOOK_STATES,
+} from './events/store.ts';
 import { mapLimit } from './concurrency.ts';
 import { webUiLink } from './operations.ts';
 import { connectClient } from './temporal-connection.ts';
@@ -125,7 +131,9 @@ let validator: Promise<typeof Validation> | undefined;
 const loadValidator = () => (validator ??= import('./email/validation.ts'));
 
 function settings(options: MailerOptions): ClientConfig {
-  const base = options.config ?? loadClientConfig(options.env ?? process.env, { requireDatabaseUrl: !options.pool && !options.databaseUrl });
+  const base =
+    options.config ??
+    loadClientConfig(options.env ?? process.env, { requireDatabaseUrl: !options.pool && !options.databaseUrl });
   return {
     ...base,
     ...(options.databaseUrl !== undefined ? { databaseUrl: options.databaseUrl } : {}),
@@ -146,9 +154,11 @@ const SEND_OPTIONS = ['idempotencyKey', 'sendAt', 'priority', 'fairnessKey', 'fa
 /** send()'s options: an object with known keys only, so a misspelt `sendat` is not silently ignored. */
 function sendOptions(options: unknown): SendOptions {
   if (options === undefined || options === null) return {};
-  if (typeof options !== 'object' || Array.isArray(options)) throw new ValidationError('options', `expected an object with some of ${SEND_OPTIONS.join(', ')}`);
+  if (typeof options !== 'object' || Array.isArray(options))
+    throw new ValidationError('options', `expected an object with some of ${SEND_OPTIONS.join(', ')}`);
   const unknown = Object.keys(options).find((k) => !SEND_OPTIONS.includes(k));
-  if (unknown) throw new ValidationError(`options.${unknown.slice(0, 50)}`, `unknown option (known: ${SEND_OPTIONS.join(', ')})`);
+  if (unknown)
+    throw new ValidationError(`options.${unknown.slice(0, 50)}`, `unknown option (known: ${SEND_OPTIONS.join(', ')})`);
   return options as SendOptions;
 }
 
@@ -159,7 +169,11 @@ function within<T>(prefix: string, validate: () => T): T {
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
     const at = (field: string) => (field === 'input' ? prefix : `${prefix}.${field}`);
-    throw new ValidationError(at(err.field), err.reason, err.issues.map((x) => ({ field: at(x.field), reason: x.reason })));
+    throw new ValidationError(
+      at(err.field),
+      err.reason,
+      err.issues.map((x) => ({ field: at(x.field), reason: x.reason })),
+    );
   }
 }
 
@@ -214,7 +228,10 @@ export class Mailer {
     const priority = validatePriority(given);
     if (options.db) {
       const item: EnqueueItem = { email, payloadHash: payloadHash(email, sendAt), idempotencyKey, sendAt, priority };
-      const [stored] = await insertEmails(options.db, this.db.t, [item], { outbox: true, messageIdDomain: this.config.messageIdDomain });
+      const [stored] = await insertEmails(options.db, this.db.t, [item], {
+        outbox: true,
+        messageIdDomain: this.config.messageIdDomain,
+      });
       return { ...stored!, workflowStarted: false };
     }
     const stored = await insertEmail(this.db, email, {
@@ -239,7 +256,8 @@ export class Mailer {
   async sendMany(items: readonly SendManyItem[], options: { db?: Queryable } = {}): Promise<SendResult[]> {
     const { payloadHash, validateIdempotencyKey, validateSendAt, validateSendInput } = await loadValidator();
     if (!Array.isArray(items)) throw new ValidationError('items', 'expected an array');
-    if (items.length > SEND_MANY_MAX) throw new ValidationError('items', `has more than ${SEND_MANY_MAX} emails (send them in several calls)`);
+    if (items.length > SEND_MANY_MAX)
+      throw new ValidationError('items', `has more than ${SEND_MANY_MAX} emails (send them in several calls)`);
     const prepared = items.map((item, i): EnqueueItem => {
       const email = within(`items[${i}].email`, () => validateSendInput(item?.email));
       const sendAt = within(`items[${i}]`, () => validateSendAt(item.sendAt));
@@ -248,7 +266,11 @@ export class Mailer {
       return { email, payloadHash: payloadHash(email, sendAt), idempotencyKey, sendAt, priority };
     });
     const enqueue = { outbox: options.db !== undefined, messageIdDomain: this.config.messageIdDomain };
-    if (options.db) return (await insertEmails(options.db, this.db.t, prepared, enqueue)).map((r) => ({ ...r, workflowStarted: false }));
+    if (options.db)
+      return (await insertEmails(options.db, this.db.t, prepared, enqueue)).map((r) => ({
+        ...r,
+        workflowStarted: false,
+      }));
     // All or none: an idempotency conflict must not leave the others stored and unstarted.
     const client = await this.pool.connect();
     let stored;
@@ -262,10 +284,16 @@ export class Mailer {
     } finally {
       client.release();
     }
-    return mapLimit(stored.map((r, i) => ({ ...r, sendAt: prepared[i]!.sendAt, priority: prepared[i]!.priority })), 8, async ({ sendAt, priority, ...r }): Promise<SendResult> => {
-      const outcome = await startEmailWorkflow(this.temporal, this.config, r.id, sendAt, undefined, priority);
-      return outcome.started ? { ...r, workflowStarted: true } : { ...r, workflowStarted: false, startError: { code: outcome.code, reason: outcome.reason } };
-    });
+    return mapLimit(
+      stored.map((r, i) => ({ ...r, sendAt: prepared[i]!.sendAt, priority: prepared[i]!.priority })),
+      8,
+      async ({ sendAt, priority, ...r }): Promise<SendResult> => {
+        const outcome = await startEmailWorkflow(this.temporal, this.config, r.id, sendAt, undefined, priority);
+        return outcome.started
+          ? { ...r, workflowStarted: true }
+          : { ...r, workflowStarted: false, startError: { code: outcome.code, reason: outcome.reason } };
+      },
+    );
   }
 
   async get(id: string): Promise<EmailRecord | undefined> {
@@ -297,9 +325,19 @@ export class Mailer {
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
     return {
-      id: email.id, status: email.status, attempts: email.attempts, lastError: email.lastError,
-      sentAt: email.sentAt?.toISOString() ?? null, messageId: email.messageId, createdOn: email.createdOn.toISOString(),
-      sendAt: email.sendAt?.toISOString() ?? null, purgedAt: email.purgedAt?.toISOString() ?? null, rejection: email.rejection, workflowId: email.workflowId, link: webUiLink(this.config, email.workflowId), workflow,
+      id: email.id,
+      status: email.status,
+      attempts: email.attempts,
+      lastError: email.lastError,
+      sentAt: email.sentAt?.toISOString() ?? null,
+      messageId: email.messageId,
+      createdOn: email.createdOn.toISOString(),
+      sendAt: email.sendAt?.toISOString() ?? null,
+      purgedAt: email.purgedAt?.toISOString() ?? null,
+      rejection: email.rejection,
+      workflowId: email.workflowId,
+      link: webUiLink(this.config, email.workflowId),
+      workflow,
     };
   }
 
@@ -345,13 +383,18 @@ export class Mailer {
    * message from the attempt that died, `resend` to deliver it again (same Message-ID).
    */
   async resolve(id: string, decision: Resolution): Promise<{ id: string; decision: Resolution }> {
-    if (decision !== 'sent' && decision !== 'resend') throw new ValidationError('decision', "must be 'sent' or 'resend'");
+    if (decision !== 'sent' && decision !== 'resend')
+      throw new ValidationError('decision', "must be 'sent' or 'resend'");
     const email = await this.get(id);
     if (!email) throw new EmailNotFoundError(id);
     const handle = this.temporal.workflow.getHandle(email.workflowId);
     const state = await handle.query(stateQuery).catch(() => undefined);
     if (state?.step !== 'held') {
-      throw new OperationError('NOT_HELD', `id: email ${id} is not waiting for a decision (it is ${state ? state.status : email.status})`, 'id');
+      throw new OperationError(
+        'NOT_HELD',
+        `id: email ${id} is not waiting for a decision (it is ${state ? state.status : email.status})`,
+        'id',
+      );
     }
     await handle.signal(resolveSignal, { decision });
     return { id, decision };
@@ -363,10 +406,17 @@ export class Mailer {
    * webhook delivery went. To be told as they happen, LISTEN on `eventChannel`.
    */
   async events(options: ListEventsOptions = {}): Promise<EmailEventRecord[]> {
-    if (options.emailId !== undefined && !isEmailId(options.emailId)) throw new ValidationError('emailId', 'is not an email id (a UUID)');
-    if (options.after !== undefined && !/^\d{1,19}$/.test(options.after)) throw new ValidationError('after', 'is not an event id');
-    if (options.webhook !== undefined && !WEBHOOK_STATES.includes(options.webhook)) throw new ValidationError('webhook', `must be one of ${WEBHOOK_STATES.join(', ')}`);
-    if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit >= 1 && options.limit <= 10_000)) throw new ValidationError('limit', 'must be a whole number from 1 to 10000');
+    if (options.emailId !== undefined && !isEmailId(options.emailId))
+      throw new ValidationError('emailId', 'is not an email id (a UUID)');
+    if (options.after !== undefined && !/^\d{1,19}$/.test(options.after))
+      throw new ValidationError('after', 'is not an event id');
+    if (options.webhook !== undefined && !WEBHOOK_STATES.includes(options.webhook))
+      throw new ValidationError('webhook', `must be one of ${WEBHOOK_STATES.join(', ')}`);
+    if (
+      options.limit !== undefined &&
+      !(Number.isInteger(options.limit) && options.limit >= 1 && options.limit <= 10_000)
+    )
+      throw new ValidationError('limit', 'must be a whole number from 1 to 10000');
     return listEvents(this.db, options);
   }
 

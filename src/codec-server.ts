@@ -16,7 +16,10 @@ import type { Payload } from '@temporalio/common';
 import { AesGcmCodec, parseKeys } from './codec.ts';
 import { ConfigError } from './config.ts';
 
-interface JsonPayload { metadata?: Record<string, string>; data?: string }
+interface JsonPayload {
+  metadata?: Record<string, string>;
+  data?: string;
+}
 
 export interface CodecServerOptions {
   /** Every request must carry `Authorization: Bearer <authToken>`. Required unless `insecureNoAuth`. */
@@ -37,21 +40,37 @@ const fromJson = (p: JsonPayload): Payload => ({
   data: Buffer.from(p.data ?? '', 'base64'),
 });
 const toJson = (p: Payload): JsonPayload => ({
-  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+  metadata: Object.fromEntries(
+    Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
+  ),
   data: Buffer.from(p.data ?? []).toString('base64'),
 });
 
 /** The origin part of a URL, or a ConfigError naming `field`. */
 function origin(value: string, field: string): string {
-  if (value.trim() === '*') throw new ConfigError(field, '"*" is not allowed: list the exact origins of the Web UI (e.g. https://temporal.example.com)');
+  if (value.trim() === '*')
+    throw new ConfigError(
+      field,
+      '"*" is not allowed: list the exact origins of the Web UI (e.g. https://temporal.example.com)',
+    );
   let url: URL;
   try {
     url = new URL(value.trim());
   } catch {
     throw new ConfigError(field, `"${value}" is not an origin like https://temporal.example.com`);
   }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
-    throw new ConfigError(field, `"${value}" is not an origin like https://temporal.example.com (scheme, host and port only)`);
+  if (
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.username ||
+    url.password ||
+    (url.pathname !== '/' && url.pathname !== '') ||
+    url.search ||
+    url.hash
+  ) {
+    throw new ConfigError(
+      field,
+      `"${value}" is not an origin like https://temporal.example.com (scheme, host and port only)`,
+    );
   }
   return url.origin;
 }
@@ -59,26 +78,46 @@ function origin(value: string, field: string): string {
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 function isPayloadList(body: unknown): body is { payloads: JsonPayload[] } {
-  const strings = (o: unknown) => o && typeof o === 'object' && !Array.isArray(o) && Object.values(o).every((v) => typeof v === 'string');
+  const strings = (o: unknown) =>
+    o && typeof o === 'object' && !Array.isArray(o) && Object.values(o).every((v) => typeof v === 'string');
   const payloads = (body as { payloads?: unknown } | null)?.payloads;
-  return Array.isArray(payloads) && payloads.every((p: unknown) => {
-    const q = p as JsonPayload | null;
-    return !!q && typeof q === 'object' && (q.metadata === undefined || strings(q.metadata)) && (q.data === undefined || typeof q.data === 'string');
-  });
+  return (
+    Array.isArray(payloads) &&
+    payloads.every((p: unknown) => {
+      const q = p as JsonPayload | null;
+      return (
+        !!q &&
+        typeof q === 'object' &&
+        (q.metadata === undefined || strings(q.metadata)) &&
+        (q.data === undefined || typeof q.data === 'string')
+      );
+    })
+  );
 }
 
 export function createCodecServer(codec: AesGcmCodec, options: CodecServerOptions = {}): http.Server {
   const { authToken, insecureNoAuth = false, maxBodyBytes = DEFAULT_MAX_BODY_BYTES } = options;
-  if (!authToken && !insecureNoAuth) throw new ConfigError('authToken', 'is required (the codec server decrypts for anyone who can reach it); pass insecureNoAuth only for local development');
-  if (authToken && authToken.length < MIN_TOKEN_CHARS) throw new ConfigError('authToken', `is shorter than ${MIN_TOKEN_CHARS} characters`);
-  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) throw new ConfigError('maxBodyBytes', 'must be a whole number of bytes ≥ 1');
+  if (!authToken && !insecureNoAuth)
+    throw new ConfigError(
+      'authToken',
+      'is required (the codec server decrypts for anyone who can reach it); pass insecureNoAuth only for local development',
+    );
+  if (authToken && authToken.length < MIN_TOKEN_CHARS)
+    throw new ConfigError('authToken', `is shorter than ${MIN_TOKEN_CHARS} characters`);
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1)
+    throw new ConfigError('maxBodyBytes', 'must be a whole number of bytes ≥ 1');
   const origins = new Set((options.allowOrigins ?? []).map((o) => origin(o, 'allowOrigins')));
   const expected = authToken ? digest(`Bearer ${authToken}`) : undefined;
 
   return http.createServer((req, res) => {
     const reply = (status: number, code?: string, message?: string) => {
       if (res.headersSent) return void res.end();
-      res.writeHead(status, { 'content-type': 'application/json', 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' })
+      res
+        .writeHead(status, {
+          'content-type': 'application/json',
+          'x-content-type-options': 'nosniff',
+          'cache-control': 'no-store',
+        })
         .end(code ? JSON.stringify({ error: { code, message } }) : undefined);
     };
     const from = req.headers.origin;
@@ -97,10 +136,12 @@ export function createCodecServer(codec: AesGcmCodec, options: CodecServerOption
     if (req.method !== 'POST') return reply(405, 'METHOD_NOT_ALLOWED', 'POST only');
     if (expected) {
       const given = digest(req.headers.authorization ?? '');
-      if (!timingSafeEqual(given, expected)) return reply(401, 'UNAUTHORIZED', 'Authorization: Bearer <CODEC_AUTH_TOKEN> is required');
+      if (!timingSafeEqual(given, expected))
+        return reply(401, 'UNAUTHORIZED', 'Authorization: Bearer <CODEC_AUTH_TOKEN> is required');
     }
     // JSON only: a cross-site form post cannot send it without a preflight.
-    if (!/^application\/json\s*(?:;|$)/i.test(req.headers['content-type'] ?? '')) return reply(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json');
+    if (!/^application\/json\s*(?:;|$)/i.test(req.headers['content-type'] ?? ''))
+      return reply(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type must be application/json');
     const tooLarge = () => {
       res.setHeader('connection', 'close');
       reply(413, 'BODY_TOO_LARGE', `the request body is larger than ${maxBodyBytes} bytes`);
@@ -128,7 +169,8 @@ export function createCodecServer(codec: AesGcmCodec, options: CodecServerOption
         } catch {
           return reply(400, 'INVALID_JSON', 'the body is not JSON');
         }
-        if (!isPayloadList(body)) return reply(400, 'INVALID_BODY', 'expected {"payloads": [{"metadata": {…}, "data": "<base64>"}]}');
+        if (!isPayloadList(body))
+          return reply(400, 'INVALID_BODY', 'expected {"payloads": [{"metadata": {…}, "data": "<base64>"}]}');
         let out: Payload[];
         try {
           out = await codec[op](body.payloads.map(fromJson));
@@ -136,7 +178,12 @@ export function createCodecServer(codec: AesGcmCodec, options: CodecServerOption
           // The reason (a key id, a failed tag) helps nobody who is not already an operator.
           return reply(400, 'CODEC_FAILED', `the payloads cannot be ${op}d with the configured keys`);
         }
-        res.writeHead(200, { 'content-type': 'application/json', 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' })
+        res
+          .writeHead(200, {
+            'content-type': 'application/json',
+            'x-content-type-options': 'nosniff',
+            'cache-control': 'no-store',
+          })
           .end(JSON.stringify({ payloads: out.map(toJson) }));
       })();
     });
@@ -144,26 +191,51 @@ export function createCodecServer(codec: AesGcmCodec, options: CodecServerOption
 }
 
 /** The server's options from the environment and its command-line flags; ConfigError names the variable. */
-export function codecServerOptionsFromEnv(env: NodeJS.ProcessEnv, argv: string[] = []): CodecServerOptions & { keys: string; host: string; port: number } {
+export function codecServerOptionsFromEnv(
+  env: NodeJS.ProcessEnv,
+  argv: string[] = [],
+): CodecServerOptions & { keys: string; host: string; port: number } {
   const keys = env.PAYLOAD_ENCRYPTION_KEYS?.trim();
   if (!keys) throw new ConfigError('PAYLOAD_ENCRYPTION_KEYS', 'is not set');
   const unknown = argv.find((a) => a !== '--insecure-dev-no-auth');
-  if (unknown) throw new ConfigError('arguments', `unknown flag "${unknown}" (the only flag is --insecure-dev-no-auth)`);
+  if (unknown)
+    throw new ConfigError('arguments', `unknown flag "${unknown}" (the only flag is --insecure-dev-no-auth)`);
   const insecureNoAuth = argv.includes('--insecure-dev-no-auth');
   const authToken = env.CODEC_AUTH_TOKEN?.trim() || undefined;
-  if (!authToken && !insecureNoAuth) throw new ConfigError('CODEC_AUTH_TOKEN', 'is not set: the codec server refuses to run without a token (only for local development: --insecure-dev-no-auth)');
-  if (authToken && authToken.length < MIN_TOKEN_CHARS) throw new ConfigError('CODEC_AUTH_TOKEN', `is shorter than ${MIN_TOKEN_CHARS} characters (e.g. openssl rand -hex 32)`);
-  const allowOrigins = (env.CODEC_ALLOW_ORIGIN ?? '').split(',').filter((o) => o.trim()).map((o) => origin(o, 'CODEC_ALLOW_ORIGIN'));
+  if (!authToken && !insecureNoAuth)
+    throw new ConfigError(
+      'CODEC_AUTH_TOKEN',
+      'is not set: the codec server refuses to run without a token (only for local development: --insecure-dev-no-auth)',
+    );
+  if (authToken && authToken.length < MIN_TOKEN_CHARS)
+    throw new ConfigError(
+      'CODEC_AUTH_TOKEN',
+      `is shorter than ${MIN_TOKEN_CHARS} characters (e.g. openssl rand -hex 32)`,
+    );
+  const allowOrigins = (env.CODEC_ALLOW_ORIGIN ?? '')
+    .split(',')
+    .filter((o) => o.trim())
+    .map((o) => origin(o, 'CODEC_ALLOW_ORIGIN'));
   const rawMax = env.CODEC_MAX_BODY_BYTES?.trim();
-  if (rawMax !== undefined && rawMax !== '' && (!/^\d+$/.test(rawMax) || Number(rawMax) < 1 || !Number.isSafeInteger(Number(rawMax)))) {
+  if (
+    rawMax !== undefined &&
+    rawMax !== '' &&
+    (!/^\d+$/.test(rawMax) || Number(rawMax) < 1 || !Number.isSafeInteger(Number(rawMax)))
+  ) {
     throw new ConfigError('CODEC_MAX_BODY_BYTES', `"${rawMax}" is not a whole number of bytes ≥ 1`);
   }
   const address = env.CODEC_SERVER_ADDRESS?.trim() || '127.0.0.1:8888';
   const match = /^(.+):(\d{1,5})$/.exec(address);
-  if (!match || Number(match[2]) > 65535) throw new ConfigError('CODEC_SERVER_ADDRESS', `"${address}" is not host:port (e.g. 127.0.0.1:8888)`);
+  if (!match || Number(match[2]) > 65535)
+    throw new ConfigError('CODEC_SERVER_ADDRESS', `"${address}" is not host:port (e.g. 127.0.0.1:8888)`);
   return {
-    keys, host: match[1]!, port: Number(match[2]), allowOrigins, insecureNoAuth,
-    ...(authToken ? { authToken } : {}), ...(rawMax ? { maxBodyBytes: Number(rawMax) } : {}),
+    keys,
+    host: match[1]!,
+    port: Number(match[2]),
+    allowOrigins,
+    insecureNoAuth,
+    ...(authToken ? { authToken } : {}),
+    ...(rawMax ? { maxBodyBytes: Number(rawMax) } : {}),
   };
 }
 
@@ -173,9 +245,13 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const server = createCodecServer(new AesGcmCodec(parseKeys(keys)), options);
     server.listen(port, host, () => {
       if (options.insecureNoAuth && !options.authToken) {
-        console.error('[codec-server] WARNING: --insecure-dev-no-auth: anyone who can reach this port can decrypt and encrypt payloads');
+        console.error(
+          '[codec-server] WARNING: --insecure-dev-no-auth: anyone who can reach this port can decrypt and encrypt payloads',
+        );
       }
-      console.error(`[codec-server] http://${host}:${port} (/encode, /decode)${options.allowOrigins?.length ? `, browsers from ${options.allowOrigins.join(', ')}` : ''}`);
+      console.error(
+        `[codec-server] http://${host}:${port} (/encode, /decode)${options.allowOrigins?.length ? `, browsers from ${options.allowOrigins.join(', ')}` : ''}`,
+      );
     });
   } catch (err) {
     console.error(`error: ${(err as Error).message}`);

@@ -16,13 +16,19 @@ export class PayloadKeysError extends Error {
 /** "id:base64key,id2:base64key" (32-byte keys; the first one encrypts). */
 export function parseKeys(value: string, variable = 'PAYLOAD_ENCRYPTION_KEYS'): Map<string, Buffer> {
   const keys = new Map<string, Buffer>();
-  for (const [index, entry] of value.split(',').map((e) => e.trim()).filter(Boolean).entries()) {
+  for (const [index, entry] of value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)
+    .entries()) {
     const [id = '', b64, ...extra] = entry.split(':');
     const key = Buffer.from(b64 ?? '', 'base64');
     const validId = /^[\w.-]{1,64}$/.test(id);
     if (!validId || key.length !== 32 || extra.length) {
       // Only a well-formed id is repeated: a key pasted without its id must not reach a log.
-      throw new PayloadKeysError(`${variable}: each entry must be <key id>:<32 bytes, base64> (entry ${index + 1}${validId ? `, key id "${id}"` : ''} is not)`);
+      throw new PayloadKeysError(
+        `${variable}: each entry must be <key id>:<32 bytes, base64> (entry ${index + 1}${validId ? `, key id "${id}"` : ''} is not)`,
+      );
     }
     // A repeated id would silently make its later key the one that encrypts
     // (or hide the key older payloads need): a copy-paste slip, never intended.
@@ -55,7 +61,8 @@ export class AesGcmCodec implements PayloadCodec {
       if (Buffer.from(payload.metadata?.encoding ?? []).toString() !== ENCODING) return payload;
       const keyId = Buffer.from(payload.metadata?.['encryption-key-id'] ?? []).toString();
       const key = this.keys.get(keyId);
-      if (!key) throw new PayloadKeysError(`payload encrypted with key "${keyId}", which is not in PAYLOAD_ENCRYPTION_KEYS`);
+      if (!key)
+        throw new PayloadKeysError(`payload encrypted with key "${keyId}", which is not in PAYLOAD_ENCRYPTION_KEYS`);
       const data = Buffer.from(payload.data ?? []);
       const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, 12));
       decipher.setAuthTag(data.subarray(data.length - 16));

@@ -107,7 +107,11 @@ export const DKIM_MIN_BITS = 1024;
 
 /** 100 → "100ms", 90000 → "90s", 7200000 → "2h": the largest unit that divides evenly. */
 export function formatMs(ms: number): string {
-  for (const [unit, size] of [['h', H], ['m', M], ['s', S]] as const) {
+  for (const [unit, size] of [
+    ['h', H],
+    ['m', M],
+    ['s', S],
+  ] as const) {
     if (ms % size === 0) return `${ms / size}${unit}`;
   }
   return `${ms}ms`;
@@ -119,7 +123,14 @@ export function shown(value: string): string {
 }
 
 /** `what` names the part of a compound value at fault (the window of a limit). */
-export function checkRange(name: string, raw: string, value: number, range: Range, format: (n: number) => string = String, what = ''): number {
+export function checkRange(
+  name: string,
+  raw: string,
+  value: number,
+  range: Range,
+  format: (n: number) => string = String,
+  what = '',
+): number {
   if (!(value >= range.min && value <= range.max)) {
     throw new ConfigError(name, `${what}${shown(raw)} must be between ${format(range.min)} and ${format(range.max)}`);
   }
@@ -130,9 +141,13 @@ const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
 
 /** A DNS name as a Message-ID or DKIM d= may carry it: letters, digits, hyphens; labels ≤ 63; ≤ 253 in all. */
 export function checkDomain(name: string, value: string): string {
-  if (value.length > 253) throw new ConfigError(name, `is ${value.length} characters long; a domain name has at most 253`);
+  if (value.length > 253)
+    throw new ConfigError(name, `is ${value.length} characters long; a domain name has at most 253`);
   if (!value.split('.').every((label) => LABEL.test(label))) {
-    throw new ConfigError(name, `${shown(value)} is not a domain name (letters, digits and hyphens, dot-separated, e.g. mail.example.com)`);
+    throw new ConfigError(
+      name,
+      `${shown(value)} is not a domain name (letters, digits and hyphens, dot-separated, e.g. mail.example.com)`,
+    );
   }
   return value;
 }
@@ -140,7 +155,10 @@ export function checkDomain(name: string, value: string): string {
 /** A DKIM selector: one or more DNS labels (it becomes <selector>._domainkey.<domain>). */
 export function checkSelector(name: string, value: string): string {
   if (value.length > 63 || !value.split('.').every((label) => LABEL.test(label) || /^[a-z0-9_]+$/i.test(label))) {
-    throw new ConfigError(name, `${shown(value)} is not a DKIM selector (DNS labels: letters, digits, hyphens; e.g. mail2026)`);
+    throw new ConfigError(
+      name,
+      `${shown(value)} is not a DKIM selector (DNS labels: letters, digits, hyphens; e.g. mail2026)`,
+    );
   }
   return value;
 }
@@ -156,7 +174,10 @@ export function checkName(name: string, value: string): string {
 export function checkHostPort(name: string, value: string, { portOptional = false } = {}): string {
   const match = /^(\[[0-9a-f.:]+\]|[a-z0-9_.-]+)(?::(\d{1,10}))?$/i.exec(value);
   if (!match || (match[2] === undefined && !portOptional)) {
-    throw new ConfigError(name, `${shown(value)} is not host:port (e.g. 127.0.0.1:9464, [::1]:9464, metrics.internal:9464)`);
+    throw new ConfigError(
+      name,
+      `${shown(value)} is not host:port (e.g. 127.0.0.1:9464, [::1]:9464, metrics.internal:9464)`,
+    );
   }
   if (match[2] !== undefined) {
     const port = Number(match[2]);
@@ -172,15 +193,21 @@ export function checkHostPort(name: string, value: string, { portOptional = fals
  * in a message.
  */
 export function checkDkimKey(name: string, pem: string): string {
-  if (!pem.includes('PRIVATE KEY-----')) throw new ConfigError(name, 'must hold a PEM private key (-----BEGIN PRIVATE KEY-----…)');
+  if (!pem.includes('PRIVATE KEY-----'))
+    throw new ConfigError(name, 'must hold a PEM private key (-----BEGIN PRIVATE KEY-----…)');
   let key;
   try {
     key = createPrivateKey(pem);
   } catch {
     throw new ConfigError(name, 'cannot be parsed as a private key (corrupt, or protected by a passphrase)');
   }
-  if (key.asymmetricKeyType !== 'rsa') throw new ConfigError(name, `is a ${key.asymmetricKeyType ?? 'non-RSA'} key; DKIM signing here uses RSA (rsa-sha256)`);
+  if (key.asymmetricKeyType !== 'rsa')
+    throw new ConfigError(
+      name,
+      `is a ${key.asymmetricKeyType ?? 'non-RSA'} key; DKIM signing here uses RSA (rsa-sha256)`,
+    );
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (bits < DKIM_MIN_BITS) throw new ConfigError(name, `is a ${bits}-bit RSA key; receivers refuse DKIM keys under ${DKIM_MIN_BITS} bits`);
+  if (bits < DKIM_MIN_BITS)
+    throw new ConfigError(name, `is a ${bits}-bit RSA key; receivers refuse DKIM keys under ${DKIM_MIN_BITS} bits`);
   return pem;
 }

@@ -3,7 +3,18 @@ import type { ConnectionOptions } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { parseKeys } from './codec.ts';
 import {
-  checkDkimKey, checkDomain, checkHostPort, checkName, checkRange, checkSelector, DURATION_BOUNDS, formatMs, INTEGER_BOUNDS, RATE_BOUNDS, shown, WINDOW_LIMIT_BOUNDS,
+  checkDkimKey,
+  checkDomain,
+  checkHostPort,
+  checkName,
+  checkRange,
+  checkSelector,
+  DURATION_BOUNDS,
+  formatMs,
+  INTEGER_BOUNDS,
+  RATE_BOUNDS,
+  shown,
+  WINDOW_LIMIT_BOUNDS,
 } from './config-bounds.ts';
 import { ConfigError } from './errors.ts';
 
@@ -176,7 +187,9 @@ export function parseDuration(value: string, name = 'duration'): number {
 /** The largest whole unit: 2592000000 → "30d"; undefined → "off". */
 export function formatDuration(ms: number | undefined): string {
   if (ms === undefined) return 'off';
-  const [unit, size] = (['d', 'h', 'm', 's'] as const).map((u) => [u, UNITS[u]!] as const).find(([, n]) => ms % n === 0) ?? ['ms', 1];
+  const [unit, size] = (['d', 'h', 'm', 's'] as const)
+    .map((u) => [u, UNITS[u]!] as const)
+    .find(([, n]) => ms % n === 0) ?? ['ms', 1];
   return `${ms / size}${unit}`;
 }
 
@@ -195,7 +208,8 @@ function integer(env: Env, name: keyof typeof INTEGER_BOUNDS, fallback: number):
 /** "5/s", "50/m", "3000/h" → per second. */
 export function parseRate(value: string, name = 'rate'): number {
   const match = /^(\d+(?:\.\d+)?)\s*\/\s*(s|m|min|h)$/.exec(value.trim());
-  if (!match || Number(match[1]) <= 0) throw new ConfigError(name, `${shown(value)} is not a rate like 5/s, 50/m or 3000/h`);
+  if (!match || Number(match[1]) <= 0)
+    throw new ConfigError(name, `${shown(value)} is not a rate like 5/s, 50/m or 3000/h`);
   const perSecond = (Number(match[1]) * 1000) / UNITS[match[2]!]!;
   return checkRange(name, value, perSecond, RATE_BOUNDS, (n) => (n < 1 ? `${Math.round(n * 3600)}/h` : `${n}/s`));
 }
@@ -216,7 +230,8 @@ export function parseWindowLimit(value: string, name = 'limit'): { maxEmails: nu
 /** An address or a whole domain (`@example.com`), lower-cased. */
 export function parseRulePattern(value: string, name = 'pattern'): string {
   const pattern = value.trim().toLowerCase();
-  if (pattern.length > 254) throw new ConfigError(name, `a pattern of ${pattern.length} characters is longer than any address (254)`);
+  if (pattern.length > 254)
+    throw new ConfigError(name, `a pattern of ${pattern.length} characters is longer than any address (254)`);
   if (!/^([a-z0-9!#$%&'*+/=?^_`{|}~.-]+)?@[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(pattern)) {
     throw new ConfigError(name, `${shown(value)} is neither an address (a@example.com) nor a domain (@example.com)`);
   }
@@ -225,7 +240,12 @@ export function parseRulePattern(value: string, name = 'pattern'): string {
 
 function list(env: Env, name: string): string[] {
   const raw = get(env, name);
-  return raw ? raw.split(',').filter((p) => p.trim()).map((p) => parseRulePattern(p, name)) : [];
+  return raw
+    ? raw
+        .split(',')
+        .filter((p) => p.trim())
+        .map((p) => parseRulePattern(p, name))
+    : [];
 }
 
 function oneOf<const T extends readonly string[]>(env: Env, name: string, values: T, fallback: T[number]): T[number] {
@@ -251,17 +271,26 @@ function dkim(env: Env): Config['smtp']['dkim'] {
   if (!keySelector) throw new ConfigError('DKIM_SELECTOR', 'is required when DKIM signing is configured');
   checkDomain('DKIM_DOMAIN', domainName);
   checkSelector('DKIM_SELECTOR', keySelector);
-  if (inline && file) throw new ConfigError('DKIM_PRIVATE_KEY', 'is set together with DKIM_PRIVATE_KEY_FILE: set one, not both');
-  if (!inline && !file) throw new ConfigError('DKIM_PRIVATE_KEY', 'is required when DKIM signing is configured (or DKIM_PRIVATE_KEY_FILE)');
+  if (inline && file)
+    throw new ConfigError('DKIM_PRIVATE_KEY', 'is set together with DKIM_PRIVATE_KEY_FILE: set one, not both');
+  if (!inline && !file)
+    throw new ConfigError('DKIM_PRIVATE_KEY', 'is required when DKIM signing is configured (or DKIM_PRIVATE_KEY_FILE)');
   let privateKey = inline?.replace(/\\n/g, '\n');
   if (!privateKey && file) {
     try {
       privateKey = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new ConfigError('DKIM_PRIVATE_KEY_FILE', `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw new ConfigError(
+        'DKIM_PRIVATE_KEY_FILE',
+        `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
     }
   }
-  return { domainName, keySelector, privateKey: checkDkimKey(file ? 'DKIM_PRIVATE_KEY_FILE' : 'DKIM_PRIVATE_KEY', privateKey!) };
+  return {
+    domainName,
+    keySelector,
+    privateKey: checkDkimKey(file ? 'DKIM_PRIVATE_KEY_FILE' : 'DKIM_PRIVATE_KEY', privateKey!),
+  };
 }
 
 function payloadKeys(env: Env): Map<string, Buffer> | undefined {
@@ -288,7 +317,8 @@ function webhook(env: Env): WebhookConfig | undefined {
   if (new URL(value).protocol === 'http:' && !LOOPBACK.test(new URL(value).hostname)) {
     throw new ConfigError('WEBHOOK_URL', 'must be https:// (plain http:// is accepted only for a loopback host)');
   }
-  if (secret === undefined) throw new ConfigError('WEBHOOK_SECRET', 'is required with WEBHOOK_URL (e.g. the output of `openssl rand -hex 32`)');
+  if (secret === undefined)
+    throw new ConfigError('WEBHOOK_SECRET', 'is required with WEBHOOK_URL (e.g. the output of `openssl rand -hex 32`)');
   if (secret.length < 16) throw new ConfigError('WEBHOOK_SECRET', 'must be at least 16 characters');
   const timeoutMs = duration(env, 'WEBHOOK_TIMEOUT', '10s');
   const initialIntervalMs = duration(env, 'WEBHOOK_RETRY_INITIAL_INTERVAL', '5s');
@@ -296,20 +326,36 @@ function webhook(env: Env): WebhookConfig | undefined {
   if (maximumIntervalMs < initialIntervalMs) {
     throw new ConfigError('WEBHOOK_RETRY_MAX_INTERVAL', 'must be at least WEBHOOK_RETRY_INITIAL_INTERVAL');
   }
-  return { url: value, secret, timeoutMs, initialIntervalMs, maximumIntervalMs, concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 8) };
+  return {
+    url: value,
+    secret,
+    timeoutMs,
+    initialIntervalMs,
+    maximumIntervalMs,
+    concurrency: integer(env, 'WEBHOOK_CONCURRENCY', 8),
+  };
 }
 
 function uncertainPolicy(value: string): DeliverPolicy['onUncertain'] {
-  if (value !== 'resend' && value !== 'hold') throw new ConfigError('UNCERTAIN_DELIVERY_POLICY', `${shown(value)} must be resend or hold`);
+  if (value !== 'resend' && value !== 'hold')
+    throw new ConfigError('UNCERTAIN_DELIVERY_POLICY', `${shown(value)} must be resend or hold`);
   return value;
 }
 
 function temporalConnection(env: Env) {
-  const vars = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[0].startsWith('TEMPORAL_')));
+  const vars = Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[0].startsWith('TEMPORAL_')),
+  );
   try {
-    return loadClientConnectConfig({ overrideEnvVars: vars, ...(vars.TEMPORAL_CONFIG_FILE ? { configSource: { path: vars.TEMPORAL_CONFIG_FILE } } : {}) });
+    return loadClientConnectConfig({
+      overrideEnvVars: vars,
+      ...(vars.TEMPORAL_CONFIG_FILE ? { configSource: { path: vars.TEMPORAL_CONFIG_FILE } } : {}),
+    });
   } catch (err) {
-    throw new ConfigError(vars.TEMPORAL_CONFIG_FILE ? 'TEMPORAL_CONFIG_FILE' : 'TEMPORAL_PROFILE', (err as Error).message);
+    throw new ConfigError(
+      vars.TEMPORAL_CONFIG_FILE ? 'TEMPORAL_CONFIG_FILE' : 'TEMPORAL_PROFILE',
+      (err as Error).message,
+    );
   }
 }
 
@@ -317,8 +363,16 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 function schemaName(env: Env): string {
   const value = get(env, 'MAILER_SCHEMA') ?? 'mailer';
-  if (!SCHEMA_NAME.test(value)) throw new ConfigError('MAILER_SCHEMA', `${shown(value)} must be a lower-case Postgres identifier (letters, digits, _; at most 63)`);
-  if (value === 'public' || value.startsWith('pg_')) throw new ConfigError('MAILER_SCHEMA', `${shown(value)} is reserved: the service keeps its tables in a schema of its own`);
+  if (!SCHEMA_NAME.test(value))
+    throw new ConfigError(
+      'MAILER_SCHEMA',
+      `${shown(value)} must be a lower-case Postgres identifier (letters, digits, _; at most 63)`,
+    );
+  if (value === 'public' || value.startsWith('pg_'))
+    throw new ConfigError(
+      'MAILER_SCHEMA',
+      `${shown(value)} is reserved: the service keeps its tables in a schema of its own`,
+    );
   return value;
 }
 
@@ -336,16 +390,25 @@ export interface ClientConfigOptions {
 }
 
 /** The client's settings only: never reads (or fails on) the worker's variables. */
-export function loadClientConfig(env: Env = process.env, { requireDatabaseUrl = true }: ClientConfigOptions = {}): ClientConfig {
+export function loadClientConfig(
+  env: Env = process.env,
+  { requireDatabaseUrl = true }: ClientConfigOptions = {},
+): ClientConfig {
   const connect = temporalConnection(env);
   const databaseVar = get(env, 'MAILER_DATABASE_URL') !== undefined ? 'MAILER_DATABASE_URL' : 'DATABASE_URL';
   const databaseUrl = url(env, databaseVar, ['postgres:', 'postgresql:'], 'e.g. postgres://user:pass@host:5432/app');
-  if (!databaseUrl && requireDatabaseUrl) throw new ConfigError('DATABASE_URL', 'is not set (e.g. postgres://user:pass@host:5432/app; MAILER_DATABASE_URL takes precedence)');
+  if (!databaseUrl && requireDatabaseUrl)
+    throw new ConfigError(
+      'DATABASE_URL',
+      'is not set (e.g. postgres://user:pass@host:5432/app; MAILER_DATABASE_URL takes precedence)',
+    );
   const messageIdDomain = get(env, 'MESSAGE_ID_DOMAIN');
   const reconcileInterval = get(env, 'RECONCILE_INTERVAL');
   return {
     temporal: {
-      address: checkHostPort('TEMPORAL_ADDRESS', connect.connectionOptions.address ?? '127.0.0.1:7233', { portOptional: true }),
+      address: checkHostPort('TEMPORAL_ADDRESS', connect.connectionOptions.address ?? '127.0.0.1:7233', {
+        portOptional: true,
+      }),
       namespace: checkName('TEMPORAL_NAMESPACE', connect.namespace ?? 'default'),
       connection: {
         ...(connect.connectionOptions.tls !== undefined ? { tls: connect.connectionOptions.tls } : {}),
@@ -354,7 +417,10 @@ export function loadClientConfig(env: Env = process.env, { requireDatabaseUrl = 
       },
       taskQueue: checkName('TEMPORAL_TASK_QUEUE', get(env, 'TEMPORAL_TASK_QUEUE') ?? 'email'),
       // Printed as a link by `mailer`: only a web address, never javascript: or file:.
-      uiUrl: (url(env, 'TEMPORAL_UI_URL', ['http:', 'https:'], 'the Web UI, e.g. http://127.0.0.1:8233') ?? 'http://127.0.0.1:8233').replace(/\/+$/, ''),
+      uiUrl: (
+        url(env, 'TEMPORAL_UI_URL', ['http:', 'https:'], 'the Web UI, e.g. http://127.0.0.1:8233') ??
+        'http://127.0.0.1:8233'
+      ).replace(/\/+$/, ''),
     },
     databaseUrl: databaseUrl ?? '',
     database: { schema: schemaName(env), migrate: flag(env, 'MAILER_MIGRATE', true) },
@@ -386,13 +452,19 @@ export function loadConfig(env: Env = process.env): Config {
   // Temporal refuses such a retry policy inside the workflow, when it schedules
   // `deliver`: every email would stall there, its workflow task failing forever.
   if (deliver.initialIntervalMs > deliver.maximumIntervalMs) {
-    throw new ConfigError('DELIVER_RETRY_INITIAL_INTERVAL', `${formatMs(deliver.initialIntervalMs)} is longer than DELIVER_RETRY_MAX_INTERVAL (${formatMs(deliver.maximumIntervalMs)}): the first retry cannot wait longer than the cap`);
+    throw new ConfigError(
+      'DELIVER_RETRY_INITIAL_INTERVAL',
+      `${formatMs(deliver.initialIntervalMs)} is longer than DELIVER_RETRY_MAX_INTERVAL (${formatMs(deliver.maximumIntervalMs)}): the first retry cannot wait longer than the cap`,
+    );
   }
   if (deliver.heartbeatMs >= deliver.startToCloseMs) {
     throw new ConfigError('DELIVER_HEARTBEAT_TIMEOUT', 'must be shorter than DELIVER_TIMEOUT');
   }
   if (duration(env, 'SMTP_SOCKET_TIMEOUT', '30s') >= deliver.startToCloseMs) {
-    throw new ConfigError('SMTP_SOCKET_TIMEOUT', 'must be shorter than DELIVER_TIMEOUT, so a hung server fails the attempt before Temporal times it out');
+    throw new ConfigError(
+      'SMTP_SOCKET_TIMEOUT',
+      'must be shorter than DELIVER_TIMEOUT, so a hung server fails the attempt before Temporal times it out',
+    );
   }
   const relaySweepMs = duration(env, 'MAILER_RELAY_SWEEP_INTERVAL', '5s');
   return {
@@ -440,7 +512,10 @@ function retention(env: Env): Config['retention'] {
   const recordAfterMs = optionalDuration(env, 'EMAIL_RECORD_RETENTION', 'off');
   // Records outliving their content is the point of two horizons; the reverse would keep content no record points to.
   if (recordAfterMs !== undefined && contentAfterMs !== undefined && recordAfterMs < contentAfterMs) {
-    throw new ConfigError('EMAIL_RECORD_RETENTION', 'must be at least EMAIL_CONTENT_RETENTION (records outlive their content)');
+    throw new ConfigError(
+      'EMAIL_RECORD_RETENTION',
+      'must be at least EMAIL_CONTENT_RETENTION (records outlive their content)',
+    );
   }
   const batchSize = integer(env, 'MAILER_PURGE_BATCH_SIZE', 500);
   return { contentAfterMs, recordAfterMs, intervalMs: optionalDuration(env, 'MAILER_PURGE_INTERVAL', '1h'), batchSize };

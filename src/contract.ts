@@ -7,7 +7,13 @@ import type { QueryDefinition, SignalDefinition } from '@temporalio/common';
 import type { EmailStatus } from './email/status.ts';
 import type { WorkflowEmailStatus } from './search-attributes.ts';
 
-export { EmailAttempt, EmailErrorClass, EmailStatus as EmailStatusKey, SEARCH_ATTRIBUTES, type WorkflowEmailStatus } from './search-attributes.ts';
+export {
+  EmailAttempt,
+  EmailErrorClass,
+  EmailStatus as EmailStatusKey,
+  SEARCH_ATTRIBUTES,
+  type WorkflowEmailStatus,
+} from './search-attributes.ts';
 
 /** The workflow type, as registered by the worker (`sendEmail` in src/workflows/send-email.ts). */
 export const SEND_EMAIL_WORKFLOW = 'sendEmail';
@@ -43,4 +49,7 @@ export type Resolution = 'sent' | 'resend';
  * An operator's decision for a held email (policy `hold`): it was `sent` by the
  * attempt that died (the recipient has it), or `resend` it. `mailer resolve`.
  */
-export const resolveSignal = { type: 'signal', name: 'resolve' } as SignalDefinition<[{ decision: Resolution }], 'resolve'>;
+export const resolveSignal = { type: 'signal', name: 'resolve' } as SignalDefinition<
+  [{ decision: Resolution }],
+  'resolve'
+>;

@@ -45,7 +45,11 @@ export class ValidationError extends MailerError {
 export class IdempotencyConflictError extends MailerError {
   override readonly name = 'IdempotencyConflictError';
   constructor(readonly idempotencyKey: string) {
-    super('IDEMPOTENCY_CONFLICT', 'idempotencyKey: this key was already used for an email with a different payload', 'idempotencyKey');
+    super(
+      'IDEMPOTENCY_CONFLICT',
+      'idempotencyKey: this key was already used for an email with a different payload',
+      'idempotencyKey',
+    );
   }
 }
 
@@ -59,7 +63,11 @@ export class EmailNotFoundError extends MailerError {
 /** An operator action that does not apply to the email as it is (not failed, not held…), or could not be carried out. */
 export class OperationError extends MailerError {
   override readonly name = 'OperationError';
-  constructor(code: 'NOT_FOUND' | 'NOT_FAILED' | 'NOT_HELD' | 'PURGED' | 'START_FAILED', message: string, field?: string) {
+  constructor(
+    code: 'NOT_FOUND' | 'NOT_FAILED' | 'NOT_HELD' | 'PURGED' | 'START_FAILED',
+    message: string,
+    field?: string,
+  ) {
     super(code, message, field);
   }
 }

@@ -1,7 +1,15 @@
 // durable-mailer: the client API. `import { Mailer } from 'durable-mailer'`.
 // Loads @temporalio/client, pg and the validator only; the worker is
 // `durable-mailer/worker`.
-export { Mailer, SEND_MANY_MAX, type EmailStatusView, type MailerOptions, type SendManyItem, type SendOptions, type SendResult } from './client.ts';
+export {
+  Mailer,
+  SEND_MANY_MAX,
+  type EmailStatusView,
+  type MailerOptions,
+  type SendManyItem,
+  type SendOptions,
+  type SendResult,
+} from './client.ts';
 export { type ClientConfig, loadClientConfig } from './config.ts';
 export {
   resolveSignal,
@@ -42,4 +50,12 @@ export { SIGNATURE_HEADER, signWebhook, verifyWebhook } from './events/signature
 export { EMAIL_STATUSES, FINAL_STATUSES, type EmailStatus } from './email/status.ts';
 export type { EmailRecord } from './email/store.ts';
 export type { Address } from './email/validation.ts';
-export { findLost, findStuck, reconcile, retryFailed, type LostEmail, type ReconcileResult, type StuckEmail } from './operations.ts';
+export {
+  findLost,
+  findStuck,
+  reconcile,
+  retryFailed,
+  type LostEmail,
+  type ReconcileResult,
+  type StuckEmail,
+} from './operations.ts';

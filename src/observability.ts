@@ -23,7 +23,8 @@ function jsonLine(entry: LogEntry): void {
 /** Installs the process-wide runtime. Call once, before any worker or connection is created. */
 export function installRuntime(config: ObservabilityConfig): void {
   Runtime.install({
-    logger: config.logFormat === 'json' ? new DefaultLogger(config.logLevel, jsonLine) : new DefaultLogger(config.logLevel),
+    logger:
+      config.logFormat === 'json' ? new DefaultLogger(config.logLevel, jsonLine) : new DefaultLogger(config.logLevel),
     ...(config.metricsAddress
       ? {
           telemetryOptions: {

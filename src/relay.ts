@@ -69,11 +69,22 @@ interface PendingRow extends PriorityColumns {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
-export function startRelay({ db, temporal, config, report = (line) => console.error(`[relay] ${line}`) }: RelayOptions): Relay {
+export function startRelay({
+  db,
+  temporal,
+  config,
+  report = (line) => console.error(`[relay] ${line}`),
+}: RelayOptions): Relay {
   const { t } = db;
   // Lets an operator (and the fault tests) tell which process holds a pass's locks.
   const name = `mailer-relay ${process.pid}`;
-  const passPool = new pg.Pool({ connectionString: config.databaseUrl, max: PASSES, application_name: name, keepAlive: true, connectionTimeoutMillis: 10_000 });
+  const passPool = new pg.Pool({
+    connectionString: config.databaseUrl,
+    max: PASSES,
+    application_name: name,
+    keepAlive: true,
+    connectionTimeoutMillis: 10_000,
+  });
   // A connection lost while idle (Postgres restarted) is replaced on the next checkout; its 'error' must not kill the worker.
   passPool.on('error', () => {});
   passPool.on('connect', (c) => c.on('error', () => {}));
@@ -97,7 +108,12 @@ export function startRelay({ db, temporal, config, report = (line) => console.er
   const listen = async () => {
     reconnectTimer = undefined;
     if (stopped) return;
-    const c = new pg.Client({ connectionString: config.databaseUrl, application_name: `${name} listen`, keepAlive: true, connectionTimeoutMillis: 10_000 });
+    const c = new pg.Client({
+      connectionString: config.databaseUrl,
+      application_name: `${name} listen`,
+      keepAlive: true,
+      connectionTimeoutMillis: 10_000,
+    });
     let gone = false;
     const lost = (why: string) => {
       if (gone) return;
@@ -160,10 +176,21 @@ export function startRelay({ db, temporal, config, report = (line) => console.er
           return false;
         }
       });
-      const starts = await Promise.all(rows.filter((_, i) => startable[i]).map(async (row) => ({
-        id: row.id,
-        outcome: await startEmailWorkflow(temporal, config, row.id, row.send_at, Math.max(config.startTimeoutMs, START_TIMEOUT_MS), row),
-      })));
+      const starts = await Promise.all(
+        rows
+          .filter((_, i) => startable[i])
+          .map(async (row) => ({
+            id: row.id,
+            outcome: await startEmailWorkflow(
+              temporal,
+              config,
+              row.id,
+              row.send_at,
+              Math.max(config.startTimeoutMs, START_TIMEOUT_MS),
+              row,
+            ),
+          })),
+      );
       const started = starts.filter((s) => s.outcome.started).map((s) => s.id);
       const notStarted = starts.find((s) => !s.outcome.started)?.outcome;
       if (notStarted && !notStarted.started) {
@@ -190,7 +217,8 @@ export function startRelay({ db, temporal, config, report = (line) => console.er
       wanted = false;
       try {
         const { rows, failed } = await pass();
-        if (failed) await sleep(1000); // Temporal or Postgres is struggling: no tight loop
+        if (failed)
+          await sleep(1000); // Temporal or Postgres is struggling: no tight loop
         else if (rows === RELAY_BATCH) wanted = true; // more are waiting
       } catch (err) {
         problem(`pass failed: ${messageOf(err)}`);

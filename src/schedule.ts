@@ -24,7 +24,13 @@ interface IntervalSchedule {
 }
 
 async function ensureIntervalSchedule(temporal: Client, taskQueue: string, s: IntervalSchedule): Promise<string> {
-  const action = { type: 'startWorkflow' as const, workflowType: s.workflowType, taskQueue, workflowId: s.workflowId, staticSummary: s.summary };
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: s.workflowType,
+    taskQueue,
+    workflowId: s.workflowId,
+    staticSummary: s.summary,
+  };
   try {
     await temporal.schedule.create({
       scheduleId: s.scheduleId,
@@ -47,7 +53,11 @@ export async function ensureReconcileSchedule(temporal: Client, config: Config):
   if (!every) return undefined;
   const queue = config.temporal.taskQueue;
   return ensureIntervalSchedule(temporal, queue, {
-    scheduleId: reconcileScheduleId(queue), every, workflowType: 'reconcileWorkflow', workflowId: `reconcile-${queue}`, summary: 'Resend lost emails',
+    scheduleId: reconcileScheduleId(queue),
+    every,
+    workflowType: 'reconcileWorkflow',
+    workflowId: `reconcile-${queue}`,
+    summary: 'Resend lost emails',
   });
 }
 
@@ -57,9 +67,14 @@ export async function ensureReconcileSchedule(temporal: Client, config: Config):
  */
 export async function ensurePurgeSchedule(temporal: Client, config: Config): Promise<string | undefined> {
   const every = config.retention.intervalMs;
-  if (!every || (config.retention.contentAfterMs === undefined && config.retention.recordAfterMs === undefined)) return undefined;
+  if (!every || (config.retention.contentAfterMs === undefined && config.retention.recordAfterMs === undefined))
+    return undefined;
   const queue = config.temporal.taskQueue;
   return ensureIntervalSchedule(temporal, queue, {
-    scheduleId: purgeScheduleId(queue), every, workflowType: 'purgeWorkflow', workflowId: `purge-${queue}`, summary: 'Purge the content of emails past EMAIL_CONTENT_RETENTION',
+    scheduleId: purgeScheduleId(queue),
+    every,
+    workflowType: 'purgeWorkflow',
+    workflowId: `purge-${queue}`,
+    summary: 'Purge the content of emails past EMAIL_CONTENT_RETENTION',
   });
 }

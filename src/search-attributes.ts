@@ -16,13 +16,26 @@ export type WorkflowEmailStatus = RecordStatus | 'retrying' | 'held';
 /** A search attribute key, named through the SDK's public exports (its interface is not exported by name). */
 export type SearchAttributeKeyOf<T extends SearchAttributeType> = ReturnType<typeof defineSearchAttributeKey<T>>;
 
-export const EmailStatus: SearchAttributeKeyOf<typeof SearchAttributeType.KEYWORD> = defineSearchAttributeKey('EmailStatus', SearchAttributeType.KEYWORD);
+export const EmailStatus: SearchAttributeKeyOf<typeof SearchAttributeType.KEYWORD> = defineSearchAttributeKey(
+  'EmailStatus',
+  SearchAttributeType.KEYWORD,
+);
 /** Delivery attempts that failed so far (set while retrying). */
-export const EmailAttempt: SearchAttributeKeyOf<typeof SearchAttributeType.INT> = defineSearchAttributeKey('EmailAttempt', SearchAttributeType.INT);
+export const EmailAttempt: SearchAttributeKeyOf<typeof SearchAttributeType.INT> = defineSearchAttributeKey(
+  'EmailAttempt',
+  SearchAttributeType.INT,
+);
 /** Class of the last delivery failure: SmtpTemporary, SmtpConnection, ActivityTimeout, … */
-export const EmailErrorClass: SearchAttributeKeyOf<typeof SearchAttributeType.KEYWORD> = defineSearchAttributeKey('EmailErrorClass', SearchAttributeType.KEYWORD);
+export const EmailErrorClass: SearchAttributeKeyOf<typeof SearchAttributeType.KEYWORD> = defineSearchAttributeKey(
+  'EmailErrorClass',
+  SearchAttributeType.KEYWORD,
+);
 
-export const SEARCH_ATTRIBUTES: readonly SearchAttributeKeyOf<SearchAttributeType>[] = [EmailStatus, EmailAttempt, EmailErrorClass];
+export const SEARCH_ATTRIBUTES: readonly SearchAttributeKeyOf<SearchAttributeType>[] = [
+  EmailStatus,
+  EmailAttempt,
+  EmailErrorClass,
+];
 
 /** The type names the `temporal` CLI uses for `--search-attribute Name=Type`. */
 export const CLI_TYPE_NAMES: Record<string, string> = {

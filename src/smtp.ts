@@ -34,13 +34,18 @@ export function smtpTransportOptions(smtpUrl: string, smtp: Config['smtp']): SMT
   } catch {
     throw new ConfigError('SMTP_URL', 'is not a valid URL (e.g. smtp://user:pass@smtp.example.com:587)');
   }
-  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new ConfigError('SMTP_URL', 'must start with smtp:// or smtps://');
-  if ((url.pathname && url.pathname !== '/') || url.hash) throw new ConfigError('SMTP_URL', 'must not have a path or a fragment (smtp://user:pass@host:port)');
+  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:')
+    throw new ConfigError('SMTP_URL', 'must start with smtp:// or smtps://');
+  if ((url.pathname && url.pathname !== '/') || url.hash)
+    throw new ConfigError('SMTP_URL', 'must not have a path or a fragment (smtp://user:pass@host:port)');
   const params: Record<string, string> = {};
   for (const [key, value] of url.searchParams) {
     // The name only: a value may be a secret.
     if (!SMTP_URL_PARAMETERS.has(key)) {
-      throw new ConfigError('SMTP_URL', `the query parameter "${key.slice(0, 40)}" is not accepted (accepted: ${[...SMTP_URL_PARAMETERS].join(', ')}); TLS, certificate checks and logging are not configurable through the URL`);
+      throw new ConfigError(
+        'SMTP_URL',
+        `the query parameter "${key.slice(0, 40)}" is not accepted (accepted: ${[...SMTP_URL_PARAMETERS].join(', ')}); TLS, certificate checks and logging are not configurable through the URL`,
+      );
     }
     if (Object.hasOwn(params, key)) throw new ConfigError('SMTP_URL', `the query parameter "${key}" is given twice`);
     params[key] = value;
@@ -53,7 +58,9 @@ export function smtpTransportOptions(smtpUrl: string, smtp: Config['smtp']): SMT
     host,
     ...(url.port ? { port: Number(url.port) } : {}),
     secure,
-    ...(url.username || url.password ? { auth: { user: decoded(url.username, 'user'), pass: decoded(url.password, 'password') } } : {}),
+    ...(url.username || url.password
+      ? { auth: { user: decoded(url.username, 'user'), pass: decoded(url.password, 'password') } }
+      : {}),
     ...(params.name ? { name: params.name } : {}),
     ...(params.authMethod ? { authMethod: params.authMethod } : {}),
     pool: true,

@@ -22,5 +22,12 @@ export async function connectClient(config: ClientConfig): Promise<{ client: Cli
     ...(metadata ? { metadata } : {}),
   });
   const converter = dataConverter(config);
-  return { client: new Client({ connection, namespace: config.temporal.namespace, ...(converter ? { dataConverter: converter } : {}) }), connection };
+  return {
+    client: new Client({
+      connection,
+      namespace: config.temporal.namespace,
+      ...(converter ? { dataConverter: converter } : {}),
+    }),
+    connection,
+  };
 }

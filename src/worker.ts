@@ -68,7 +68,11 @@ export interface RunningWorker {
 }
 
 export async function startWorker({ config, workflowBundle = defaultBundle() }: WorkerOptions): Promise<RunningWorker> {
-  if (!config.smtpUrl) throw new ConfigError('SMTP_URL', 'is not set (the worker delivers mail; e.g. smtp://user:pass@smtp.example.com:587)');
+  if (!config.smtpUrl)
+    throw new ConfigError(
+      'SMTP_URL',
+      'is not set (the worker delivers mail; e.g. smtp://user:pass@smtp.example.com:587)',
+    );
   const pool = createPool(config.databaseUrl, config.worker.maxConcurrentDeliveries + 8);
   const transport = createSmtpTransport(config.smtpUrl, config.smtp);
   let connection: NativeConnection | undefined;
@@ -107,9 +111,15 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
     ];
     if (config.webhook) senderReady = keepTrying('webhook sender', () => ensureWebhookSender(temporal, config));
     const db = dbFor(pool, config.database.schema);
-    const metrics = createMetrics(Runtime.instance().metricMeter.withTags({ namespace: config.temporal.namespace, task_queue: config.temporal.taskQueue }));
+    const metrics = createMetrics(
+      Runtime.instance().metricMeter.withTags({
+        namespace: config.temporal.namespace,
+        task_queue: config.temporal.taskQueue,
+      }),
+    );
     backlog = startBacklogGauges(db, metrics, config.observability.backlogIntervalMs, (err) =>
-      console.error(`[worker] backlog gauges not read: ${err instanceof Error ? err.message : String(err)}`));
+      console.error(`[worker] backlog gauges not read: ${err instanceof Error ? err.message : String(err)}`),
+    );
     // Read once before polling, so the first scrape already has them.
     await backlog.first;
     // Starts the workflows of emails enqueued in callers' transactions, after their commit.
@@ -140,7 +150,9 @@ export async function startWorker({ config, workflowBundle = defaultBundle() }: 
       taskQueue: deliverTaskQueue(config.temporal.taskQueue),
       activities: { deliver },
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentDeliveries,
-      ...(config.worker.rateLimitPerSecond ? { maxTaskQueueActivitiesPerSecond: config.worker.rateLimitPerSecond } : {}),
+      ...(config.worker.rateLimitPerSecond
+        ? { maxTaskQueueActivitiesPerSecond: config.worker.rateLimitPerSecond }
+        : {}),
     });
     const workers = [main, delivery];
     const done = Promise.all(workers.map((w) => w.run())).then(
@@ -173,7 +185,9 @@ function keepTrying(what: string, fn: () => Promise<unknown>): { stop(): void } 
   const attempt = (delayMs: number) => {
     fn().catch((err: unknown) => {
       if (stopped) return;
-      console.error(`[worker] ${what} not ready (retrying in ${delayMs / 1000} s): ${err instanceof Error ? err.message : String(err)}`);
+      console.error(
+        `[worker] ${what} not ready (retrying in ${delayMs / 1000} s): ${err instanceof Error ? err.message : String(err)}`,
+      );
       timer = setTimeout(() => attempt(Math.min(delayMs * 2, 30_000)), delayMs);
       timer.unref();
     });
@@ -192,8 +206,11 @@ async function main(): Promise<void> {
   installRuntime(config.observability);
   console.error(`[worker] starting with ${JSON.stringify(describeConfig(config))}`);
   const running = await startWorker({ config });
-  console.error(`[worker] polling "${config.temporal.taskQueue}" and "${deliverTaskQueue(config.temporal.taskQueue)}"; Ctrl-C to stop`);
-  if (config.observability.metricsAddress) console.error(`[worker] metrics on http://${config.observability.metricsAddress}/metrics`);
+  console.error(
+    `[worker] polling "${config.temporal.taskQueue}" and "${deliverTaskQueue(config.temporal.taskQueue)}"; Ctrl-C to stop`,
+  );
+  if (config.observability.metricsAddress)
+    console.error(`[worker] metrics on http://${config.observability.metricsAddress}/metrics`);
   // The SDK shuts the workers down on SIGINT/SIGTERM; in-flight deliveries get
   // WORKER_SHUTDOWN_GRACE to finish, then run() resolves.
   await running.done;

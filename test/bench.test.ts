@@ -20,10 +20,20 @@ afterAll(async () => {
 });
 
 describe('billable Actions', () => {
-  it('counts the recorded histories by Temporal Cloud\'s definition', async () => {
-    const paths = Object.fromEntries((await recordedPaths(path.join(projectRoot, 'test/fixtures/histories'))).map((p) => [p.file, p.actions]));
+  it("counts the recorded histories by Temporal Cloud's definition", async () => {
+    const paths = Object.fromEntries(
+      (await recordedPaths(path.join(projectRoot, 'test/fixtures/histories'))).map((p) => [p.file, p.actions]),
+    );
     // Start, the two local activities' markers (one workflow task: one Action), deliver, the final status upsert.
-    expect(paths['send-email-sent.json']).toEqual({ total: 4, byKind: { 'workflow started': 1, 'local activities (one per workflow task)': 1, 'activity scheduled': 1, 'search attributes upserted': 1 } });
+    expect(paths['send-email-sent.json']).toEqual({
+      total: 4,
+      byKind: {
+        'workflow started': 1,
+        'local activities (one per workflow task)': 1,
+        'activity scheduled': 1,
+        'search attributes upserted': 1,
+      },
+    });
     // The same plus a failed attempt: its two upserts (attempt and error class; status retrying), the backoff timer, a second deliver.
     expect(paths['send-email-retried-then-sent.json']?.total).toBe(8);
     expect(paths['send-email-blocked.json']?.total).toBe(3);
@@ -49,7 +59,9 @@ describe('npm run bench --smoke', () => {
     const svg = files.find((f) => f.endsWith('.svg'));
     expect(json, `files in ${out}: ${files.join(', ')}`).toBeDefined();
     expect(svg).toBeDefined();
-    expect(await readFile(path.join(out, svg!), 'utf8')).toMatch(/^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"[\s\S]*<\/svg>\s*$/);
+    expect(await readFile(path.join(out, svg!), 'utf8')).toMatch(
+      /^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"[\s\S]*<\/svg>\s*$/,
+    );
 
     const r = JSON.parse(await readFile(path.join(out, json!), 'utf8')) as BenchResults;
     const { smtp, engine, work, pipeline, latency, ratelimit, backlog } = r.phases;
@@ -57,7 +69,11 @@ describe('npm run bench --smoke', () => {
 
     // Every setting and version is on record.
     expect(r.options).toMatchObject({ smoke: true });
-    expect(r.environment).toMatchObject({ node: process.version, cores: expect.any(Number), cpuModel: expect.any(String) });
+    expect(r.environment).toMatchObject({
+      node: process.version,
+      cores: expect.any(Number),
+      cpuModel: expect.any(String),
+    });
     expect(r.environment.temporalSdk).toMatchObject({ worker: expect.stringMatching(/^\d+\.\d+\.\d+/) });
     expect(JSON.stringify(r.environment.postgres)).toMatch(/PostgreSQL \d+/);
     expect(JSON.stringify(r.environment.temporalDevServer)).toContain('matching.numTaskqueueReadPartitions=1');

@@ -5,7 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BinaryNotFoundError, resolveBinary, TEMPORAL_CLI } from '../dev/stack/binaries.ts';
-import { resolveGoBinaries, TEMPORAL_SERVER, TEMPORAL_SERVER_VERSION, TEMPORAL_SQL_TOOL } from '../dev/stack/go-binaries.ts';
+import {
+  resolveGoBinaries,
+  TEMPORAL_SERVER,
+  TEMPORAL_SERVER_VERSION,
+  TEMPORAL_SQL_TOOL,
+} from '../dev/stack/go-binaries.ts';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -29,7 +34,10 @@ describe('resolveBinary', () => {
   });
 
   it('refuses a TEMPORAL_CLI_PATH that is not executable, naming the variable', async () => {
-    const error = await resolveBinary(TEMPORAL_CLI, { env: { TEMPORAL_CLI_PATH: '/nonexistent/temporal' }, install: false }).catch((e: unknown) => e);
+    const error = await resolveBinary(TEMPORAL_CLI, {
+      env: { TEMPORAL_CLI_PATH: '/nonexistent/temporal' },
+      install: false,
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BinaryNotFoundError);
     expect((error as BinaryNotFoundError).explicit).toBe(true);
     expect((error as Error).message).toContain('TEMPORAL_CLI_PATH=/nonexistent/temporal: not an executable file');
@@ -64,12 +72,17 @@ describe('resolveGoBinaries (the real Temporal server and its schema tool)', () 
 
   it('takes a temporal-server from PATH only at the pinned version, and says why it passed one over', async () => {
     const right = await fake('temporal-server', TEMPORAL_SERVER_VERSION);
-    expect(await resolveGoBinaries({ server: TEMPORAL_SERVER }, { env: { PATH: right.dir }, install: false })).toEqual({ server: { path: right.file, source: 'path' } });
+    expect(await resolveGoBinaries({ server: TEMPORAL_SERVER }, { env: { PATH: right.dir }, install: false })).toEqual({
+      server: { path: right.file, source: 'path' },
+    });
 
     const wrong = await fake('temporal-server', '1.29.1');
     const noCopies = await mkdtemp(path.join(os.tmpdir(), 'mailer-gobin-'));
     dirs.push(noCopies);
-    const error = await resolveGoBinaries({ server: TEMPORAL_SERVER }, { env: { PATH: wrong.dir }, install: false, binDir: noCopies }).catch((e: unknown) => e);
+    const error = await resolveGoBinaries(
+      { server: TEMPORAL_SERVER },
+      { env: { PATH: wrong.dir }, install: false, binDir: noCopies },
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BinaryNotFoundError);
     expect((error as Error).message).toContain(`(${wrong.file}) is not version ${TEMPORAL_SERVER_VERSION}`);
     expect((error as Error).message).toContain(`set TEMPORAL_SERVER_PATH=`);

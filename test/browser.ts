@@ -8,11 +8,19 @@ import { promisify } from 'node:util';
 import { type Browser, chromium } from 'playwright-core';
 
 const run = promisify(execFile);
-const CANDIDATES = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((p): p is string => !!p);
+const CANDIDATES = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter(
+  (p): p is string => !!p,
+);
 
 async function findChromium(): Promise<string | undefined> {
   for (const path of CANDIDATES) {
-    if (await access(path, constants.X_OK).then(() => true, () => false)) return path;
+    if (
+      await access(path, constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return path;
   }
   return undefined;
 }
@@ -25,7 +33,11 @@ export async function ensureChromium(): Promise<string> {
   }
   console.error('[browser] installing Debian chromium (one time)…');
   await run('apt-get', ['update', '-qq'], { timeout: 300_000 });
-  await run('apt-get', ['install', '-y', '-qq', 'chromium'], { timeout: 600_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, maxBuffer: 64 * 1024 * 1024 });
+  await run('apt-get', ['install', '-y', '-qq', 'chromium'], {
+    timeout: 600_000,
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    maxBuffer: 64 * 1024 * 1024,
+  });
   const installed = await findChromium();
   if (!installed) throw new Error('apt-get installed chromium but no binary was found at /usr/bin/chromium');
   return installed;
@@ -36,6 +48,14 @@ export async function launchBrowser(): Promise<Browser> {
     executablePath: await ensureChromium(),
     headless: true,
     // No sandbox as root; no background traffic on a machine with no internet.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
   });
 }

@@ -43,7 +43,8 @@ describe('chaos run (smoke)', () => {
         process.execPath,
         ['--import', 'tsx', 'scripts/chaos.ts', '--smoke', '--seed', '7', '--out', out],
         { cwd: projectRoot, timeout: 380_000, maxBuffer: 64 * 2 ** 20 },
-        (err, stdout, stderr) => resolve({ code: err ? (err.code ?? err.signal ?? 1) : 0, output: `${stdout}\n${stderr}` }),
+        (err, stdout, stderr) =>
+          resolve({ code: err ? (err.code ?? err.signal ?? 1) : 0, output: `${stdout}\n${stderr}` }),
       );
     });
     expect(code, output.slice(-6000)).toBe(0);
@@ -75,25 +76,91 @@ describe('chaos run parts', () => {
 
     const smoke = parseOptions(['--smoke', '--seed', '7']);
     if (smoke.help) throw new Error('not help');
-    expect(smoke.options).toMatchObject({ emails: 40, durationMs: 15_000, seed: 7, workers: 2, settleMs: 180_000, smoke: true });
+    expect(smoke.options).toMatchObject({
+      emails: 40,
+      durationMs: 15_000,
+      seed: 7,
+      workers: 2,
+      settleMs: 180_000,
+      smoke: true,
+    });
     const plan = planRun(smoke.options);
     expect(planRun(smoke.options)).toEqual(plan);
     expect(plan.faults.map((f) => f.kind).sort()).toEqual([...FAULT_KINDS].sort());
     expect(plan.emails).toHaveLength(40);
-    for (const kind of ['scheduled', 'blocked', 'rejected', 'cancelled']) expect(plan.emails.some((e) => e.kind === kind), kind).toBe(true);
+    for (const kind of ['scheduled', 'blocked', 'rejected', 'cancelled'])
+      expect(
+        plan.emails.some((e) => e.kind === kind),
+        kind,
+      ).toBe(true);
   });
 
   it('judges each email by its record and the copies the sink received', () => {
     let seq = 0;
-    const copy = (id: string): ReceivedMessage => ({ seq: ++seq, mailFrom: 'a@x', rcptTo: ['b@x'], receivedAt: '', raw: Buffer.from(`Subject: s\r\nMessage-ID: <${id}@x>\r\n\r\nbody`) });
-    const email = (i: number, kind: PlannedEmail['kind']): PlannedEmail => ({ i, kind, key: `k${i}`, to: 't', atMs: 0, id: `e${i}` });
-    const record = (i: number, status: string, possiblyDelivered = false): EmailOutcome => ({ id: `e${i}`, status, possibly_delivered: possiblyDelivered, uncertain_resends: 0, attempts: 1, message_id: `<e${i}@x>` });
-    const submitted = [email(0, 'normal'), email(1, 'normal'), email(2, 'normal'), email(3, 'normal'), email(4, 'blocked'), email(5, 'cancelled'), email(6, 'normal'), email(7, 'rejected')];
-    const rows = [record(0, 'sent'), record(1, 'sent', true), record(2, 'sent'), record(3, 'sent'), record(4, 'blocked'), record(5, 'sent'), record(6, 'sending'), record(7, 'sent')];
-    const received = [copy('e0'), copy('e1'), copy('e1'), copy('e2'), copy('e2'), copy('e4'), copy('e5'), copy('e7'), copy('stranger')];
+    const copy = (id: string): ReceivedMessage => ({
+      seq: ++seq,
+      mailFrom: 'a@x',
+      rcptTo: ['b@x'],
+      receivedAt: '',
+      raw: Buffer.from(`Subject: s\r\nMessage-ID: <${id}@x>\r\n\r\nbody`),
+    });
+    const email = (i: number, kind: PlannedEmail['kind']): PlannedEmail => ({
+      i,
+      kind,
+      key: `k${i}`,
+      to: 't',
+      atMs: 0,
+      id: `e${i}`,
+    });
+    const record = (i: number, status: string, possiblyDelivered = false): EmailOutcome => ({
+      id: `e${i}`,
+      status,
+      possibly_delivered: possiblyDelivered,
+      uncertain_resends: 0,
+      attempts: 1,
+      message_id: `<e${i}@x>`,
+    });
+    const submitted = [
+      email(0, 'normal'),
+      email(1, 'normal'),
+      email(2, 'normal'),
+      email(3, 'normal'),
+      email(4, 'blocked'),
+      email(5, 'cancelled'),
+      email(6, 'normal'),
+      email(7, 'rejected'),
+    ];
+    const rows = [
+      record(0, 'sent'),
+      record(1, 'sent', true),
+      record(2, 'sent'),
+      record(3, 'sent'),
+      record(4, 'blocked'),
+      record(5, 'sent'),
+      record(6, 'sending'),
+      record(7, 'sent'),
+    ];
+    const received = [
+      copy('e0'),
+      copy('e1'),
+      copy('e1'),
+      copy('e2'),
+      copy('e2'),
+      copy('e4'),
+      copy('e5'),
+      copy('e7'),
+      copy('stranger'),
+    ];
     const t = tally(submitted, rows, received);
     expect(t.count).toEqual({ sent: 6, blocked: 1, failed: 0, cancelled: 0, lost: 1 });
-    expect(t).toMatchObject({ duplicates: 2, duplicatesInWindow: 1, missing: 1, cancelRaceWonBySend: 1, unknownMessages: 1, possiblyDelivered: 1 });
+    expect(t).toMatchObject({
+      duplicates: 2,
+      duplicatesInWindow: 1,
+      missing: 1,
+      cancelRaceWonBySend: 1,
+      unknownMessages: 1,
+      possiblyDelivered: 1,
+    });
     expect(t.mismatches).toBe(2); // e4: blocked but received; e7: rejected kind but sent
     expect(t.bad.map((b) => `${b.id} ${b.problem}`).sort()).toEqual([
       'e2 duplicate outside the uncertain window: 2 copies',

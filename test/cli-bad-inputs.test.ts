@@ -78,7 +78,11 @@ describe('mailer send: bad input', () => {
   async function run(args: string[]) {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await main(['send', ...args.map((a) => (a === 'BIG' ? big() : a)), '--json'], (l) => out.push(l), (l) => err.push(l));
+    const code = await main(
+      ['send', ...args.map((a) => (a === 'BIG' ? big() : a)), '--json'],
+      (l) => out.push(l),
+      (l) => err.push(l),
+    );
     return { code, out, err };
   }
 
@@ -99,7 +103,9 @@ describe('mailer send: bad input', () => {
   });
 
   it('wrote one record (the valid idempotent send) and started one workflow, nothing for the refused ones', async () => {
-    const { rows } = await env.pool.query('SELECT count(*)::int AS n, (SELECT count(*)::int FROM mailer.email_attachments) AS a FROM mailer.emails');
+    const { rows } = await env.pool.query(
+      'SELECT count(*)::int AS n, (SELECT count(*)::int FROM mailer.email_attachments) AS a FROM mailer.emails',
+    );
     expect(rows[0]).toEqual({ n: 1, a: 0 });
     // Visibility counts the started workflow a moment after the start.
     const count = await waitFor('visibility to count the started workflow', async () => {

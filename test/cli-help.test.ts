@@ -9,11 +9,18 @@ import { describe, expect, it } from 'vitest';
 import { COMMANDS, main } from '../src/cli/main.ts';
 
 const bin = path.resolve(import.meta.dirname, '../bin/mailer.js');
-const pkg = JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../package.json'), 'utf8')) as { name: string; version: string };
+const pkg = JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../package.json'), 'utf8')) as {
+  name: string;
+  version: string;
+};
 
 /** The real command in a child process, with no service to reach: help must not need one. */
 async function mailer(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env, DATABASE_URL: 'postgres://nobody:secret@127.0.0.1:1/none', TEMPORAL_ADDRESS: '127.0.0.1:1' };
+  const env = {
+    ...process.env,
+    DATABASE_URL: 'postgres://nobody:secret@127.0.0.1:1/none',
+    TEMPORAL_ADDRESS: '127.0.0.1:1',
+  };
   try {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], { env, timeout: 60_000 });
     return { code: 0, stdout, stderr };
@@ -27,7 +34,11 @@ async function mailer(...args: string[]): Promise<{ code: number; stdout: string
 async function run(...argv: string[]) {
   const stdout: string[] = [];
   const stderr: string[] = [];
-  const code = await main(argv, (l) => stdout.push(l), (l) => stderr.push(l));
+  const code = await main(
+    argv,
+    (l) => stdout.push(l),
+    (l) => stderr.push(l),
+  );
   return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
 }
 
@@ -42,7 +53,8 @@ describe('mailer help and version', () => {
     const r = await mailer('--help');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^usage: mailer <command> \[options\] \[--json\]/);
-    for (const name of COMMANDS.keys()) if (name !== 'resend-unsent') expect(r.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
+    for (const name of COMMANDS.keys())
+      if (name !== 'resend-unsent') expect(r.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
     expect((await run('-h')).stdout).toBe(r.stdout.trimEnd());
     expect((await run('help')).stdout).toBe(r.stdout.trimEnd());
   });
@@ -72,11 +84,17 @@ describe('mailer help and version', () => {
 
     const unknown = await mailer('sned', '--to', 'x');
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr.trim().split('\n')).toEqual(['error: command: unknown command "sned"', 'usage: mailer <command> [options] [--json]  (mailer --help lists the commands)']);
+    expect(unknown.stderr.trim().split('\n')).toEqual([
+      'error: command: unknown command "sned"',
+      'usage: mailer <command> [options] [--json]  (mailer --help lists the commands)',
+    ]);
 
     const option = await run('purge', '--dry-rnu');
     expect(option.code).toBe(2);
-    expect(option.stderr.split('\n')).toEqual(["error: --dry-rnu: Unknown option '--dry-rnu'", 'usage: mailer purge [--dry-run] [--json]  (mailer purge --help)']);
+    expect(option.stderr.split('\n')).toEqual([
+      "error: --dry-rnu: Unknown option '--dry-rnu'",
+      'usage: mailer purge [--dry-run] [--json]  (mailer purge --help)',
+    ]);
 
     // With --json, a program reads one error line and one object: no usage line.
     const scripted = await run('purge', '--dry-rnu', '--json');
@@ -85,7 +103,9 @@ describe('mailer help and version', () => {
 
     const missing = await run('resolve', '00000000-0000-4000-8000-000000000000');
     expect(missing.code).toBe(2);
-    expect(missing.stderr.split('\n')[1]).toBe('usage: mailer resolve ID --sent|--resend [--json]  (mailer resolve --help)');
+    expect(missing.stderr.split('\n')[1]).toBe(
+      'usage: mailer resolve ID --sent|--resend [--json]  (mailer resolve --help)',
+    );
     expect((await run('help', 'sned')).code).toBe(2);
   });
 });

@@ -24,14 +24,36 @@ describe('mailer CLI', () => {
   it('sends with an attachment and shows the status', async () => {
     const file = path.join(dir, 'report.csv');
     await writeFile(file, 'a,b\n1,2\n');
-    const sent = await mailer('send', '--from', 'ops@acme.example', '--to', 'a@example.com', '--to', 'b@example.com', '--subject', 'Report', '--text', 'See attached', '--attach', file, '--header', 'X-Tag: weekly');
+    const sent = await mailer(
+      'send',
+      '--from',
+      'ops@acme.example',
+      '--to',
+      'a@example.com',
+      '--to',
+      'b@example.com',
+      '--subject',
+      'Report',
+      '--text',
+      'See attached',
+      '--attach',
+      file,
+      '--header',
+      'X-Tag: weekly',
+    );
     expect(sent.code).toBe(0);
     expect(sent.json).toMatchObject({ workflowId: `email-${sent.json.id}`, created: true, workflowStarted: true });
     expect(await outcome(env, sent.json.workflowId)).toEqual({ status: 'sent' });
 
     const status = await mailer('status', sent.json.id);
     expect(status.code).toBe(0);
-    expect(status.json).toMatchObject({ id: sent.json.id, status: 'sent', attempts: 1, lastError: null, messageId: `<${sent.json.id}@acme.example>` });
+    expect(status.json).toMatchObject({
+      id: sent.json.id,
+      status: 'sent',
+      attempts: 1,
+      lastError: null,
+      messageId: `<${sent.json.id}@acme.example>`,
+    });
     expect(status.json.sentAt).toMatch(/^\d{4}-\d\d-\d\dT/);
 
     const [message] = await receivedMessages(env.sink, 1);
@@ -41,7 +63,17 @@ describe('mailer CLI', () => {
   });
 
   it('refuses invalid input with exit 2 and one line naming the field', async () => {
-    const bad = await mailer('send', '--from', 'ops@acme.example', '--to', 'not-an-address', '--subject', 'x', '--text', 'y');
+    const bad = await mailer(
+      'send',
+      '--from',
+      'ops@acme.example',
+      '--to',
+      'not-an-address',
+      '--subject',
+      'x',
+      '--text',
+      'y',
+    );
     expect(bad.code).toBe(2);
     expect(bad.json.error).toMatchObject({ code: 'INVALID_INPUT', field: 'to[0]' });
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
@@ -58,11 +90,20 @@ describe('mailer CLI', () => {
 
   it('setup finds the search attributes already registered on the local stack', async () => {
     const setup = await mailer('setup');
-    expect(setup.json).toEqual({ namespace: 'default', added: [], present: ['EmailStatus', 'EmailAttempt', 'EmailErrorClass'] });
+    expect(setup.json).toEqual({
+      namespace: 'default',
+      added: [],
+      present: ['EmailStatus', 'EmailAttempt', 'EmailErrorClass'],
+    });
   });
 
   it('manages rules and the per-recipient limit', async () => {
-    expect((await mailer('rules', 'add', 'deny', '@Spam.Example')).json).toMatchObject({ action: 'add', kind: 'deny', pattern: '@spam.example', changed: true });
+    expect((await mailer('rules', 'add', 'deny', '@Spam.Example')).json).toMatchObject({
+      action: 'add',
+      kind: 'deny',
+      pattern: '@spam.example',
+      changed: true,
+    });
     expect((await mailer('rules', 'add', 'allow', 'boss@acme.example')).json).toMatchObject({ changed: true });
     const listed = await mailer('rules', 'list');
     expect(listed.json.rules).toEqual([
@@ -74,8 +115,13 @@ describe('mailer CLI', () => {
     expect(badPattern.code).toBe(2);
     expect(badPattern.json.error.field).toBe('PATTERN');
 
-    expect((await mailer('limits', 'set', '--per-recipient', '5/10min')).json).toEqual({ perRecipient: { maxEmails: 5, windowMinutes: 10 } });
-    expect((await mailer('limits', 'show')).json).toEqual({ perRecipient: { maxEmails: 5, windowMinutes: 10 }, source: 'database' });
+    expect((await mailer('limits', 'set', '--per-recipient', '5/10min')).json).toEqual({
+      perRecipient: { maxEmails: 5, windowMinutes: 10 },
+    });
+    expect((await mailer('limits', 'show')).json).toEqual({
+      perRecipient: { maxEmails: 5, windowMinutes: 10 },
+      source: 'database',
+    });
     const badLimit = await mailer('limits', 'set', '--per-recipient', 'lots');
     expect(badLimit.code).toBe(2);
     expect(badLimit.json.error.field).toBe('--per-recipient');

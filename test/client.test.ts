@@ -26,9 +26,12 @@ describe('the client in a host app', () => {
   it("ignores the host's own settings, and explicit options win over the environment", async () => {
     const hostEnv = {
       // What a pino / OpenTelemetry app commonly sets for itself.
-      LOG_LEVEL: 'silent', LOG_FORMAT: 'text', METRICS_ADDRESS: ':9464',
+      LOG_LEVEL: 'silent',
+      LOG_FORMAT: 'text',
+      METRICS_ADDRESS: ':9464',
       // The worker's settings are not the client's business either.
-      EMAIL_RATE_LIMIT: 'fast please', SMTP_URL: 'not a url',
+      EMAIL_RATE_LIMIT: 'fast please',
+      SMTP_URL: 'not a url',
       DATABASE_URL: env.config.databaseUrl,
       TEMPORAL_ADDRESS: env.config.temporal.address,
       TEMPORAL_NAMESPACE: env.config.temporal.namespace,
@@ -58,8 +61,18 @@ describe('the client in a host app', () => {
   });
 
   it('names a namespace Temporal does not have: the email is stored, the CLI says why and exits 3', async () => {
-    const result = await runMailer({ ...env, config: { ...env.config, temporal: { ...env.config.temporal, namespace: 'no-such-namespace' } } },
-      'send', '--from', 'app@acme.example', '--to', 'ns@example.com', '--subject', 'x', '--text', 'y');
+    const result = await runMailer(
+      { ...env, config: { ...env.config, temporal: { ...env.config.temporal, namespace: 'no-such-namespace' } } },
+      'send',
+      '--from',
+      'app@acme.example',
+      '--to',
+      'ns@example.com',
+      '--subject',
+      'x',
+      '--text',
+      'y',
+    );
     expect(result.code).toBe(3);
     expect(result.json).toMatchObject({ workflowStarted: false, startError: { code: 'TEMPORAL_CONFIG' } });
     expect(result.stderr).toMatch(/TEMPORAL_NAMESPACE: namespace "no-such-namespace" not found/);
@@ -76,8 +89,15 @@ describe('send() against a frozen or dead Temporal', { timeout: 180_000 }, () =>
     env = await createTestEnv();
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'mailer-frozen-'));
     const taken = new Set<number>();
-    server = await TemporalDevServer.start({ dataDir, port: await pickPort(undefined, taken), uiPort: await pickPort(undefined, taken) });
-    mailer = await Mailer.connect({ config: { ...env.config, temporal: { ...env.config.temporal, address: server.address }, startTimeoutMs: 2000 }, pool: env.pool });
+    server = await TemporalDevServer.start({
+      dataDir,
+      port: await pickPort(undefined, taken),
+      uiPort: await pickPort(undefined, taken),
+    });
+    mailer = await Mailer.connect({
+      config: { ...env.config, temporal: { ...env.config.temporal, address: server.address }, startTimeoutMs: 2000 },
+      pool: env.pool,
+    });
   }, 120_000);
   afterAll(async () => {
     await mailer?.close();
@@ -112,10 +132,14 @@ describe('send() against a frozen or dead Temporal', { timeout: 180_000 }, () =>
       // What the reconcile Schedule does every RECONCILE_INTERVAL, done here
       // until both are sent. (The frozen server may have taken the first start
       // after all, once thawed: then reconcile finds that one running, not lost.)
-      await waitFor('both emails sent', async () => {
-        await reconcile({ db: env.db, temporal: mailer.temporal, config: mailer.config }, { olderThanMs: 0 });
-        return (await row(env, frozen.id)).email_has_been_sent && (await row(env, dead.id)).email_has_been_sent;
-      }, { timeoutMs: 60_000, intervalMs: 1000 });
+      await waitFor(
+        'both emails sent',
+        async () => {
+          await reconcile({ db: env.db, temporal: mailer.temporal, config: mailer.config }, { olderThanMs: 0 });
+          return (await row(env, frozen.id)).email_has_been_sent && (await row(env, dead.id)).email_has_been_sent;
+        },
+        { timeoutMs: 60_000, intervalMs: 1000 },
+      );
       const messages = await receivedMessages(env.sink, 2);
       expect(messages.map((m) => m.subject).sort()).toEqual(['dead', 'frozen']);
       expect(env.sink.messages).toHaveLength(2);

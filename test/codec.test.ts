@@ -34,11 +34,19 @@ describe('payload encryption', () => {
   it('stores only ciphertext in history, and the codec server decodes it for authorised operators', async () => {
     {
       // env.client and the worker both run with env.config, which holds the key.
-      const sent = await env.client.send({ from: 'app@acme.example', to: 'private@example.com', subject: 'Private subject', text: 'Private body' });
+      const sent = await env.client.send({
+        from: 'app@acme.example',
+        to: 'private@example.com',
+        subject: 'Private subject',
+        text: 'Private body',
+      });
       expect(await outcome(env, sent.workflowId)).toEqual({ status: 'sent' });
 
       // The raw history, as stored by the server (no data converter involved).
-      const raw = await env.client.temporal.workflowService.getWorkflowExecutionHistory({ namespace: 'default', execution: { workflowId: sent.workflowId } });
+      const raw = await env.client.temporal.workflowService.getWorkflowExecutionHistory({
+        namespace: 'default',
+        execution: { workflowId: sent.workflowId },
+      });
       type RawPayload = { metadata?: Record<string, Uint8Array> | null; data?: Uint8Array | null };
       const payloads: RawPayload[] = [];
       // Local-activity markers carry, beside our encrypted result, a bookkeeping
@@ -59,24 +67,41 @@ describe('payload encryption', () => {
       // blockCheck, prepare, the local first delivery attempt, and its patch marker
       expect(coreMarkerData.length).toBe(4);
       const bookkeeping = coreMarkerData.map((p) => Buffer.from(p.data ?? []).toString()).join('');
-      for (const secret of [sent.id, 'private@example.com', 'Private subject']) expect(bookkeeping).not.toContain(secret);
+      for (const secret of [sent.id, 'private@example.com', 'Private subject'])
+        expect(bookkeeping).not.toContain(secret);
       expect(payloads.length).toBeGreaterThanOrEqual(4); // workflow input, activity inputs and results, workflow result
       for (const p of payloads) expect(Buffer.from(p.metadata!.encoding!).toString()).toBe('binary/encrypted');
       const everything = payloads.map((p) => Buffer.from(p.data ?? []).toString('latin1')).join('');
-      for (const secret of [sent.id, 'private@example.com', 'Private subject', 'Private body']) expect(everything).not.toContain(secret);
+      for (const secret of [sent.id, 'private@example.com', 'Private subject', 'Private body'])
+        expect(everything).not.toContain(secret);
 
       // The UI posts payloads as JSON to the codec server.
-      const body = JSON.stringify({ payloads: payloads.slice(0, 1).map((p) => ({
-        metadata: Object.fromEntries(Object.entries(p.metadata!).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
-        data: Buffer.from(p.data!).toString('base64'),
-      })) });
-      expect((await fetch(`${codecUrl}/decode`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })).status).toBe(401);
-      const decoded = await (await fetch(`${codecUrl}/decode`, { method: 'POST', body, headers: { 'content-type': 'application/json', authorization: `Bearer ${OPS_TOKEN}` } })).json() as { payloads: { data: string }[] };
+      const body = JSON.stringify({
+        payloads: payloads.slice(0, 1).map((p) => ({
+          metadata: Object.fromEntries(
+            Object.entries(p.metadata!).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
+          ),
+          data: Buffer.from(p.data!).toString('base64'),
+        })),
+      });
+      expect(
+        (await fetch(`${codecUrl}/decode`, { method: 'POST', body, headers: { 'content-type': 'application/json' } }))
+          .status,
+      ).toBe(401);
+      const decoded = (await (
+        await fetch(`${codecUrl}/decode`, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${OPS_TOKEN}` },
+        })
+      ).json()) as { payloads: { data: string }[] };
       expect(JSON.parse(Buffer.from(decoded.payloads[0]!.data, 'base64').toString())).toEqual({ emailId: sent.id });
     }
   });
 
   it('refuses malformed keys, naming the variable', () => {
-    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:p@db/m', PAYLOAD_ENCRYPTION_KEYS: 'k1:tooshort' })).toThrow(/^PAYLOAD_ENCRYPTION_KEYS: /);
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:p@db/m', PAYLOAD_ENCRYPTION_KEYS: 'k1:tooshort' })).toThrow(
+      /^PAYLOAD_ENCRYPTION_KEYS: /,
+    );
   });
 });

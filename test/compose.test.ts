@@ -67,7 +67,8 @@ function env(svc: Service): Record<string, string | undefined> {
       else out[entry.slice(0, eq)] = entry.slice(eq + 1);
     }
   } else {
-    for (const [key, value] of Object.entries(svc.environment ?? {})) out[key] = value === null ? undefined : String(value);
+    for (const [key, value] of Object.entries(svc.environment ?? {}))
+      out[key] = value === null ? undefined : String(value);
   }
   return out;
 }
@@ -82,9 +83,15 @@ interface Port {
 function ports(svc: Service): Port[] {
   return (svc.ports ?? []).map((p) => {
     if (typeof p === 'object') {
-      return { hostIp: p.host_ip, published: p.published === undefined ? undefined : String(p.published), target: Number(p.target) };
+      return {
+        hostIp: p.host_ip,
+        published: p.published === undefined ? undefined : String(p.published),
+        target: Number(p.target),
+      };
     }
-    const parts = String(p).replace(/\/(tcp|udp)$/, '').split(':');
+    const parts = String(p)
+      .replace(/\/(tcp|udp)$/, '')
+      .split(':');
     const target = Number(parts.pop());
     const published = parts.pop();
     const hostIp = parts.length ? parts.join(':') : undefined;
@@ -94,7 +101,10 @@ function ports(svc: Service): Port[] {
 
 /** Ports other containers of the stack can reach: published or exposed. */
 function containerPorts(svc: Service): number[] {
-  return [...ports(svc).map((p) => p.target), ...(svc.expose ?? []).map((p) => Number(String(p).replace(/\/(tcp|udp)$/, '')))];
+  return [
+    ...ports(svc).map((p) => p.target),
+    ...(svc.expose ?? []).map((p) => Number(String(p).replace(/\/(tcp|udp)$/, ''))),
+  ];
 }
 
 function dependsOn(svc: Service): Record<string, string> {
@@ -132,7 +142,8 @@ function isPinned(image: string): boolean {
 function composeDurationMs(value: string): number {
   const units: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(us|ms|s|m|h)/g)];
-  if (!parts.length || parts.map((p) => p[0]).join('') !== value) throw new Error(`"${value}" is not a compose duration`);
+  if (!parts.length || parts.map((p) => p[0]).join('') !== value)
+    throw new Error(`"${value}" is not a compose duration`);
   return parts.reduce((sum, p) => sum + Number(p[1]) * units[p[2]!]!, 0);
 }
 
@@ -149,14 +160,24 @@ const workerEnv = env(worker);
 describe('docker-compose.yml', () => {
   it('has the expected services', () => {
     expect(Object.keys(services).sort()).toEqual(
-      ['app-db', 'mailpit', 'temporal', 'temporal-db', 'temporal-schema', 'temporal-setup', 'temporal-ui', 'worker'].sort(),
+      [
+        'app-db',
+        'mailpit',
+        'temporal',
+        'temporal-db',
+        'temporal-schema',
+        'temporal-setup',
+        'temporal-ui',
+        'worker',
+      ].sort(),
     );
   });
 
   it('builds or pins every image to an exact version tag', () => {
     for (const [name, svc] of Object.entries(services)) {
       expect(svc.build !== undefined || svc.image !== undefined, `${name}: neither build nor image`).toBe(true);
-      if (svc.image !== undefined) expect(isPinned(svc.image), `${name}: image "${svc.image}" is not pinned`).toBe(true);
+      if (svc.image !== undefined)
+        expect(isPinned(svc.image), `${name}: image "${svc.image}" is not pinned`).toBe(true);
     }
     expect(worker.build).toBeDefined();
   });
@@ -174,9 +195,14 @@ describe('docker-compose.yml', () => {
     for (const [name, svc] of Object.entries(services)) {
       for (const [dep, condition] of Object.entries(dependsOn(svc))) {
         const target = service(dep);
-        expect(['service_started', 'service_healthy', 'service_completed_successfully'], `${name} → ${dep}`).toContain(condition);
+        expect(['service_started', 'service_healthy', 'service_completed_successfully'], `${name} → ${dep}`).toContain(
+          condition,
+        );
         if (condition === 'service_healthy') {
-          expect(target.healthcheck?.test, `${name} waits for ${dep} to be healthy, which has no healthcheck`).toBeDefined();
+          expect(
+            target.healthcheck?.test,
+            `${name} waits for ${dep} to be healthy, which has no healthcheck`,
+          ).toBeDefined();
           expect(target.healthcheck?.disable).not.toBe(true);
         }
       }
@@ -214,7 +240,11 @@ describe('docker-compose.yml', () => {
     it('has an environment that src/config.ts accepts', () => {
       const config = loadConfig(workerEnv);
       expect(config.smtpUrl).toBeDefined();
-      expect(config.temporal).toMatchObject({ address: workerEnv.TEMPORAL_ADDRESS, namespace: 'default', taskQueue: 'email' });
+      expect(config.temporal).toMatchObject({
+        address: workerEnv.TEMPORAL_ADDRESS,
+        namespace: 'default',
+        taskQueue: 'email',
+      });
     });
 
     it('sets only variables the service reads (no typos)', () => {
@@ -222,10 +252,15 @@ describe('docker-compose.yml', () => {
         ...[...read('src/config.ts').matchAll(/'([A-Z][A-Z0-9_]{2,})'/g)].map((m) => m[1]!),
         ...[...read('src/worker.ts').matchAll(/process\.env\.([A-Z][A-Z0-9_]+)/g)].map((m) => m[1]!),
         // Temporal's connection variables are read by @temporalio/envconfig (see temporalConnection in src/config.ts).
-        ...[...read('node_modules/@temporalio/envconfig/lib/envconfig-toml.js').matchAll(/'(TEMPORAL_[A-Z0-9_]+)'/g)].map((m) => m[1]!),
+        ...[
+          ...read('node_modules/@temporalio/envconfig/lib/envconfig-toml.js').matchAll(/'(TEMPORAL_[A-Z0-9_]+)'/g),
+        ].map((m) => m[1]!),
         'NODE_ENV',
       ]);
-      for (const name of Object.keys(workerEnv)) expect(known, `${name} is read by neither src/config.ts, src/worker.ts nor @temporalio/envconfig`).toContain(name);
+      for (const name of Object.keys(workerEnv))
+        expect(known, `${name} is read by neither src/config.ts, src/worker.ts nor @temporalio/envconfig`).toContain(
+          name,
+        );
     });
 
     it('reaches Temporal at a service that serves that port', () => {
@@ -276,7 +311,7 @@ describe('docker-compose.yml', () => {
 
     it('gets longer than WORKER_SHUTDOWN_GRACE to stop, so in-flight deliveries can finish', () => {
       const grace = loadConfig(workerEnv).worker.shutdownGraceMs;
-      expect(worker.stop_grace_period, "without it Docker kills the worker after 10s").toBeDefined();
+      expect(worker.stop_grace_period, 'without it Docker kills the worker after 10s').toBeDefined();
       expect(composeDurationMs(worker.stop_grace_period!)).toBeGreaterThan(grace);
     });
   });
@@ -301,13 +336,21 @@ describe('docker-compose.yml', () => {
     });
 
     it('runs one Temporal version: the server, the admin tools and the server npm run test:production builds', () => {
-      for (const name of ['temporal', 'temporal-schema', 'temporal-setup']) expect(imageTag(service(name).image!), name).toBe(TEMPORAL_SERVER_VERSION);
+      for (const name of ['temporal', 'temporal-schema', 'temporal-setup'])
+        expect(imageTag(service(name).image!), name).toBe(TEMPORAL_SERVER_VERSION);
     });
 
     it('sets up the schemas of the very databases the server uses, with a script of this repository', () => {
       const tEnv = env(temporal);
       const sEnv = env(schema);
-      for (const name of ['POSTGRES_SEEDS', 'DB_PORT', 'POSTGRES_USER', 'POSTGRES_PWD', 'DBNAME', 'VISIBILITY_DBNAME']) {
+      for (const name of [
+        'POSTGRES_SEEDS',
+        'DB_PORT',
+        'POSTGRES_USER',
+        'POSTGRES_PWD',
+        'DBNAME',
+        'VISIBILITY_DBNAME',
+      ]) {
         expect(sEnv[name], name).toBeDefined();
         expect(sEnv[name], name).toBe(tEnv[name]);
       }
@@ -321,7 +364,7 @@ describe('docker-compose.yml', () => {
       expect(schema.restart).toBe('no');
     });
 
-    it('uses the dev server\'s dynamic config (one task-queue partition)', () => {
+    it("uses the dev server's dynamic config (one task-queue partition)", () => {
       const file = env(temporal).DYNAMIC_CONFIG_FILE_PATH;
       expect(file).toBeDefined();
       const mount = volumes(temporal).find((v) => v.target === path.posix.join('/etc/temporal', file!));
@@ -329,7 +372,12 @@ describe('docker-compose.yml', () => {
       const dynamic = parse(read(mount!.source!)) as Record<string, { value: unknown; constraints?: object }[]>;
       for (const setting of DEV_SERVER_DYNAMIC_CONFIG) {
         const [key, value] = setting.split('=') as [string, string];
-        const typed = value === 'true' || value === 'false' ? value === 'true' : Number.isNaN(Number(value)) ? value : Number(value);
+        const typed =
+          value === 'true' || value === 'false'
+            ? value === 'true'
+            : Number.isNaN(Number(value))
+              ? value
+              : Number(value);
         expect(dynamic[key], key).toEqual([{ value: typed, constraints: {} }]);
       }
     });
@@ -410,7 +458,9 @@ const dockerignore = read('.dockerignore')
   .filter((l) => l && !l.startsWith('#'));
 
 describe('Dockerfile', () => {
-  const froms = instructions.flatMap((ins, index) => (ins.op === 'FROM' ? [{ index, words: words(ins.args).filter((w) => !w.startsWith('--')) }] : []));
+  const froms = instructions.flatMap((ins, index) =>
+    ins.op === 'FROM' ? [{ index, words: words(ins.args).filter((w) => !w.startsWith('--')) }] : [],
+  );
   const lastFrom = froms.at(-1)!.index;
   const finalStage = instructions.slice(lastFrom);
 
@@ -443,8 +493,14 @@ describe('Dockerfile', () => {
 
   it('installs with npm ci and keeps production dependencies only', () => {
     const runs = instructions.filter((ins) => ins.op === 'RUN').map((ins) => ins.args);
-    expect(runs.find((r) => /\bnpm ci\b/.test(r)), 'no RUN npm ci').toBeDefined();
-    expect(runs.some((r) => /\bnpm (ci|prune)\b[^&]*--omit=dev/.test(r)), 'no npm ci/prune --omit=dev').toBe(true);
+    expect(
+      runs.find((r) => /\bnpm ci\b/.test(r)),
+      'no RUN npm ci',
+    ).toBeDefined();
+    expect(
+      runs.some((r) => /\bnpm (ci|prune)\b[^&]*--omit=dev/.test(r)),
+      'no npm ci/prune --omit=dev',
+    ).toBe(true);
   });
 
   it('runs as a non-root user', () => {
@@ -461,10 +517,18 @@ describe('Dockerfile', () => {
     expect(cmd.args.startsWith('['), 'CMD must be in exec form (signals reach node)').toBe(true);
     expect(words(cmd.args)).toEqual(['node', 'dist/worker.js']);
     expect(words(cmd.args)).toEqual([...WORKER_COMMAND]);
-    const runs = instructions.slice(0, lastFrom).filter((ins) => ins.op === 'RUN').map((ins) => ins.args);
+    const runs = instructions
+      .slice(0, lastFrom)
+      .filter((ins) => ins.op === 'RUN')
+      .map((ins) => ins.args);
     expect(runs.some((r) => r.includes('node scripts/build.mjs'))).toBe(true);
-    const fromBuild = finalStage.filter((ins) => ins.op === 'COPY').map(copyArgs).filter((c) => c.flags.some((f) => f.startsWith('--from=')));
-    expect(fromBuild.flatMap((c) => c.sources).map((s) => s.replace(/^\/app\//, ''))).toEqual(expect.arrayContaining(['node_modules', 'dist']));
+    const fromBuild = finalStage
+      .filter((ins) => ins.op === 'COPY')
+      .map(copyArgs)
+      .filter((c) => c.flags.some((f) => f.startsWith('--from=')));
+    expect(fromBuild.flatMap((c) => c.sources).map((s) => s.replace(/^\/app\//, ''))).toEqual(
+      expect.arrayContaining(['node_modules', 'dist']),
+    );
     const copied = finalStage
       .filter((ins) => ins.op === 'COPY')
       .map(copyArgs)

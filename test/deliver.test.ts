@@ -24,13 +24,22 @@ describe('deliver', () => {
   });
 
   // Records only (no workflow runs on this file's task queue: no worker polls it).
-  const submit = async (to: string) => (await env.client.send({ from: 'app@acme.example', to, subject: 'Hi', text: 'Hello' })).id;
+  const submit = async (to: string) =>
+    (await env.client.send({ from: 'app@acme.example', to, subject: 'Hi', text: 'Hello' })).id;
   const count = (to: string) => env.sink.messages.filter((m) => m.rcptTo.includes(to)).length;
 
   it('returns at once when run again after a successful send', async () => {
     const id = await submit('again@example.com');
-    expect(await new MockActivityEnvironment().run(deliver, id)).toEqual({ outcome: 'sent', alreadySent: false, afterUncertain: false });
-    expect(await new MockActivityEnvironment().run(deliver, id)).toEqual({ outcome: 'sent', alreadySent: true, afterUncertain: false });
+    expect(await new MockActivityEnvironment().run(deliver, id)).toEqual({
+      outcome: 'sent',
+      alreadySent: false,
+      afterUncertain: false,
+    });
+    expect(await new MockActivityEnvironment().run(deliver, id)).toEqual({
+      outcome: 'sent',
+      alreadySent: true,
+      afterUncertain: false,
+    });
     expect(count('again@example.com')).toBe(1);
     expect(await row(env, id)).toMatchObject({ status: 'sent', attempts: 1, email_has_been_sent: true });
   });
@@ -45,7 +54,11 @@ describe('deliver', () => {
     expect(a).toEqual({ outcome: 'sent', alreadySent: false, afterUncertain: false });
     expect((b as Error & { type?: string }).type).toBe('DeliveryInProgress');
     // Temporal's retry of the refused attempt then finds the flag set.
-    expect(await new MockActivityEnvironment().run(deliver, id)).toEqual({ outcome: 'sent', alreadySent: true, afterUncertain: false });
+    expect(await new MockActivityEnvironment().run(deliver, id)).toEqual({
+      outcome: 'sent',
+      alreadySent: true,
+      afterUncertain: false,
+    });
     expect(count('overlap@example.com')).toBe(1);
     expect((await row(env, id)).attempts).toBe(1);
   });
@@ -60,7 +73,10 @@ describe('deliver', () => {
   it('gives its claim back when it cannot read the attachments, so the retry is not taken for a crash mid-send', async () => {
     const to = 'attachment-read@example.com';
     const { id } = await env.client.send({
-      from: 'app@acme.example', to, subject: 'Invoice', text: 'Attached.',
+      from: 'app@acme.example',
+      to,
+      subject: 'Invoice',
+      text: 'Attached.',
       attachments: [{ filename: 'invoice.txt', content: Buffer.from('total: 9.99'), contentType: 'text/plain' }],
     });
     // Postgres fails that one read (a failing fake over the real pool); the claim before it is real.
@@ -68,23 +84,48 @@ describe('deliver', () => {
       get(target, prop, receiver) {
         if (prop !== 'query') return Reflect.get(target, prop, receiver);
         return (text: string, values?: unknown[]) =>
-          /email_attachments WHERE email_id/.test(text) ? Promise.reject(new Error('connection terminated')) : target.query(text, values);
+          /email_attachments WHERE email_id/.test(text)
+            ? Promise.reject(new Error('connection terminated'))
+            : target.query(text, values);
       },
     });
-    const flaky = createDeliver({ db: { pool: failing, t: env.db.t }, transport, config: env.config, metrics: createMetrics(noopMetricMeter) });
+    const flaky = createDeliver({
+      db: { pool: failing, t: env.db.t },
+      transport,
+      config: env.config,
+      metrics: createMetrics(noopMetricMeter),
+    });
     await expect(new MockActivityEnvironment().run(flaky, id)).rejects.toThrow('connection terminated');
-    expect(await row(env, id)).toMatchObject({ delivery_claim: null, attempts: 1, possibly_delivered: false, last_error: 'reading attachments: connection terminated' });
+    expect(await row(env, id)).toMatchObject({
+      delivery_claim: null,
+      attempts: 1,
+      possibly_delivered: false,
+      last_error: 'reading attachments: connection terminated',
+    });
     expect(count(to)).toBe(0);
     // The next attempt claims it at once, sends it with the attachment, and does not call it uncertain.
-    expect(await new MockActivityEnvironment().run(deliver, id)).toEqual({ outcome: 'sent', alreadySent: false, afterUncertain: false });
+    expect(await new MockActivityEnvironment().run(deliver, id)).toEqual({
+      outcome: 'sent',
+      alreadySent: false,
+      afterUncertain: false,
+    });
     expect(await row(env, id)).toMatchObject({ status: 'sent', attempts: 2, possibly_delivered: false });
-    expect(env.sink.messages.filter((m) => m.rcptTo.includes(to)).map((m) => m.raw.toString())).toEqual([expect.stringContaining('invoice.txt')]);
+    expect(env.sink.messages.filter((m) => m.rcptTo.includes(to)).map((m) => m.raw.toString())).toEqual([
+      expect.stringContaining('invoice.txt'),
+    ]);
   });
 
   it('keeps addresses out of the failure that goes into history, and in the record', async () => {
     const id = await submit('nobody@example.com');
-    env.sink.replyQueue.push({ kind: 'reject', code: 550, message: '5.1.1 <nobody@example.com>: Recipient address rejected' });
-    const error = (await new MockActivityEnvironment().run(deliver, id).catch((e: unknown) => e)) as Error & { type?: string; nonRetryable?: boolean };
+    env.sink.replyQueue.push({
+      kind: 'reject',
+      code: 550,
+      message: '5.1.1 <nobody@example.com>: Recipient address rejected',
+    });
+    const error = (await new MockActivityEnvironment().run(deliver, id).catch((e: unknown) => e)) as Error & {
+      type?: string;
+      nonRetryable?: boolean;
+    };
     expect(error.type).toBe('SmtpRejected');
     expect(error.nonRetryable).toBe(true);
     expect(error.message).not.toContain('nobody@example.com');

@@ -19,7 +19,12 @@ describe('DKIM', () => {
   afterAll(() => env?.close());
 
   it('signs every delivered message so that it verifies with the published key', async () => {
-    const sent = await env.client.send({ from: 'billing@acme.example', to: 'ann@example.com', subject: 'Invoice', text: 'Signed.' });
+    const sent = await env.client.send({
+      from: 'billing@acme.example',
+      to: 'ann@example.com',
+      subject: 'Invoice',
+      text: 'Signed.',
+    });
     expect(await outcome(env, sent.workflowId)).toEqual({ status: 'sent' });
     await receivedMessages(env.sink, 1);
     const raw = env.sink.messages[0]!.raw;
@@ -37,7 +42,16 @@ describe('DKIM', () => {
   });
 
   it('refuses an incomplete DKIM configuration, naming the variable', () => {
-    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:p@db/m', DKIM_DOMAIN: 'acme.example', DKIM_PRIVATE_KEY: pem })).toThrow(ConfigError);
-    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:p@db/m', DKIM_DOMAIN: 'acme.example', DKIM_SELECTOR: 's', DKIM_PRIVATE_KEY: 'not a key' })).toThrow(/^DKIM_PRIVATE_KEY: /);
+    expect(() =>
+      loadConfig({ DATABASE_URL: 'postgres://u:p@db/m', DKIM_DOMAIN: 'acme.example', DKIM_PRIVATE_KEY: pem }),
+    ).toThrow(ConfigError);
+    expect(() =>
+      loadConfig({
+        DATABASE_URL: 'postgres://u:p@db/m',
+        DKIM_DOMAIN: 'acme.example',
+        DKIM_SELECTOR: 's',
+        DKIM_PRIVATE_KEY: 'not a key',
+      }),
+    ).toThrow(/^DKIM_PRIVATE_KEY: /);
   });
 });

@@ -18,13 +18,21 @@ afterAll(async () => {
 });
 
 async function events(emailId: string) {
-  const { rows } = await env.pool.query<{ type: string; details: Record<string, unknown> }>('SELECT type, details FROM mailer.email_events WHERE email_id = $1 ORDER BY id', [emailId]);
+  const { rows } = await env.pool.query<{ type: string; details: Record<string, unknown> }>(
+    'SELECT type, details FROM mailer.email_events WHERE email_id = $1 ORDER BY id',
+    [emailId],
+  );
   return rows;
 }
 
 async function stored(): Promise<string> {
   // Scheduled far ahead: no workflow will touch it while the test drives it.
-  return (await env.client.send({ from: 'app@example.com', to: 'ann@example.com', subject: 'S', text: 'T' }, { sendAt: new Date(Date.now() + 86_400_000) })).id;
+  return (
+    await env.client.send(
+      { from: 'app@example.com', to: 'ann@example.com', subject: 'S', text: 'T' },
+      { sendAt: new Date(Date.now() + 86_400_000) },
+    )
+  ).id;
 }
 
 describe('event log', () => {
@@ -41,7 +49,14 @@ describe('event log', () => {
     expect(await events(id)).toEqual([
       { type: 'retrying', details: { attempt: 2, lastError: 'SmtpTemporary: 451 4.3.0 try later' } },
       { type: 'held', details: { attempts: 2, lastError: 'SmtpTemporary: 451 4.3.0 try later' } },
-      { type: 'sent', details: expect.objectContaining({ attempts: 2, messageId: expect.stringContaining(id), smtpResponse: expect.stringContaining('operator') }) },
+      {
+        type: 'sent',
+        details: expect.objectContaining({
+          attempts: 2,
+          messageId: expect.stringContaining(id),
+          smtpResponse: expect.stringContaining('operator'),
+        }),
+      },
     ]);
   });
 
@@ -51,7 +66,9 @@ describe('event log', () => {
     try {
       await client.query('BEGIN');
       await client.query("UPDATE mailer.emails SET status = 'cancelled' WHERE id = $1", [id]);
-      expect((await client.query('SELECT count(*)::int AS n FROM mailer.email_events WHERE email_id = $1', [id])).rows[0].n).toBe(1);
+      expect(
+        (await client.query('SELECT count(*)::int AS n FROM mailer.email_events WHERE email_id = $1', [id])).rows[0].n,
+      ).toBe(1);
       await client.query('ROLLBACK');
       expect(await events(id)).toEqual([]);
       // An operator's own UPDATE, outside the service's code, is recorded as well.

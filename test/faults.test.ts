@@ -36,7 +36,13 @@ describe('faults', { timeout: 180_000 }, () => {
     const bare = { ...process.env };
     for (const name of ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'SMTP_URL']) delete bare[name];
     // The same kind of Temporal server as the run's (the real one under npm run test:production).
-    stack = await startStack({ dataDir, ephemeral: true, env: bare, log: () => {}, temporal: inject('stack').temporalKind ?? 'dev' });
+    stack = await startStack({
+      dataDir,
+      ephemeral: true,
+      env: bare,
+      log: () => {},
+      temporal: inject('stack').temporalKind ?? 'dev',
+    });
     sink = await SmtpSink.start({ dir: path.join(dataDir, 'sink') });
     env = {
       ...stackEnv(stack.info),
@@ -79,7 +85,10 @@ describe('faults', { timeout: 180_000 }, () => {
 
   async function submit(n: number, tag: string): Promise<string[]> {
     const ids = [];
-    for (let i = 0; i < n; i++) ids.push((await mailer.send({ from: FROM, to: `${tag}-${i}@example.com`, subject: `${tag} ${i}`, text: 'x' })).id);
+    for (let i = 0; i < n; i++)
+      ids.push(
+        (await mailer.send({ from: FROM, to: `${tag}-${i}@example.com`, subject: `${tag} ${i}`, text: 'x' })).id,
+      );
     return ids;
   }
 
@@ -90,14 +99,21 @@ describe('faults', { timeout: 180_000 }, () => {
 
   /** Every email final, none lost, each `sent` one received exactly once. */
   async function expectSettled(ids: string[], timeoutMs = 90_000) {
-    await waitFor('every email to reach a final status', async () => {
-      const { rows } = await mailer.pool.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM mailer.emails WHERE id = ANY($1) AND status IN ('sent', 'blocked', 'failed', 'cancelled')",
-        [ids],
-      );
-      return rows[0]!.n === ids.length;
-    }, { timeoutMs, intervalMs: 250 });
-    const { rows } = await mailer.pool.query<{ id: string; status: string }>('SELECT id, status FROM mailer.emails WHERE id = ANY($1)', [ids]);
+    await waitFor(
+      'every email to reach a final status',
+      async () => {
+        const { rows } = await mailer.pool.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM mailer.emails WHERE id = ANY($1) AND status IN ('sent', 'blocked', 'failed', 'cancelled')",
+          [ids],
+        );
+        return rows[0]!.n === ids.length;
+      },
+      { timeoutMs, intervalMs: 250 },
+    );
+    const { rows } = await mailer.pool.query<{ id: string; status: string }>(
+      'SELECT id, status FROM mailer.emails WHERE id = ANY($1)',
+      [ids],
+    );
     for (const row of rows) {
       expect(row.status, `email ${row.id}`).toBe('sent');
       expect(receivedCount(row.id), `copies of ${row.id}`).toBe(1);
@@ -120,12 +136,16 @@ describe('faults', { timeout: 180_000 }, () => {
     await expectSettled(ids);
     // The second worker took each claim over from a dead attempt, so it cannot
     // know whether the server kept the first copy: it says so on the record.
-    const { rows } = await mailer.pool.query<{ possibly_delivered: boolean }>('SELECT possibly_delivered FROM mailer.emails WHERE id = ANY($1)', [ids]);
+    const { rows } = await mailer.pool.query<{ possibly_delivered: boolean }>(
+      'SELECT possibly_delivered FROM mailer.emails WHERE id = ANY($1)',
+      [ids],
+    );
     expect(rows.map((r) => r.possibly_delivered)).toEqual([true, true, true]);
     return ids;
   }
 
-  const historyOf = async (id: string) => (await mailer.temporal.workflow.getHandle(workflowIdFor(id)).fetchHistory()).events!;
+  const historyOf = async (id: string) =>
+    (await mailer.temporal.workflow.getHandle(workflowIdFor(id)).fetchHistory()).events!;
 
   it('worker SIGKILLed while deliver is in flight (rate-limited: a regular activity): the attempt times out by heartbeat and another worker delivers', async () => {
     const ids = await killMidSend('sigkill', { EMAIL_RATE_LIMIT: '100/s' });
@@ -133,7 +153,9 @@ describe('faults', { timeout: 180_000 }, () => {
     // the start-to-close one (20 s) - even an attempt killed before it ever
     // heartbeated: the server's heartbeat timer runs from the attempt's start.
     for (const id of ids) {
-      const timeouts = (await historyOf(id)).flatMap((e) => e.activityTaskTimedOutEventAttributes?.failure?.timeoutFailureInfo?.timeoutType ?? []);
+      const timeouts = (await historyOf(id)).flatMap(
+        (e) => e.activityTaskTimedOutEventAttributes?.failure?.timeoutFailureInfo?.timeoutType ?? [],
+      );
       expect(timeouts, `attempt timeouts of ${id}`).toEqual([TimeoutType.TIMEOUT_TYPE_HEARTBEAT]);
     }
   });
@@ -145,8 +167,14 @@ describe('faults', { timeout: 180_000 }, () => {
     // next worker ran the attempt again and took the expired claim over.
     for (const id of ids) {
       const events = await historyOf(id);
-      expect(events.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT).length, `workflow task timeouts of ${id}`).toBeGreaterThanOrEqual(1);
-      expect(events.filter((e) => e.activityTaskScheduledEventAttributes), `regular attempts of ${id}`).toEqual([]);
+      expect(
+        events.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT).length,
+        `workflow task timeouts of ${id}`,
+      ).toBeGreaterThanOrEqual(1);
+      expect(
+        events.filter((e) => e.activityTaskScheduledEventAttributes),
+        `regular attempts of ${id}`,
+      ).toEqual([]);
     }
   });
 
@@ -155,13 +183,22 @@ describe('faults', { timeout: 180_000 }, () => {
     for (let i = 0; i < 3; i++) sink.replyQueue.push({ kind: 'accept', delayMs: 2000 });
     const ids = await submit(3, 'sigterm');
     await waitFor('deliveries in flight at the server', () => sink.pending >= 1);
-    const inFlight = (await mailer.pool.query<{ id: string }>("SELECT id FROM mailer.emails WHERE id = ANY($1) AND delivery_claim IS NOT NULL", [ids])).rows.map((r) => r.id);
+    const inFlight = (
+      await mailer.pool.query<{ id: string }>(
+        'SELECT id FROM mailer.emails WHERE id = ANY($1) AND delivery_claim IS NOT NULL',
+        [ids],
+      )
+    ).rows.map((r) => r.id);
     expect(inFlight.length).toBeGreaterThanOrEqual(1);
     await first.stop(20_000);
     expect(first.process.exitCode).toBe(0);
     // What was in flight when the signal came finished and was recorded by the stopping worker.
-    const { rows } = await mailer.pool.query<{ id: string; status: string; attempts: number; delivery_claim: string | null }>(
-      'SELECT id, status, attempts, delivery_claim FROM mailer.emails WHERE id = ANY($1)', [inFlight]);
+    const { rows } = await mailer.pool.query<{
+      id: string;
+      status: string;
+      attempts: number;
+      delivery_claim: string | null;
+    }>('SELECT id, status, attempts, delivery_claim FROM mailer.emails WHERE id = ANY($1)', [inFlight]);
     for (const row of rows) expect(row).toMatchObject({ status: 'sent', attempts: 1, delivery_claim: null });
     await worker();
     await expectSettled(ids);
@@ -191,10 +228,17 @@ describe('faults', { timeout: 180_000 }, () => {
     await worker();
     await sink.close();
     const ids = await submit(3, 'smtp-down');
-    await waitFor('several failed attempts', async () => {
-      const { rows } = await mailer.pool.query<{ n: number }>('SELECT min(attempts)::int AS n FROM mailer.emails WHERE id = ANY($1)', [ids]);
-      return rows[0]!.n >= 3;
-    }, { timeoutMs: 30_000 });
+    await waitFor(
+      'several failed attempts',
+      async () => {
+        const { rows } = await mailer.pool.query<{ n: number }>(
+          'SELECT min(attempts)::int AS n FROM mailer.emails WHERE id = ANY($1)',
+          [ids],
+        );
+        return rows[0]!.n >= 3;
+      },
+      { timeoutMs: 30_000 },
+    );
     await sink.listen();
     await expectSettled(ids);
   });
@@ -204,7 +248,10 @@ describe('faults', { timeout: 180_000 }, () => {
     for (let i = 0; i < 2; i++) sink.replyQueue.push({ kind: 'accept', delayMs: 8000 });
     const ids = await submit(2, 'smtp-slow');
     const rows = await expectSettled(ids);
-    const attempts = await mailer.pool.query<{ attempts: number }>('SELECT attempts FROM mailer.emails WHERE id = ANY($1)', [rows.map((r) => r.id)]);
+    const attempts = await mailer.pool.query<{ attempts: number }>(
+      'SELECT attempts FROM mailer.emails WHERE id = ANY($1)',
+      [rows.map((r) => r.id)],
+    );
     expect(attempts.rows.map((r) => r.attempts)).toEqual([1, 1]);
   });
 
@@ -226,8 +273,13 @@ describe('faults', { timeout: 180_000 }, () => {
     const [id] = await submit(1, 'uncertain-resend');
     await waitFor('the crash in the window', () => !first.running);
     await worker();
-    await waitFor('the email to be sent', async () => (await mailer.get(id!))?.status === 'sent', { timeoutMs: 60_000 });
-    const { rows } = await mailer.pool.query('SELECT possibly_delivered, uncertain_resends, attempts FROM mailer.emails WHERE id = $1', [id]);
+    await waitFor('the email to be sent', async () => (await mailer.get(id!))?.status === 'sent', {
+      timeoutMs: 60_000,
+    });
+    const { rows } = await mailer.pool.query(
+      'SELECT possibly_delivered, uncertain_resends, attempts FROM mailer.emails WHERE id = $1',
+      [id],
+    );
     expect(rows[0]).toMatchObject({ possibly_delivered: true, uncertain_resends: 1 });
     // Two copies, one identity: a receiver can de-duplicate them.
     const copies = mailerIn(id!);
@@ -243,12 +295,23 @@ describe('faults', { timeout: 180_000 }, () => {
     const [delivered] = await submit(1, 'uncertain-hold-sent');
     await waitFor('the crash in the window', () => !current.running);
     current = await worker(hold);
-    const held = await waitFor('the email to be held', async () => {
-      const view = await mailer.status(delivered!);
-      return view.workflow?.state?.step === 'held' ? view : undefined;
-    }, { timeoutMs: 60_000 });
+    const held = await waitFor(
+      'the email to be held',
+      async () => {
+        const view = await mailer.status(delivered!);
+        return view.workflow?.state?.step === 'held' ? view : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     expect(held.workflow!.state).toMatchObject({ status: 'held', lastErrorClass: 'UncertainDelivery' });
-    expect((await mailer.pool.query('SELECT possibly_delivered, held_since IS NOT NULL AS held FROM mailer.emails WHERE id = $1', [delivered])).rows[0]).toEqual({ possibly_delivered: true, held: true });
+    expect(
+      (
+        await mailer.pool.query(
+          'SELECT possibly_delivered, held_since IS NOT NULL AS held FROM mailer.emails WHERE id = $1',
+          [delivered],
+        )
+      ).rows[0],
+    ).toEqual({ possibly_delivered: true, held: true });
     await mailer.resolve(delivered!, 'sent');
     await waitFor('the decision to be recorded', async () => (await mailer.get(delivered!))?.status === 'sent');
     expect(mailerIn(delivered!)).toHaveLength(1);
@@ -258,7 +321,9 @@ describe('faults', { timeout: 180_000 }, () => {
     const [resent] = await submit(1, 'uncertain-hold-resend');
     await waitFor('the crash in the window', () => !current.running);
     current = await worker(hold);
-    await waitFor('the email to be held', async () => (await mailer.status(resent!)).workflow?.state?.step === 'held', { timeoutMs: 60_000 });
+    await waitFor('the email to be held', async () => (await mailer.status(resent!)).workflow?.state?.step === 'held', {
+      timeoutMs: 60_000,
+    });
     await expect(mailer.resolve(delivered!, 'resend')).rejects.toThrow(/not waiting for a decision/);
     await mailer.resolve(resent!, 'resend');
     await waitFor('the resend', async () => (await mailer.get(resent!))?.status === 'sent', { timeoutMs: 30_000 });
@@ -279,13 +344,17 @@ describe('faults', { timeout: 180_000 }, () => {
     const ids = await submit(6, 'smtp-flap');
     // Flap until there have been retries, or until every email got through
     // anyway (a fast pipeline can land each one in an up phase).
-    await waitFor('a few attempts during the flapping', async () => {
-      const { rows } = await mailer.pool.query<{ n: number; open: number }>(
-        "SELECT sum(attempts)::int AS n, count(*) FILTER (WHERE status NOT IN ('sent', 'blocked', 'failed', 'cancelled'))::int AS open FROM mailer.emails WHERE id = ANY($1)",
-        [ids],
-      );
-      return rows[0]!.n >= 8 || rows[0]!.open === 0;
-    }, { timeoutMs: 30_000 });
+    await waitFor(
+      'a few attempts during the flapping',
+      async () => {
+        const { rows } = await mailer.pool.query<{ n: number; open: number }>(
+          "SELECT sum(attempts)::int AS n, count(*) FILTER (WHERE status NOT IN ('sent', 'blocked', 'failed', 'cancelled'))::int AS open FROM mailer.emails WHERE id = ANY($1)",
+          [ids],
+        );
+        return rows[0]!.n >= 8 || rows[0]!.open === 0;
+      },
+      { timeoutMs: 30_000 },
+    );
     flapping = false;
     await flap;
     await expectSettled(ids);

@@ -65,12 +65,17 @@ export interface TestEnvOptions {
   prepare?: (databaseUrl: string) => Promise<void>;
 }
 
-export async function createTestEnv(extraEnv: Record<string, string> = {}, options: TestEnvOptions = {}): Promise<TestEnv> {
+export async function createTestEnv(
+  extraEnv: Record<string, string> = {},
+  options: TestEnvOptions = {},
+): Promise<TestEnv> {
   const stack = inject('stack');
   const database = `test_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
   const admin = new pg.Client({ connectionString: stack.databaseUrl });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${database}${options.emptyDatabase ? '' : ` TEMPLATE ${inject('templateDatabase')}`}`);
+  await admin.query(
+    `CREATE DATABASE ${database}${options.emptyDatabase ? '' : ` TEMPLATE ${inject('templateDatabase')}`}`,
+  );
   await admin.end();
   await options.prepare?.(withDatabase(stack.databaseUrl, database));
 
@@ -101,12 +106,16 @@ export async function createTestEnv(extraEnv: Record<string, string> = {}, optio
     async startWorker(overrides = {}) {
       let worker: { shutdown(): Promise<void>; relay?: RunningWorker['relay'] };
       if (stack.temporalKind === 'production') {
-        if (Object.keys(overrides).length) throw new Error('startWorker: overrides are in-process only; pass variables to createTestEnv instead');
+        if (Object.keys(overrides).length)
+          throw new Error('startWorker: overrides are in-process only; pass variables to createTestEnv instead');
         logDir ??= mkdtemp(path.join(os.tmpdir(), 'mailer-worker-'));
         const child = await spawnWorker(variables, `worker-${workers.length + 1}`, { logDir: await logDir });
         worker = { shutdown: () => child.stop() };
       } else {
-        worker = await startWorker({ config: { ...config, ...overrides }, workflowBundle: { codePath: inject('workflowBundlePath') } });
+        worker = await startWorker({
+          config: { ...config, ...overrides },
+          workflowBundle: { codePath: inject('workflowBundlePath') },
+        });
       }
       workers.push(worker);
       return worker;
@@ -150,7 +159,10 @@ const execFileAsync = promisify(execFile);
 const mailerBin = path.resolve(import.meta.dirname, '../bin/mailer.js');
 
 /** Runs the real `mailer` command (a child process) against this file's database and task queue, with --json. */
-export async function runMailer(env: TestEnv, ...args: string[]): Promise<{ code: number; json: Record<string, any>; stderr: string }> {
+export async function runMailer(
+  env: TestEnv,
+  ...args: string[]
+): Promise<{ code: number; json: Record<string, any>; stderr: string }> {
   const childEnv = {
     ...process.env,
     DATABASE_URL: env.config.databaseUrl,
@@ -160,7 +172,10 @@ export async function runMailer(env: TestEnv, ...args: string[]): Promise<{ code
     TEMPORAL_UI_URL: env.config.temporal.uiUrl,
   };
   try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [mailerBin, ...args, '--json'], { env: childEnv, timeout: 60_000 });
+    const { stdout, stderr } = await execFileAsync(process.execPath, [mailerBin, ...args, '--json'], {
+      env: childEnv,
+      timeout: 60_000,
+    });
     return { code: 0, json: JSON.parse(stdout), stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

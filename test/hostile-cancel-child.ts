@@ -6,7 +6,12 @@ import { Mailer } from '../src/index.ts';
 import { loadConfig } from '../src/config.ts';
 
 const mailer = await Mailer.connect({ config: loadConfig() });
-const { id } = await mailer.send({ from: 'app@acme.example', to: 'ann@example.com', subject: 'Cancel me', text: 'Hello' });
+const { id } = await mailer.send({
+  from: 'app@acme.example',
+  to: 'ann@example.com',
+  subject: 'Cancel me',
+  text: 'Hello',
+});
 const result = await mailer.cancel(id, { timeoutMs: 300 });
 await mailer.close();
 console.log(JSON.stringify({ id, status: result.status }));

@@ -17,11 +17,17 @@ describe('npm start: banner and stack.json', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'mailer-announce-'));
     info = {
-      temporalAddress: '127.0.0.1:7233', temporalNamespace: 'default', temporalUiUrl: 'http://127.0.0.1:8233',
-      temporalKind: 'dev', temporalCli: 'temporal', temporalVersion: '1.9.1',
+      temporalAddress: '127.0.0.1:7233',
+      temporalNamespace: 'default',
+      temporalUiUrl: 'http://127.0.0.1:8233',
+      temporalKind: 'dev',
+      temporalCli: 'temporal',
+      temporalVersion: '1.9.1',
       databaseUrl: 'postgres://postgres:pg-secret-1@127.0.0.1:5432/mailer?sslpassword=pg-secret-2',
       smtpUrl: 'smtps://mailer:smtp-secret-3@smtp.provider.example:465',
-      mailboxDir: undefined, mailboxUrl: undefined, dataDir: dir,
+      mailboxDir: undefined,
+      mailboxUrl: undefined,
+      dataDir: dir,
     };
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
@@ -48,13 +54,19 @@ describe('npm start: banner and stack.json', () => {
   });
 });
 
-interface Answer { status: number; headers: http.IncomingHttpHeaders; body: string }
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
 function request(port: number, method: string, url: string, headers: Record<string, string>): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path: url, headers, setHost: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+      );
     });
     req.on('error', reject);
     req.end();
@@ -73,8 +85,18 @@ describe('dev mailbox', () => {
     web = await startMailboxWeb(sink, 0);
     port = (web.address() as { port: number }).port;
     own = `127.0.0.1:${port}`;
-    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: sink.port, secure: false, ignoreTLS: true });
-    await transport.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: '<script>alert(1)</script>', html: '<script>alert(2)</script>' });
+    const transport = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: sink.port,
+      secure: false,
+      ignoreTLS: true,
+    });
+    await transport.sendMail({
+      from: 'a@example.com',
+      to: 'b@example.com',
+      subject: '<script>alert(1)</script>',
+      html: '<script>alert(2)</script>',
+    });
     transport.close();
   });
   afterAll(async () => {
@@ -89,8 +111,20 @@ describe('dev mailbox', () => {
     ['a rebound host name switching the sink off', 'POST', '/sink/down', { host: 'evil.example:PORT' }, 421],
     ['a subdomain of localhost', 'GET', '/', { host: 'evil.localhost:PORT' }, 421],
     ['the right address on another port', 'GET', '/', { host: '127.0.0.1:1' }, 421],
-    ['a cross-site form switching the sink off', 'POST', '/sink/down', { host: 'OWN', origin: 'https://evil.example' }, 403],
-    ['a sandboxed frame (Origin: null) making the sink reject', 'POST', '/sink/reject?code=550', { host: 'OWN', origin: 'null' }, 403],
+    [
+      'a cross-site form switching the sink off',
+      'POST',
+      '/sink/down',
+      { host: 'OWN', origin: 'https://evil.example' },
+      403,
+    ],
+    [
+      'a sandboxed frame (Origin: null) making the sink reject',
+      'POST',
+      '/sink/reject?code=550',
+      { host: 'OWN', origin: 'null' },
+      403,
+    ],
     ['a cross-site request without Origin', 'POST', '/sink/down', { host: 'OWN', 'sec-fetch-site': 'cross-site' }, 403],
     ['an https look-alike of its own origin', 'POST', '/sink/down', { host: 'OWN', origin: 'https://OWN' }, 403],
     ['a reply code that is not 4xx/5xx', 'POST', '/sink/reject?code=250', { host: 'OWN' }, 400],
@@ -98,20 +132,27 @@ describe('dev mailbox', () => {
     ['a PUT', 'PUT', '/messages.json', { host: 'OWN' }, 405],
   ];
 
-  it.each(REFUSED.map(([name, ...rest]) => [name, rest] as const))('refuses %s', async (_name, [method, url, headers, status]) => {
-    // OWN and PORT stand for the mailbox's address and port, known once it listens.
-    const resolved = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, v.replace('OWN', own).replace('PORT', String(port))]));
-    const answer = await request(port, method, url, resolved);
-    expect(answer.status).toBe(status);
-    expect(answer.headers['x-content-type-options']).toBe('nosniff');
-    expect(answer.body).not.toContain('b@example.com');
-    // The sink was not touched.
-    expect(sink.defaultReply).toEqual({ kind: 'accept' });
-    expect((await request(port, 'GET', '/messages.json', { host: own })).status).toBe(200);
-  });
+  it.each(REFUSED.map(([name, ...rest]) => [name, rest] as const))(
+    'refuses %s',
+    async (_name, [method, url, headers, status]) => {
+      // OWN and PORT stand for the mailbox's address and port, known once it listens.
+      const resolved = Object.fromEntries(
+        Object.entries(headers).map(([k, v]) => [k, v.replace('OWN', own).replace('PORT', String(port))]),
+      );
+      const answer = await request(port, method, url, resolved);
+      expect(answer.status).toBe(status);
+      expect(answer.headers['x-content-type-options']).toBe('nosniff');
+      expect(answer.body).not.toContain('b@example.com');
+      // The sink was not touched.
+      expect(sink.defaultReply).toEqual({ kind: 'accept' });
+      expect((await request(port, 'GET', '/messages.json', { host: own })).status).toBe(200);
+    },
+  );
 
   it('takes the switches from its own page and from curl', async () => {
-    expect((await request(port, 'POST', '/sink/reject?code=451', { host: own, origin: `http://${own}` })).status).toBe(200);
+    expect((await request(port, 'POST', '/sink/reject?code=451', { host: own, origin: `http://${own}` })).status).toBe(
+      200,
+    );
     expect(sink.defaultReply).toMatchObject({ kind: 'reject', code: 451 });
     expect((await request(port, 'POST', '/sink/accept', { host: `localhost:${port}` })).status).toBe(200);
     expect(sink.defaultReply).toEqual({ kind: 'accept' });

@@ -47,8 +47,20 @@ describe('hostile input', () => {
   });
 
   it('refuses an attachment given as a path or URL before anything is stored', async () => {
-    for (const attachment of [{ filename: 'p', path: '/etc/passwd' }, { filename: 'h', href: 'http://127.0.0.1/' }, { filename: 'c', content: 'file:///etc/passwd' }]) {
-      await expect(env.client.send({ from: 'app@acme.example', to: 'ann@example.com', subject: 's', text: 't', attachments: [attachment as AttachmentInput] })).rejects.toBeInstanceOf(ValidationError);
+    for (const attachment of [
+      { filename: 'p', path: '/etc/passwd' },
+      { filename: 'h', href: 'http://127.0.0.1/' },
+      { filename: 'c', content: 'file:///etc/passwd' },
+    ]) {
+      await expect(
+        env.client.send({
+          from: 'app@acme.example',
+          to: 'ann@example.com',
+          subject: 's',
+          text: 't',
+          attachments: [attachment as AttachmentInput],
+        }),
+      ).rejects.toBeInstanceOf(ValidationError);
     }
     expect(trapHits).toBe(0);
   });
@@ -56,23 +68,38 @@ describe('hostile input', () => {
   it('keeps serving through a flood of 300 sends, a third of them invalid', async () => {
     const results = await Promise.allSettled(
       Array.from({ length: 300 }, (_, i) =>
-        env.client.send(i % 3 === 0
-          ? { from: 'app@acme.example', to: `bad\r\n${i}@example.com`, subject: 's', text: 't' }
-          : { from: 'app@acme.example', to: `flood-${i}@example.com`, subject: `n${i}`, text: 't' }),
+        env.client.send(
+          i % 3 === 0
+            ? { from: 'app@acme.example', to: `bad\r\n${i}@example.com`, subject: 's', text: 't' }
+            : { from: 'app@acme.example', to: `flood-${i}@example.com`, subject: `n${i}`, text: 't' },
+        ),
       ),
     );
     const refused = results.filter((r) => r.status === 'rejected');
     expect(refused).toHaveLength(100);
     for (const r of refused) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(ValidationError);
     // The record, not the sink, is waited for: the sink has a message before its sent flag is written.
-    const rows = await waitFor('all 200 valid emails final', async () => {
-      const { rows } = await env.pool.query("SELECT status, count(*)::int AS n FROM mailer.emails WHERE subject LIKE 'n%' GROUP BY status");
-      return rows.every((r) => FINAL_STATUSES.includes(r.status)) && rows.reduce((n, r) => n + r.n, 0) === 200 ? rows : undefined;
-    }, { timeoutMs: 60_000 });
+    const rows = await waitFor(
+      'all 200 valid emails final',
+      async () => {
+        const { rows } = await env.pool.query(
+          "SELECT status, count(*)::int AS n FROM mailer.emails WHERE subject LIKE 'n%' GROUP BY status",
+        );
+        return rows.every((r) => FINAL_STATUSES.includes(r.status)) && rows.reduce((n, r) => n + r.n, 0) === 200
+          ? rows
+          : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     expect(rows).toEqual([{ status: 'sent', n: 200 }]);
     expect(env.sink.messages.filter((m) => m.rcptTo[0]?.startsWith('flood-'))).toHaveLength(200);
     // And a normal email right after.
-    const after = await env.client.send({ from: 'app@acme.example', to: 'after@example.com', subject: 'after', text: 't' });
+    const after = await env.client.send({
+      from: 'app@acme.example',
+      to: 'after@example.com',
+      subject: 'after',
+      text: 't',
+    });
     expect(await outcome(env, after.workflowId)).toEqual({ status: 'sent' });
   });
 });

@@ -39,14 +39,25 @@ describe('SMTP_URL', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).variable).toBe('SMTP_URL');
-    for (const secret of ['s3cret', 'hunter2-secret', 'evil.example']) expect((error as Error).message).not.toContain(secret);
+    for (const secret of ['s3cret', 'hunter2-secret', 'evil.example'])
+      expect((error as Error).message).not.toContain(secret);
   });
 
   it('passes on the accepted parameters and the decoded credentials, and keeps TLS required and logging off', () => {
-    const options = smtpTransportOptions('smtp://mailer%40acme:p%40ss%3Aw0rd@smtp.provider.example:587?name=mx.acme.example&authMethod=LOGIN', smtp);
+    const options = smtpTransportOptions(
+      'smtp://mailer%40acme:p%40ss%3Aw0rd@smtp.provider.example:587?name=mx.acme.example&authMethod=LOGIN',
+      smtp,
+    );
     expect(options).toMatchObject({
-      host: 'smtp.provider.example', port: 587, secure: false, requireTLS: true, logger: false, debug: false,
-      auth: { user: 'mailer@acme', pass: 'p@ss:w0rd' }, name: 'mx.acme.example', authMethod: 'LOGIN',
+      host: 'smtp.provider.example',
+      port: 587,
+      secure: false,
+      requireTLS: true,
+      logger: false,
+      debug: false,
+      auth: { user: 'mailer@acme', pass: 'p@ss:w0rd' },
+      name: 'mx.acme.example',
+      authMethod: 'LOGIN',
     });
     expect(options).not.toHaveProperty('ignoreTLS');
     expect(options).not.toHaveProperty('tls');
@@ -56,8 +67,16 @@ describe('SMTP_URL', () => {
   });
 
   it('smtps:// is TLS from the first byte; loopback may be plain', () => {
-    expect(smtpTransportOptions('smtps://u:p@smtp.provider.example', smtp)).toMatchObject({ secure: true, requireTLS: false });
-    expect(smtpTransportOptions('smtp://127.0.0.1:1025', smtp)).toMatchObject({ host: '127.0.0.1', port: 1025, secure: false, requireTLS: false });
+    expect(smtpTransportOptions('smtps://u:p@smtp.provider.example', smtp)).toMatchObject({
+      secure: true,
+      requireTLS: false,
+    });
+    expect(smtpTransportOptions('smtp://127.0.0.1:1025', smtp)).toMatchObject({
+      host: '127.0.0.1',
+      port: 1025,
+      secure: false,
+      requireTLS: false,
+    });
     expect(smtpTransportOptions('smtp://[::1]:1025', smtp)).toMatchObject({ host: '::1', requireTLS: false });
   });
 });

@@ -11,7 +11,9 @@ const SLOW = { DELIVER_TIMEOUT: '150s', DELIVER_HEARTBEAT_TIMEOUT: '5s', SMTP_SO
 
 /** The activity type of a local-activity marker (its details hold it as JSON). */
 function localActivityType(data: Uint8Array | null | undefined): string | undefined {
-  return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type?: string }).activity_type : undefined;
+  return data
+    ? (JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type?: string }).activity_type
+    : undefined;
 }
 
 describe('long delivery', () => {
@@ -29,14 +31,23 @@ describe('long delivery', () => {
   ] as const)('a 65-second send as %s (%s) runs exactly once', { timeout: 120_000 }, async (kind, _how) => {
     const env = envs[kind]!;
     env.sink.replyQueue.push({ kind: 'accept', delayMs: 65_000 });
-    const sent = await env.client.send({ from: 'reports@acme.example', to: 'slow@example.com', subject: 'Big report', text: 'x' });
+    const sent = await env.client.send({
+      from: 'reports@acme.example',
+      to: 'slow@example.com',
+      subject: 'Big report',
+      text: 'x',
+    });
     expect(await outcome(env, sent.workflowId)).toEqual({ status: 'sent' });
     expect(await row(env, sent.id)).toMatchObject({ status: 'sent', attempts: 1, possibly_delivered: false });
     expect(env.sink.messages.filter((m) => m.rcptTo.includes('slow@example.com'))).toHaveLength(1);
     const events = (await env.client.temporal.workflow.getHandle(sent.workflowId).fetchHistory()).events!;
-    const local = events.filter((e) => localActivityType(e.markerRecordedEventAttributes?.details?.data?.payloads?.[0]?.data) === 'deliver');
+    const local = events.filter(
+      (e) => localActivityType(e.markerRecordedEventAttributes?.details?.data?.payloads?.[0]?.data) === 'deliver',
+    );
     const regular = events.filter((e) => e.activityTaskStartedEventAttributes);
     // deliver ran once, in the way the configuration asks for (blockCheck and prepare are markers too).
-    expect({ local: local.length, regular: regular.length }).toEqual(kind === 'local' ? { local: 1, regular: 0 } : { local: 0, regular: 1 });
+    expect({ local: local.length, regular: regular.length }).toEqual(
+      kind === 'local' ? { local: 1, regular: 0 } : { local: 0, regular: 1 },
+    );
   });
 });

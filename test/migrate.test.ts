@@ -30,16 +30,40 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
 /** A database exactly as the 0.1 release left it: tables in public, ledger public.schema_migrations 1-3. */
 async function buildLegacyLayout(url: string, emails: { sent: string; queued: string }): Promise<void> {
   await withClient(url, async (c) => {
-    await c.query('CREATE TABLE schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
+    await c.query(
+      'CREATE TABLE schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
     for (const [id, file] of ['0001_smoke_checks.sql', '0002_emails.sql', '0003_uncertain_delivery.sql'].entries()) {
       await c.query(await readFile(path.join(legacyDir, file), 'utf8'));
       await c.query('INSERT INTO schema_migrations (id, name) VALUES ($1, $2)', [id + 1, file.slice(5, -4)]);
     }
     const insert = `INSERT INTO emails (id, payload_hash, sender, to_addrs, subject, text_body, status, email_has_been_sent, sent_at, message_id, workflow_id, attempts)
                     VALUES ($1, 'h', '{"address":"app@acme.example"}', $2, $3, 'Hello', $4, $5, $6, $7, $8, $9)`;
-    await c.query(insert, [emails.sent, '[{"address":"old-sent@example.com"}]', 'Sent in 0.1', 'sent', true, new Date(), `<${emails.sent}@acme.example>`, `email-${emails.sent}`, 1]);
-    await c.query(insert, [emails.queued, '[{"address":"old-queued@example.com"}]', 'Queued in 0.1', 'queued', false, null, `<${emails.queued}@acme.example>`, `email-${emails.queued}`, 0]);
-    await c.query("INSERT INTO email_recipients (email_id, address, created_on) SELECT id, to_addrs->0->>'address', created_on FROM emails");
+    await c.query(insert, [
+      emails.sent,
+      '[{"address":"old-sent@example.com"}]',
+      'Sent in 0.1',
+      'sent',
+      true,
+      new Date(),
+      `<${emails.sent}@acme.example>`,
+      `email-${emails.sent}`,
+      1,
+    ]);
+    await c.query(insert, [
+      emails.queued,
+      '[{"address":"old-queued@example.com"}]',
+      'Queued in 0.1',
+      'queued',
+      false,
+      null,
+      `<${emails.queued}@acme.example>`,
+      `email-${emails.queued}`,
+      0,
+    ]);
+    await c.query(
+      "INSERT INTO email_recipients (email_id, address, created_on) SELECT id, to_addrs->0->>'address', created_on FROM emails",
+    );
   });
 }
 
@@ -52,9 +76,17 @@ describe('the service in the app database', () => {
   it('declares in the migrations exactly the statuses the code knows', async () => {
     // The newest migration that replaces the status CHECK (by name), else the baseline's.
     const migrations = await loadMigrations();
-    const named = migrations.map((m) => /emails_status_check\s+CHECK \(status IN \(([^)]*)\)/.exec(m.sql)?.[1]).filter(Boolean).at(-1);
+    const named = migrations
+      .map((m) => /emails_status_check\s+CHECK \(status IN \(([^)]*)\)/.exec(m.sql)?.[1])
+      .filter(Boolean)
+      .at(-1);
     const check = named ?? /status IN \(([^)]*)\)/.exec(migrations[0]!.sql)![1]!;
-    expect(check.split(',').map((s) => s.trim().replace(/'/g, '')).sort()).toEqual([...EMAIL_STATUSES].sort());
+    expect(
+      check
+        .split(',')
+        .map((s) => s.trim().replace(/'/g, ''))
+        .sort(),
+    ).toEqual([...EMAIL_STATUSES].sort());
   });
 
   it('moves a database at the old layout into its schema with its data: the sent email stays sent, the queued one is delivered once', async () => {
@@ -64,34 +96,64 @@ describe('the service in the app database', () => {
     const tables = await env.pool.query<{ schema: string; name: string }>(
       "SELECT table_schema AS schema, table_name AS name FROM information_schema.tables WHERE table_schema IN ('public', 'mailer') ORDER BY 1, 2",
     );
-    expect(tables.rows).toEqual(['email_attachments', 'email_events', 'email_recipients', 'emails', 'migrations', 'outbox', 'recipient_limits', 'recipient_rules', 'submissions', 'suppressions'].map((name) => ({ schema: 'mailer', name })));
+    expect(tables.rows).toEqual(
+      [
+        'email_attachments',
+        'email_events',
+        'email_recipients',
+        'emails',
+        'migrations',
+        'outbox',
+        'recipient_limits',
+        'recipient_rules',
+        'submissions',
+        'suppressions',
+      ].map((name) => ({ schema: 'mailer', name })),
+    );
     // The old layout counts as the baseline; the later migrations are applied on top of it.
-    expect((await env.pool.query('SELECT id, name FROM mailer.migrations ORDER BY id')).rows).toEqual((await loadMigrations()).map((m) => ({ id: m.id, name: m.name })));
+    expect((await env.pool.query('SELECT id, name FROM mailer.migrations ORDER BY id')).rows).toEqual(
+      (await loadMigrations()).map((m) => ({ id: m.id, name: m.name })),
+    );
     expect(await row(env, ids.sent)).toMatchObject({ status: 'sent', email_has_been_sent: true });
 
     await env.startWorker();
     // The queued email never had a workflow here: the reconciler starts it; the sent one is final and left alone.
-    const result = await reconcile({ db: env.db, temporal: env.client.temporal, config: env.config }, { olderThanMs: 0 });
+    const result = await reconcile(
+      { db: env.db, temporal: env.client.temporal, config: env.config },
+      { olderThanMs: 0 },
+    );
     expect(result.restarted).toEqual([ids.queued]);
     await receivedMessages(env.sink, 1);
     await waitFor('the queued email sent', async () => (await row(env, ids.queued)).email_has_been_sent);
     // Even a run of the sent email's own workflow does not send it again.
-    const rerun = await env.client.temporal.workflow.start('sendEmail', { taskQueue: env.config.temporal.taskQueue, workflowId: `email-${ids.sent}`, args: [{ emailId: ids.sent }] });
+    const rerun = await env.client.temporal.workflow.start('sendEmail', {
+      taskQueue: env.config.temporal.taskQueue,
+      workflowId: `email-${ids.sent}`,
+      args: [{ emailId: ids.sent }],
+    });
     expect(await outcome(env, rerun.workflowId)).toEqual({ status: 'sent' });
     expect(env.sink.messages.map((m) => m.rcptTo)).toEqual([['old-queued@example.com']]);
   });
 
   it("leaves an app's own public.schema_migrations alone", async () => {
-    const env = await createTestEnv({}, {
-      emptyDatabase: true,
-      prepare: (url) => withClient(url, async (c) => {
-        await c.query('CREATE TABLE schema_migrations (version character varying PRIMARY KEY)');
-        await c.query("INSERT INTO schema_migrations VALUES ('20240101000000')");
-      }),
-    });
+    const env = await createTestEnv(
+      {},
+      {
+        emptyDatabase: true,
+        prepare: (url) =>
+          withClient(url, async (c) => {
+            await c.query('CREATE TABLE schema_migrations (version character varying PRIMARY KEY)');
+            await c.query("INSERT INTO schema_migrations VALUES ('20240101000000')");
+          }),
+      },
+    );
     envs.push(env);
-    expect((await env.pool.query('SELECT version FROM public.schema_migrations')).rows).toEqual([{ version: '20240101000000' }]);
-    expect((await env.pool.query('SELECT count(*)::int AS n FROM mailer.migrations')).rows[0].n).toBe((await loadMigrations()).length);
+    expect((await env.pool.query('SELECT version FROM public.schema_migrations')).rows).toEqual([
+      { version: '20240101000000' },
+    ]);
+    expect((await env.pool.query('SELECT count(*)::int AS n FROM mailer.migrations')).rows[0].n).toBe(
+      (await loadMigrations()).length,
+    );
   });
 
   it('applies each migration once when several processes start at once, and refuses a database newer than the code', async () => {
@@ -136,12 +198,22 @@ describe('the service in the app database', () => {
     url.password = 'rw-secret';
     const restricted = { ...env.config, databaseUrl: url.toString(), database: { schema: 'mailer', migrate: false } };
     // It really cannot change the schema.
-    await expect(withClient(url.toString(), (c) => c.query('CREATE TABLE mailer.nope (id int)'))).rejects.toThrow(/permission denied/);
+    await expect(withClient(url.toString(), (c) => c.query('CREATE TABLE mailer.nope (id int)'))).rejects.toThrow(
+      /permission denied/,
+    );
 
-    const worker = await startWorker({ config: { ...env.config, ...restricted }, workflowBundle: { codePath: inject('workflowBundlePath') } });
+    const worker = await startWorker({
+      config: { ...env.config, ...restricted },
+      workflowBundle: { codePath: inject('workflowBundlePath') },
+    });
     const mailer = await Mailer.connect({ config: restricted });
     try {
-      const sent = await mailer.send({ from: 'app@acme.example', to: 'least@example.com', subject: 'Row rights', text: 'only' });
+      const sent = await mailer.send({
+        from: 'app@acme.example',
+        to: 'least@example.com',
+        subject: 'Row rights',
+        text: 'only',
+      });
       expect(await outcome(env, sent.workflowId)).toEqual({ status: 'sent' });
       expect((await mailer.status(sent.id)).status).toBe('sent');
       // With migrations on but nothing pending, connecting is read-only too.
@@ -153,4 +225,3 @@ describe('the service in the app database', () => {
     }
   });
 });
-

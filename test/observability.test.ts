@@ -13,9 +13,17 @@ import { createTestEnv, FAST_RETRIES, outcome, type TestEnv, waitFor } from './h
 
 /** A record as send() writes it, with no workflow (nothing will move it), `minutesAgo` old. */
 async function waitingRecord(env: TestEnv, minutesAgo: number, sendAt?: Date): Promise<string> {
-  const email = validateSendInput({ from: 'app@acme.example', to: 'waiting@example.com', subject: 'Waiting', text: 'x' });
+  const email = validateSendInput({
+    from: 'app@acme.example',
+    to: 'waiting@example.com',
+    subject: 'Waiting',
+    text: 'x',
+  });
   const { id } = await insertEmail(env.db, email, { payloadHash: payloadHash(email), ...(sendAt ? { sendAt } : {}) });
-  await env.pool.query("UPDATE mailer.emails SET created_on = created_on - make_interval(mins => $2) WHERE id = $1", [id, minutesAgo]);
+  await env.pool.query('UPDATE mailer.emails SET created_on = created_on - make_interval(mins => $2) WHERE id = $1', [
+    id,
+    minutesAgo,
+  ]);
   return id;
 }
 
@@ -41,8 +49,14 @@ describe('metrics and logs', () => {
     backlog.scheduledLater = await waitingRecord(env, 60, new Date(Date.now() + 3600_000));
     backlog.retrying = await waitingRecord(env, 2);
     backlog.held = await waitingRecord(env, 3);
-    await env.pool.query("UPDATE mailer.emails SET status = 'sending', attempts = 1, last_error = 'SmtpConnection: refused' WHERE id = $1", [backlog.retrying]);
-    await env.pool.query("UPDATE mailer.emails SET status = 'sending', attempts = 1, held_since = now() WHERE id = $1", [backlog.held]);
+    await env.pool.query(
+      "UPDATE mailer.emails SET status = 'sending', attempts = 1, last_error = 'SmtpConnection: refused' WHERE id = $1",
+      [backlog.retrying],
+    );
+    await env.pool.query(
+      "UPDATE mailer.emails SET status = 'sending', attempts = 1, held_since = now() WHERE id = $1",
+      [backlog.held],
+    );
     const address = `127.0.0.1:${await pickPort(undefined)}`;
     metricsUrl = `http://${address}/metrics`;
     worker = await spawnWorker({
@@ -77,7 +91,8 @@ describe('metrics and logs', () => {
     // Counters exist before anything happened, at zero, for each value of their tag.
     expect(sample(body, 'mailer_emails_sent_total')).toBe(0);
     expect(sample(body, 'mailer_emails_failed_total')).toBe(0);
-    for (const rule of ['deny', 'allow', 'per_recipient_limit']) expect(sample(body, 'mailer_emails_blocked_total', `rule="${rule}"`)).toBe(0);
+    for (const rule of ['deny', 'allow', 'per_recipient_limit'])
+      expect(sample(body, 'mailer_emails_blocked_total', `rule="${rule}"`)).toBe(0);
     expect(sample(body, 'mailer_delivery_retries_total', 'error_class="SmtpConnection"')).toBe(0);
     expect(sample(body, 'mailer_emails_purged_total', 'what="content"')).toBe(0);
     // No millisecond histograms left: the SDK's durations are seconds too.
@@ -85,11 +100,16 @@ describe('metrics and logs', () => {
     expect(body).toMatch(/^temporal_request_latency_seconds_bucket/m);
 
     // The gauges follow Postgres on the timer (MAILER_BACKLOG_INTERVAL=1s here).
-    await env.pool.query("UPDATE mailer.emails SET status = 'cancelled' WHERE id = ANY($1)", [[backlog.queuedOld, backlog.held]]);
+    await env.pool.query("UPDATE mailer.emails SET status = 'cancelled' WHERE id = ANY($1)", [
+      [backlog.queuedOld, backlog.held],
+    ]);
     await waitFor('the gauges to see the cancelled emails', async () => {
       const now = await (await fetch(metricsUrl)).text();
-      return sample(now, 'mailer_emails_waiting', 'state="queued"') === 1 && sample(now, 'mailer_emails_waiting', 'state="held"') === 0
-        && sample(now, 'mailer_oldest_unsent_email_age_seconds')! < 600;
+      return (
+        sample(now, 'mailer_emails_waiting', 'state="queued"') === 1 &&
+        sample(now, 'mailer_emails_waiting', 'state="held"') === 0 &&
+        sample(now, 'mailer_oldest_unsent_email_age_seconds')! < 600
+      );
     });
     await env.pool.query("UPDATE mailer.emails SET status = 'cancelled' WHERE id = ANY($1)", [Object.values(backlog)]);
   });
@@ -97,12 +117,22 @@ describe('metrics and logs', () => {
   it('counts sent, retried, failed and blocked emails and serves them with the SDK metrics', async () => {
     await env.pool.query("INSERT INTO mailer.recipient_rules (kind, pattern) VALUES ('deny', '@blocked.example')");
     env.sink.replyQueue.push({ kind: 'reject', code: 421, message: 'busy' });
-    const retriedThenSent = await env.client.send({ from: 'app@acme.example', to: 'secret-person@example.com', subject: 'Secret subject line', text: 'secret body text' });
+    const retriedThenSent = await env.client.send({
+      from: 'app@acme.example',
+      to: 'secret-person@example.com',
+      subject: 'Secret subject line',
+      text: 'secret body text',
+    });
     expect(await outcome(env, retriedThenSent.workflowId)).toEqual({ status: 'sent' });
     env.sink.replyQueue.push({ kind: 'reject', code: 550, message: 'no' });
     const failed = await env.client.send({ from: 'app@acme.example', to: 'gone@example.com', subject: 's', text: 't' });
     await outcome(env, failed.workflowId);
-    const blocked = await env.client.send({ from: 'app@acme.example', to: 'x@blocked.example', subject: 's', text: 't' });
+    const blocked = await env.client.send({
+      from: 'app@acme.example',
+      to: 'x@blocked.example',
+      subject: 's',
+      text: 't',
+    });
     expect(await outcome(env, blocked.workflowId)).toEqual({ status: 'blocked' });
 
     // Every line asserted is waited for, not two of them as a sign of the rest:
@@ -128,16 +158,25 @@ describe('metrics and logs', () => {
     // Logs: JSON lines with the email id and outcome; no address, subject or body.
     // The worker's output reaches its log file through a pipe and a file stream,
     // which may trail the email's outcome: wait for the lines asserted.
-    const entries = await waitFor('the email\'s log lines in the worker log', async () => {
-      const all = (await readFile(worker.logFile, 'utf8')).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const entries = await waitFor("the email's log lines in the worker log", async () => {
+      const all = (await readFile(worker.logFile, 'utf8'))
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       const ofEmail = all.filter((e) => e.emailId === retriedThenSent.id);
-      return ofEmail.some((e) => e.msg === 'email sent') && ofEmail.some((e) => e.msg === 'email step' && e.status === 'retrying') ? all : undefined;
+      return ofEmail.some((e) => e.msg === 'email sent') &&
+        ofEmail.some((e) => e.msg === 'email step' && e.status === 'retrying')
+        ? all
+        : undefined;
     });
     const sentLine = entries.find((e) => e.msg === 'email sent' && e.emailId === retriedThenSent.id);
     expect(sentLine).toMatchObject({ level: 'INFO', outcome: 'sent', workflowId: retriedThenSent.workflowId });
-    expect(entries.some((e) => e.msg === 'email step' && e.emailId === retriedThenSent.id && e.status === 'retrying')).toBe(true);
+    expect(
+      entries.some((e) => e.msg === 'email step' && e.emailId === retriedThenSent.id && e.status === 'retrying'),
+    ).toBe(true);
     const logs = (await readFile(worker.logFile, 'utf8')).split('\n').filter((l) => l.startsWith('{'));
     const all = logs.join('\n');
-    for (const secret of ['secret-person@example.com', 'Secret subject line', 'secret body text']) expect(all).not.toContain(secret);
+    for (const secret of ['secret-person@example.com', 'Secret subject line', 'secret body text'])
+      expect(all).not.toContain(secret);
   });
 });

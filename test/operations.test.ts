@@ -48,7 +48,10 @@ describe('lost emails', () => {
 
     await env.startWorker();
     // Two reconciles at once: both may start, the second joins the first.
-    const [a, b] = await Promise.all([runMailer(env, 'reconcile', '--older-than', '0s'), runMailer(env, 'reconcile', '--older-than', '0s')]);
+    const [a, b] = await Promise.all([
+      runMailer(env, 'reconcile', '--older-than', '0s'),
+      runMailer(env, 'reconcile', '--older-than', '0s'),
+    ]);
     expect(a.code).toBe(0);
     expect(b.code).toBe(0);
     for (const id of [neverStarted, terminated.id]) {
@@ -64,9 +67,17 @@ describe('lost emails', () => {
     const tomorrow = new Date(Date.now() + 24 * 3600_000);
     const scheduled = [];
     for (let i = 0; i < 150; i++) {
-      scheduled.push(await env.client.send({ from: FROM, to: `later-${i}@example.com`, subject: 'Later', text: 'Hello' }, { sendAt: tomorrow }));
+      scheduled.push(
+        await env.client.send(
+          { from: FROM, to: `later-${i}@example.com`, subject: 'Later', text: 'Hello' },
+          { sendAt: tomorrow },
+        ),
+      );
     }
-    const lostIds = [await recordWithoutWorkflow(env, 'lost-1@example.com'), await recordWithoutWorkflow(env, 'lost-2@example.com')];
+    const lostIds = [
+      await recordWithoutWorkflow(env, 'lost-1@example.com'),
+      await recordWithoutWorkflow(env, 'lost-2@example.com'),
+    ];
     // A workflow visibility does not list yet is confirmed by a describe, so
     // no waiting for visibility here: the answer must be right at once.
     const lost = await runMailer(env, 'lost', '--older-than', '0s');
@@ -102,8 +113,19 @@ describe('stuck emails, cancel and retry', () => {
     const cli = inject('stack').temporalCli!;
     const query = `EmailStatus = 'retrying' AND TaskQueue = '${env.config.temporal.taskQueue}'`;
     await waitFor('the temporal CLI to list it as retrying', async () => {
-      const { stdout } = await exec(cli, ['workflow', 'list', '--address', env.config.temporal.address, '--query', query, '--output', 'json']);
-      return (JSON.parse(stdout || '[]') as { execution: { workflowId: string } }[]).some((w) => w.execution.workflowId === sent.workflowId);
+      const { stdout } = await exec(cli, [
+        'workflow',
+        'list',
+        '--address',
+        env.config.temporal.address,
+        '--query',
+        query,
+        '--output',
+        'json',
+      ]);
+      return (JSON.parse(stdout || '[]') as { execution: { workflowId: string } }[]).some(
+        (w) => w.execution.workflowId === sent.workflowId,
+      );
     });
 
     await env.sink.listen();
@@ -131,7 +153,10 @@ describe('stuck emails, cancel and retry', () => {
   it('cancels a retrying email with the temporal CLI', async () => {
     await env.sink.close();
     const sent = await env.client.send({ from: FROM, to: 'cli-cancel@example.com', subject: 'C', text: 'Hello' });
-    await waitFor('a failed attempt', async () => (await row(env, sent.id)).attempts >= 1 && (await row(env, sent.id)).last_error);
+    await waitFor(
+      'a failed attempt',
+      async () => (await row(env, sent.id)).attempts >= 1 && (await row(env, sent.id)).last_error,
+    );
     const cli = inject('stack').temporalCli!;
     await exec(cli, ['workflow', 'cancel', '--address', env.config.temporal.address, '--workflow-id', sent.workflowId]);
     await outcome(env, sent.workflowId);
@@ -157,7 +182,8 @@ describe('stuck emails, cancel and retry', () => {
     // Visibility has the new run's completion a moment after its result.
     const runs = await waitFor('visibility to list the completed run', async () => {
       const names = [];
-      for await (const w of env.client.temporal.workflow.list({ query: `WorkflowId = '${sent.workflowId}'` })) names.push(w.status.name);
+      for await (const w of env.client.temporal.workflow.list({ query: `WorkflowId = '${sent.workflowId}'` }))
+        names.push(w.status.name);
       return names.includes('COMPLETED') ? names : undefined;
     });
     expect(runs.sort()).toEqual(['COMPLETED', 'FAILED']);
@@ -172,7 +198,10 @@ describe('reconcile Schedule', () => {
     env = await createTestEnv({ RECONCILE_INTERVAL: '2s', RECONCILE_OLDER_THAN: '1s' });
   });
   afterAll(async () => {
-    await env.client.temporal.schedule.getHandle(reconcileScheduleId(env.config.temporal.taskQueue)).delete().catch(() => {});
+    await env.client.temporal.schedule
+      .getHandle(reconcileScheduleId(env.config.temporal.taskQueue))
+      .delete()
+      .catch(() => {});
     await env?.close();
   });
 
@@ -181,13 +210,16 @@ describe('reconcile Schedule', () => {
     // Workers create it in the background, and schedules are listed from visibility.
     const ids = await waitFor('visibility to list the Schedule', async () => {
       const found = [];
-      for await (const s of env.client.temporal.schedule.list()) if (s.scheduleId.includes(env.config.temporal.taskQueue)) found.push(s.scheduleId);
+      for await (const s of env.client.temporal.schedule.list())
+        if (s.scheduleId.includes(env.config.temporal.taskQueue)) found.push(s.scheduleId);
       return found.length ? found : undefined;
     });
     expect(ids).toEqual([reconcileScheduleId(env.config.temporal.taskQueue)]);
 
     const lostId = await recordWithoutWorkflow(env, 'scheduled-rescue@example.com');
-    await waitFor('the schedule to resend the lost email', async () => (await row(env, lostId)).status === 'sent', { timeoutMs: 45_000 });
+    await waitFor('the schedule to resend the lost email', async () => (await row(env, lostId)).status === 'sent', {
+      timeoutMs: 45_000,
+    });
     expect(delivered(env, 'scheduled-rescue@example.com')).toBe(1);
   });
 });

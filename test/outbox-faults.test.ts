@@ -83,34 +83,51 @@ describe('the relay under faults', { timeout: 180_000 }, () => {
   }
 
   const sqlSend = (client: pg.PoolClient, to: string) =>
-    client.query<{ id: string }>('SELECT mailer.send_email($1::jsonb) AS id', [{ from: FROM, to, subject: `for ${to}`, text: 'x' }]).then((r) => r.rows[0]!.id);
+    client
+      .query<{ id: string }>('SELECT mailer.send_email($1::jsonb) AS id', [
+        { from: FROM, to, subject: `for ${to}`, text: 'x' },
+      ])
+      .then((r) => r.rows[0]!.id);
   const copies = (id: string) => sink.messages.filter((m) => m.raw.includes(`<${id}@acme.example>`)).length;
   /** Relay connections of this database (`mailer-relay <pid>` for passes, `… listen` for LISTEN), by worker pid. */
-  const relays = async (where = 'true') => (await mailer.pool.query<{ pid: number; state: string }>(
-    `SELECT substring(application_name from 'mailer-relay ([0-9]+)')::int AS pid, state FROM pg_stat_activity
+  const relays = async (where = 'true') =>
+    (
+      await mailer.pool.query<{ pid: number; state: string }>(
+        `SELECT substring(application_name from 'mailer-relay ([0-9]+)')::int AS pid, state FROM pg_stat_activity
       WHERE datname = current_database() AND application_name LIKE 'mailer-relay %' AND ${where}`,
-  )).rows;
+      )
+    ).rows;
   const listening = async () => (await relays("application_name LIKE '% listen'")).length;
 
   async function expectDeliveredOnce(ids: string[], timeoutMs = 60_000) {
-    await waitFor(`${ids.length} email(s) sent`, async () => {
-      const { rows } = await mailer.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM mailer.emails WHERE id = ANY($1) AND email_has_been_sent', [ids]);
-      return rows[0]!.n === ids.length;
-    }, { timeoutMs, intervalMs: 250 });
+    await waitFor(
+      `${ids.length} email(s) sent`,
+      async () => {
+        const { rows } = await mailer.pool.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM mailer.emails WHERE id = ANY($1) AND email_has_been_sent',
+          [ids],
+        );
+        return rows[0]!.n === ids.length;
+      },
+      { timeoutMs, intervalMs: 250 },
+    );
     for (const id of ids) expect(copies(id), `copies of ${id}`).toBe(1);
     // One run per email: every start after the first joined it.
     const runs = new Map<string, number>();
     await waitFor('every run in visibility', async () => {
       runs.clear();
       const query = `TaskQueue = '${TASK_QUEUE}' AND WorkflowId IN (${ids.map((id) => `'email-${id}'`).join(', ')})`;
-      for await (const wf of mailer.temporal.workflow.list({ query })) runs.set(wf.workflowId, (runs.get(wf.workflowId) ?? 0) + 1);
+      for await (const wf of mailer.temporal.workflow.list({ query }))
+        runs.set(wf.workflowId, (runs.get(wf.workflowId) ?? 0) + 1);
       return runs.size === ids.length;
     });
     expect([...runs.values()].every((n) => n === 1)).toBe(true);
-    expect((await mailer.pool.query('SELECT email_id FROM mailer.outbox WHERE email_id = ANY($1)', [ids])).rowCount).toBe(0);
+    expect(
+      (await mailer.pool.query('SELECT email_id FROM mailer.outbox WHERE email_id = ANY($1)', [ids])).rowCount,
+    ).toBe(0);
   }
 
-  it('the worker that picked a committed email is SIGKILLed before starting it: the other worker\'s sweep starts it', async () => {
+  it("the worker that picked a committed email is SIGKILLed before starting it: the other worker's sweep starts it", async () => {
     const [a, b] = [await worker('1s'), await worker('1s')];
     // Whichever relay picks the email waits inside its pass, outbox row locked
     // and workflow not started: validating it writes its recipients, and their
@@ -121,10 +138,14 @@ describe('the relay under faults', { timeout: 180_000 }, () => {
       await blocker.query('BEGIN');
       await blocker.query('LOCK TABLE mailer.email_recipients IN EXCLUSIVE MODE');
       id = await transaction((client) => sqlSend(client, 'killed-relay@example.com'));
-      const holder = await waitFor('one relay holding the email in its pass', async () => {
-        const busy = await relays("state = 'idle in transaction'");
-        return busy.length === 1 ? busy[0]!.pid : undefined;
-      }, { timeoutMs: 15_000 });
+      const holder = await waitFor(
+        'one relay holding the email in its pass',
+        async () => {
+          const busy = await relays("state = 'idle in transaction'");
+          return busy.length === 1 ? busy[0]!.pid : undefined;
+        },
+        { timeoutMs: 15_000 },
+      );
       const victim = [a, b].find((w) => w.process.pid === holder);
       expect(victim, 'the holder is one of our workers').toBeDefined();
       await victim!.kill();
@@ -148,7 +169,11 @@ describe('the relay under faults', { timeout: 180_000 }, () => {
     await stack.postgres!.launch();
     await waitFor('two relays listening again', async () => (await listening()) === 2, { timeoutMs: 30_000 });
     const started = Date.now();
-    const id = await transaction((client) => mailer.send({ from: FROM, to: 'after-restart@example.com', subject: 'after restart', text: 'x' }, { db: client }).then((r) => r.id));
+    const id = await transaction((client) =>
+      mailer
+        .send({ from: FROM, to: 'after-restart@example.com', subject: 'after restart', text: 'x' }, { db: client })
+        .then((r) => r.id),
+    );
     await expectDeliveredOnce([id], 30_000);
     expect(Date.now() - started).toBeLessThan(30_000);
   });
@@ -156,10 +181,19 @@ describe('the relay under faults', { timeout: 180_000 }, () => {
   it('three workers share a stream of commits: each email started once and delivered once', async () => {
     await Promise.all([worker('2s'), worker('2s'), worker('2s')]);
     await waitFor('three relays listening', async () => (await listening()) === 3);
-    const batches = await Promise.all(Array.from({ length: 20 }, (_, i) => transaction(async (client) => {
-      const viaNode = await mailer.sendMany([0, 1].map((j) => ({ email: { from: FROM, to: `three-${i}-${j}@example.com`, subject: `three ${i}.${j}`, text: 'x' } })), { db: client });
-      return [...viaNode.map((r) => r.id), await sqlSend(client, `three-${i}-sql@example.com`)];
-    })));
+    const batches = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        transaction(async (client) => {
+          const viaNode = await mailer.sendMany(
+            [0, 1].map((j) => ({
+              email: { from: FROM, to: `three-${i}-${j}@example.com`, subject: `three ${i}.${j}`, text: 'x' },
+            })),
+            { db: client },
+          );
+          return [...viaNode.map((r) => r.id), await sqlSend(client, `three-${i}-sql@example.com`)];
+        }),
+      ),
+    );
     await expectDeliveredOnce(batches.flat(), 90_000);
   });
 });

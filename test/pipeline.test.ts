@@ -30,7 +30,13 @@ describe('email pipeline', () => {
       headers: { 'X-Entity-Ref-ID': 'invoice-42' },
       attachments: [
         { filename: 'invoice-42.pdf', content: PDF, contentType: 'application/pdf' },
-        { filename: 'logo.png', content: LOGO.toString('base64'), encoding: 'base64', contentType: 'image/png', cid: 'logo@acme' },
+        {
+          filename: 'logo.png',
+          content: LOGO.toString('base64'),
+          encoding: 'base64',
+          contentType: 'image/png',
+          cid: 'logo@acme',
+        },
       ],
     });
     expect(sent.created).toBe(true);
@@ -68,7 +74,13 @@ describe('email pipeline', () => {
 
     // Only ids travel through Temporal: no address, subject or body text in the history.
     const history = JSON.stringify(await env.client.temporal.workflow.getHandle(sent.workflowId).fetchHistory());
-    for (const secret of ['ann@example.com', 'acme.example', 'invoice #42', 'Invoice attached', PDF.toString('base64').slice(0, 40)]) {
+    for (const secret of [
+      'ann@example.com',
+      'acme.example',
+      'invoice #42',
+      'Invoice attached',
+      PDF.toString('base64').slice(0, 40),
+    ]) {
       expect(history).not.toContain(secret);
     }
   });
@@ -83,19 +95,24 @@ describe('email pipeline', () => {
     const third = await env.client.send(input, { idempotencyKey: 'welcome-idem-1' });
     expect(third).toMatchObject({ id: first.id, created: false });
 
-    const error = await env.client.send({ ...input, text: 'Hello again' }, { idempotencyKey: 'welcome-idem-1' }).catch((e: unknown) => e);
+    const error = await env.client
+      .send({ ...input, text: 'Hello again' }, { idempotencyKey: 'welcome-idem-1' })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IdempotencyConflictError);
     expect((error as IdempotencyConflictError).field).toBe('idempotencyKey');
     expect((error as IdempotencyConflictError).code).toBe('IDEMPOTENCY_CONFLICT');
     // The key's owner is someone else's email: its id is not disclosed.
     expect((error as Error).message).not.toContain(first.id);
 
-    const { rows } = await env.pool.query("SELECT count(*)::int AS n FROM mailer.emails WHERE idempotency_key = 'welcome-idem-1'");
+    const { rows } = await env.pool.query(
+      "SELECT count(*)::int AS n FROM mailer.emails WHERE idempotency_key = 'welcome-idem-1'",
+    );
     expect(rows[0].n).toBe(1);
     // Visibility has the run's completion a moment after its result.
     const runs = await waitFor('visibility to list the completed run', async () => {
       const found = [];
-      for await (const w of env.client.temporal.workflow.list({ query: `WorkflowId = '${first.workflowId}'` })) found.push(w.status.name);
+      for await (const w of env.client.temporal.workflow.list({ query: `WorkflowId = '${first.workflowId}'` }))
+        found.push(w.status.name);
       return found.includes('COMPLETED') ? found : undefined;
     });
     expect(runs).toEqual(['COMPLETED']);
@@ -106,9 +123,15 @@ describe('email pipeline', () => {
   it('survives an SMTP server answering 421 and then refusing connections: delivered once, attempts recorded', async () => {
     env.sink.replyQueue.push({ kind: 'reject', code: 421, message: '4.3.2 Service not available, closing channel' });
     const sent = await env.client.send({ from: FROM, to: 'flaky@example.com', subject: 'Flaky', text: 'Hi' });
-    await waitFor('the 421 to be recorded', async () => (await row(env, sent.id)).last_error?.includes('421'), { timeoutMs: 20_000 });
+    await waitFor('the 421 to be recorded', async () => (await row(env, sent.id)).last_error?.includes('421'), {
+      timeoutMs: 20_000,
+    });
     await env.sink.close();
-    await waitFor('an attempt against the closed port', async () => (await row(env, sent.id)).last_error?.includes('SmtpConnection'), { timeoutMs: 20_000 });
+    await waitFor(
+      'an attempt against the closed port',
+      async () => (await row(env, sent.id)).last_error?.includes('SmtpConnection'),
+      { timeoutMs: 20_000 },
+    );
     await env.sink.listen();
     expect(await outcome(env, sent.workflowId)).toEqual({ status: 'sent' });
     const record = await row(env, sent.id);
@@ -132,8 +155,14 @@ describe('email pipeline', () => {
 
   it('waits for send_at, and a cancel before it means nothing is ever sent', async () => {
     const later = new Date(Date.now() + 60 * 60 * 1000);
-    const sent = await env.client.send({ from: FROM, to: 'later@example.com', subject: 'Later', text: 'Hi' }, { sendAt: later });
-    await waitFor('the workflow to sleep until send_at', async () => (await env.client.status(sent.id)).workflow?.state?.step === 'scheduled');
+    const sent = await env.client.send(
+      { from: FROM, to: 'later@example.com', subject: 'Later', text: 'Hi' },
+      { sendAt: later },
+    );
+    await waitFor(
+      'the workflow to sleep until send_at',
+      async () => (await env.client.status(sent.id)).workflow?.state?.step === 'scheduled',
+    );
     expect((await row(env, sent.id)).status).toBe('scheduled');
     expect(await env.client.cancel(sent.id)).toEqual({ id: sent.id, status: 'cancelled' });
     const description = await env.client.temporal.workflow.getHandle(sent.workflowId).describe();
@@ -143,7 +172,10 @@ describe('email pipeline', () => {
 
   it('delivers a scheduled email no earlier than its send_at', async () => {
     const at = new Date(Date.now() + 3000);
-    const sent = await env.client.send({ from: FROM, to: 'soon@example.com', subject: 'Soon', text: 'Hi' }, { sendAt: at.toISOString() });
+    const sent = await env.client.send(
+      { from: FROM, to: 'soon@example.com', subject: 'Soon', text: 'Hi' },
+      { sendAt: at.toISOString() },
+    );
     expect(await outcome(env, sent.workflowId)).toEqual({ status: 'sent' });
     const message = env.sink.messages.find((m) => m.rcptTo.includes('soon@example.com'))!;
     expect(new Date(message.receivedAt).getTime()).toBeGreaterThanOrEqual(at.getTime());

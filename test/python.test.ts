@@ -16,10 +16,19 @@ const python = path.join(venv, 'bin/python');
 
 /** The example's virtualenv with its pinned requirements (PyPI), made once. */
 async function ensureVenv(): Promise<void> {
-  const ready = existsSync(python) && (await run(python, ['-c', 'import psycopg']).then(() => true, () => false));
+  const ready =
+    existsSync(python) &&
+    (await run(python, ['-c', 'import psycopg']).then(
+      () => true,
+      () => false,
+    ));
   if (ready) return;
   await run('python3', ['-m', 'venv', venv]);
-  await run(path.join(venv, 'bin/pip'), ['install', '--quiet', '--disable-pip-version-check', '-r', path.join(example, 'requirements.txt')], { timeout: 300_000 });
+  await run(
+    path.join(venv, 'bin/pip'),
+    ['install', '--quiet', '--disable-pip-version-check', '-r', path.join(example, 'requirements.txt')],
+    { timeout: 300_000 },
+  );
 }
 
 describe('from Python, with psycopg', () => {
@@ -42,7 +51,8 @@ describe('from Python, with psycopg', () => {
       return { code: e.code, out: JSON.parse(e.stdout) };
     }
   }
-  const orders = async (email: string) => (await env.pool.query('SELECT id FROM public.orders WHERE email = $1', [email])).rowCount;
+  const orders = async (email: string) =>
+    (await env.pool.query('SELECT id FROM public.orders WHERE email = $1', [email])).rowCount;
   const at = (address: string) => env.sink.messages.filter((m) => m.rcptTo.includes(address));
 
   it('a rolled-back transaction leaves neither the order nor the email; a committed one is delivered once', async () => {
@@ -60,15 +70,30 @@ describe('from Python, with psycopg', () => {
   });
 
   it('a malformed message is refused at call time, naming the field, and the order is rolled back with it', async () => {
-    const refused = await sendOrder('--to', 'py-malformed@example.com', '--message', JSON.stringify({ from: 'shop@acme.example', subject: 'x', text: 'y' }));
-    expect(refused).toEqual({ code: 2, out: { error: { sqlstate: '22023', field: 'to', message: 'to: is required' } } });
+    const refused = await sendOrder(
+      '--to',
+      'py-malformed@example.com',
+      '--message',
+      JSON.stringify({ from: 'shop@acme.example', subject: 'x', text: 'y' }),
+    );
+    expect(refused).toEqual({
+      code: 2,
+      out: { error: { sqlstate: '22023', field: 'to', message: 'to: is required' } },
+    });
     expect(await orders('py-malformed@example.com')).toBe(0);
   });
 
   it('a message the validator refuses ends rejected, with the field and the reason, and is never sent', async () => {
-    const rejected = await sendOrder('--to', 'py-rejected@example.com', '--message',
-      JSON.stringify({ from: 'shop@acme.example', to: 'py-rejected@[10.0.0.1]', subject: 'x', text: 'y' }));
-    expect(rejected).toMatchObject({ code: 0, out: { status: 'rejected', lastError: expect.stringMatching(/^to: is not a valid email address/) } });
+    const rejected = await sendOrder(
+      '--to',
+      'py-rejected@example.com',
+      '--message',
+      JSON.stringify({ from: 'shop@acme.example', to: 'py-rejected@[10.0.0.1]', subject: 'x', text: 'y' }),
+    );
+    expect(rejected).toMatchObject({
+      code: 0,
+      out: { status: 'rejected', lastError: expect.stringMatching(/^to: is not a valid email address/) },
+    });
     // The order committed: the email is a record of what was refused, not a lost one.
     expect(await orders('py-rejected@example.com')).toBe(1);
     expect(env.sink.messages.filter((m) => m.raw.includes('py-rejected'))).toHaveLength(0);

@@ -20,17 +20,35 @@ describe('global rate limit', () => {
   /** When Temporal handed out each `deliver` attempt (its ActivityTaskStarted), in ms: the limiter itself, without the sink's jitter. */
   async function dispatchTimes(workflowId: string): Promise<number[]> {
     const events = (await env.client.temporal.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
-    const deliver = new Set(events
-      .filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === 'deliver')
-      .map((e) => String(e.eventId)));
+    const deliver = new Set(
+      events
+        .filter(
+          (e) =>
+            e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
+            e.activityTaskScheduledEventAttributes?.activityType?.name === 'deliver',
+        )
+        .map((e) => String(e.eventId)),
+    );
     return events
-      .filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED && deliver.has(String(e.activityTaskStartedEventAttributes?.scheduledEventId)))
+      .filter(
+        (e) =>
+          e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED &&
+          deliver.has(String(e.activityTaskStartedEventAttributes?.scheduledEventId)),
+      )
       .map((e) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6);
   }
 
   it('holds the rate across two workers: one bucketful at once, then RATE per second', async () => {
     const sent = [];
-    for (let i = 0; i < EMAILS; i++) sent.push(await env.client.send({ from: 'limit@acme.example', to: `limit-${i}@example.com`, subject: `Limited ${i}`, text: 'x' }));
+    for (let i = 0; i < EMAILS; i++)
+      sent.push(
+        await env.client.send({
+          from: 'limit@acme.example',
+          to: `limit-${i}@example.com`,
+          subject: `Limited ${i}`,
+          text: 'x',
+        }),
+      );
     await receivedMessages(env.sink, EMAILS, 60_000);
     const times: number[] = [];
     for (const s of sent) {

@@ -12,7 +12,10 @@ const dir = path.resolve(import.meta.dirname, 'fixtures/histories');
 async function histories() {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
   return Promise.all(
-    files.map(async (file) => ({ workflowId: file, history: historyFromJSON(JSON.parse(await readFile(path.join(dir, file), 'utf8'))) })),
+    files.map(async (file) => ({
+      workflowId: file,
+      history: historyFromJSON(JSON.parse(await readFile(path.join(dir, file), 'utf8'))),
+    })),
   );
 }
 
@@ -21,7 +24,10 @@ describe('workflow replay', () => {
     const recorded = await histories();
     expect(recorded.length).toBeGreaterThanOrEqual(6);
     const results = [];
-    for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: inject('workflowBundlePath') } }, recorded)) {
+    for await (const result of Worker.runReplayHistories(
+      { workflowBundle: { codePath: inject('workflowBundlePath') } },
+      recorded,
+    )) {
       results.push({ id: result.workflowId, error: result.error?.message });
     }
     expect(results).toEqual(recorded.map((r) => ({ id: r.workflowId, error: undefined })));
@@ -34,7 +40,9 @@ describe('workflow replay', () => {
       logger: new DefaultLogger('WARN'),
     });
     const sent = (await histories()).find((h) => h.workflowId === 'send-email-sent.json')!;
-    const error = await Worker.runReplayHistory({ workflowBundle: { code: altered.code } }, sent.history).catch((e: unknown) => e);
+    const error = await Worker.runReplayHistory({ workflowBundle: { code: altered.code } }, sent.history).catch(
+      (e: unknown) => e,
+    );
     expect((error as Error).name).toBe('DeterminismViolationError');
   });
 });

@@ -17,13 +17,17 @@ export async function age(env: TestEnv, ids: string[], days: number): Promise<vo
        FROM unnest($1::uuid[]) WITH ORDINALITY o(id, n) WHERE e.id = o.id`,
     [ids, days, ids.length],
   );
-  await env.pool.query('UPDATE mailer.email_recipients r SET created_on = e.created_on FROM mailer.emails e WHERE r.email_id = e.id AND e.id = ANY($1)', [ids]);
+  await env.pool.query(
+    'UPDATE mailer.email_recipients r SET created_on = e.created_on FROM mailer.emails e WHERE r.email_id = e.id AND e.id = ANY($1)',
+    [ids],
+  );
 }
 
 /** A record written the way send() writes it, with no workflow (nothing will move it). */
 export async function recordOnly(env: TestEnv, input: EmailInput, sendAt?: Date): Promise<string> {
   const email = validateSendInput(input);
-  return (await insertEmail(env.db, email, { payloadHash: payloadHash(email, sendAt), ...(sendAt ? { sendAt } : {}) })).id;
+  return (await insertEmail(env.db, email, { payloadHash: payloadHash(email, sendAt), ...(sendAt ? { sendAt } : {}) }))
+    .id;
 }
 
 export interface Stored {
@@ -35,14 +39,25 @@ export interface Stored {
 
 /** What Postgres holds of each email: its content and its child rows. */
 export async function stored(env: TestEnv, ids: string[]): Promise<Map<string, Stored>> {
-  const { rows } = await env.pool.query<{ id: string; purged: boolean; subject: string | null; attachments: number; recipients: number }>(
+  const { rows } = await env.pool.query<{
+    id: string;
+    purged: boolean;
+    subject: string | null;
+    attachments: number;
+    recipients: number;
+  }>(
     `SELECT e.id, e.purged_at IS NOT NULL AS purged, e.subject,
             (SELECT count(*)::int FROM mailer.email_attachments a WHERE a.email_id = e.id) AS attachments,
             (SELECT count(*)::int FROM mailer.email_recipients r WHERE r.email_id = e.id) AS recipients
        FROM mailer.emails e WHERE e.id = ANY($1)`,
     [ids],
   );
-  return new Map(rows.map((r) => [r.id, { purged: r.purged, subject: r.subject, attachments: r.attachments, recipients: r.recipients }]));
+  return new Map(
+    rows.map((r) => [
+      r.id,
+      { purged: r.purged, subject: r.subject, attachments: r.attachments, recipients: r.recipients },
+    ]),
+  );
 }
 
 /** Whole or purged, never half: a purged email has no content and no child rows; a kept one has all of them. */

@@ -23,7 +23,9 @@ describe('the per-recipient limit after a purge', () => {
   afterAll(() => env?.close());
 
   it('keeps the recipients an email not yet judged will count, and purges them once it is', async () => {
-    await env.pool.query("INSERT INTO mailer.recipient_limits (scope, max_emails, window_minutes) VALUES ('per_recipient', 1, 60)");
+    await env.pool.query(
+      "INSERT INTO mailer.recipient_limits (scope, max_emails, window_minutes) VALUES ('per_recipient', 1, 60)",
+    );
     // Two emails sent 31 days ago, to x and to y; a minute after the first, a second email to x was
     // submitted and is still waiting (its worker was down): the limit must judge it by the first.
     const first = await env.client.send({ from: FROM, to: 'x@example.com', subject: 'First', text: 'x' });
@@ -41,7 +43,10 @@ describe('the per-recipient limit after a purge', () => {
     // The worker comes back: the waiting email is judged as it was submitted, counting the first.
     await env.startWorker();
     expect(await outcome(env, waiting.workflowId)).toEqual({ status: 'blocked' });
-    expect((await row(env, waiting.id)).block_reason).toMatchObject({ rule: 'per_recipient_limit', over: [{ address: 'x@example.com', earlier: 1 }] });
+    expect((await row(env, waiting.id)).block_reason).toMatchObject({
+      rule: 'per_recipient_limit',
+      over: [{ address: 'x@example.com', earlier: 1 }],
+    });
     expect(env.sink.messages.filter((m) => m.rcptTo.includes('x@example.com'))).toHaveLength(0);
     // Judged and final: nothing needs the first email's recipient any more.
     expect(await purgeExpired(env.db, policy)).toMatchObject({ contentPurged: 1 });
@@ -63,14 +68,17 @@ describe('a purge interrupted halfway', () => {
   });
 
   const spawn = async (name: string) => {
-    const worker = await spawnWorker({
-      ...FAST_RETRIES,
-      DATABASE_URL: env.config.databaseUrl,
-      SMTP_URL: env.sink.url,
-      TEMPORAL_ADDRESS: env.config.temporal.address,
-      TEMPORAL_TASK_QUEUE: env.config.temporal.taskQueue,
-      MAILER_PURGE_BATCH_SIZE: '5',
-    }, name);
+    const worker = await spawnWorker(
+      {
+        ...FAST_RETRIES,
+        DATABASE_URL: env.config.databaseUrl,
+        SMTP_URL: env.sink.url,
+        TEMPORAL_ADDRESS: env.config.temporal.address,
+        TEMPORAL_TASK_QUEUE: env.config.temporal.taskQueue,
+        MAILER_PURGE_BATCH_SIZE: '5',
+      },
+      name,
+    );
     workers.push(worker);
     return worker;
   };
@@ -81,10 +89,15 @@ describe('a purge interrupted halfway', () => {
     // 60 sent emails with an attachment and two recipients each, final for 40 days (oldest first in this order).
     const ids: string[] = [];
     for (let i = 0; i < 60; i++) {
-      ids.push(await recordOnly(env, {
-        from: FROM, to: [`a${i}@example.com`, `b${i}@example.com`], subject: `Report ${i}`, text: 'x',
-        attachments: [{ filename: 'report.csv', content: `row,${i}\n` }],
-      }));
+      ids.push(
+        await recordOnly(env, {
+          from: FROM,
+          to: [`a${i}@example.com`, `b${i}@example.com`],
+          subject: `Report ${i}`,
+          text: 'x',
+          attachments: [{ filename: 'report.csv', content: `row,${i}\n` }],
+        }),
+      );
     }
     for (const id of ids) await recordSent(env.db, id, '250 ok', 100);
     await age(env, ids, 40);
@@ -97,7 +110,9 @@ describe('a purge interrupted halfway', () => {
 
     const first = await spawn('worker-1');
     await startPurge('purge-first');
-    const purgedCount = async () => (await env.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM mailer.emails WHERE purged_at IS NOT NULL')).rows[0]!.n;
+    const purgedCount = async () =>
+      (await env.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM mailer.emails WHERE purged_at IS NOT NULL'))
+        .rows[0]!.n;
     await waitFor('six batches purged and the seventh waiting on the held row', async () => {
       const waiting = await env.pool.query<{ pid: number }>(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%purged_at%'",
@@ -132,7 +147,10 @@ describe('a purge interrupted halfway', () => {
     expect(ids.filter((id) => !s.get(id)!.purged)).toEqual([]);
     expect(ids.filter((id) => !wholeOrPurged(s.get(id)!, { attachments: 1, recipients: 2 }))).toEqual([]);
     // Everything the sent guarantee needs is still there.
-    const { rows } = await env.pool.query('SELECT count(*)::int AS n FROM mailer.emails WHERE email_has_been_sent AND status = $1 AND sent_at IS NOT NULL', ['sent']);
+    const { rows } = await env.pool.query(
+      'SELECT count(*)::int AS n FROM mailer.emails WHERE email_has_been_sent AND status = $1 AND sent_at IS NOT NULL',
+      ['sent'],
+    );
     expect(rows[0].n).toBe(60);
   });
 });
@@ -143,7 +161,10 @@ describe('purge Schedule', () => {
     env = await createTestEnv({ MAILER_PURGE_INTERVAL: '2s' });
   });
   afterAll(async () => {
-    await env.client.temporal.schedule.getHandle(purgeScheduleId(env.config.temporal.taskQueue)).delete().catch(() => {});
+    await env.client.temporal.schedule
+      .getHandle(purgeScheduleId(env.config.temporal.taskQueue))
+      .delete()
+      .catch(() => {});
     await env?.close();
   });
 
@@ -152,9 +173,13 @@ describe('purge Schedule', () => {
     await recordSent(env.db, id, '250 ok', 100);
     await age(env, [id], 31);
     await env.startWorker();
-    await waitFor('the Schedule to purge the email', async () => (await stored(env, [id])).get(id)!.purged, { timeoutMs: 45_000 });
-    const description = await env.client.temporal.schedule.getHandle(purgeScheduleId(env.config.temporal.taskQueue)).describe();
+    await waitFor('the Schedule to purge the email', async () => (await stored(env, [id])).get(id)!.purged, {
+      timeoutMs: 45_000,
+    });
+    const description = await env.client.temporal.schedule
+      .getHandle(purgeScheduleId(env.config.temporal.taskQueue))
+      .describe();
     expect(description.action).toMatchObject({ workflowType: 'purgeWorkflow' });
-    expect((await row(env, id))).toMatchObject({ status: 'sent', email_has_been_sent: true, subject: null });
+    expect(await row(env, id)).toMatchObject({ status: 'sent', email_has_been_sent: true, subject: null });
   });
 });

@@ -17,13 +17,18 @@ describe('deliver retry schedule (time-skipping server)', () => {
   let testEnv: TestWorkflowEnvironment;
   beforeAll(async () => {
     const server = await resolveBinary(TEMPORAL_TEST_SERVER, { log: () => {} });
-    testEnv = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: server.path } } });
+    testEnv = await TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: server.path } },
+    });
     // The workflow upserts EmailStatus; the test server must know it, as the dev server does.
     const types = temporal.api.enums.v1.IndexedValueType;
     await testEnv.connection.operatorService.addSearchAttributes({
       namespace: testEnv.namespace ?? 'default',
       searchAttributes: Object.fromEntries(
-        SEARCH_ATTRIBUTES.map((k) => [k.name, k.type === 'INT' ? types.INDEXED_VALUE_TYPE_INT : types.INDEXED_VALUE_TYPE_KEYWORD]),
+        SEARCH_ATTRIBUTES.map((k) => [
+          k.name,
+          k.type === 'INT' ? types.INDEXED_VALUE_TYPE_INT : types.INDEXED_VALUE_TYPE_KEYWORD,
+        ]),
       ),
     });
   });
@@ -49,11 +54,26 @@ describe('deliver retry schedule (time-skipping server)', () => {
       },
     };
     const bundle = { codePath: inject('workflowBundlePath') };
-    const main = await Worker.create({ connection: testEnv.nativeConnection, taskQueue, workflowBundle: bundle, activities: fakes });
-    const delivery = await Worker.create({ connection: testEnv.nativeConnection, taskQueue: `${taskQueue}-deliver`, activities: deliver });
+    const main = await Worker.create({
+      connection: testEnv.nativeConnection,
+      taskQueue,
+      workflowBundle: bundle,
+      activities: fakes,
+    });
+    const delivery = await Worker.create({
+      connection: testEnv.nativeConnection,
+      taskQueue: `${taskQueue}-deliver`,
+      activities: deliver,
+    });
     const error = await main.runUntil(
       delivery.runUntil(
-        testEnv.client.workflow.execute('sendEmail', { taskQueue, workflowId: `retry-${taskQueue}`, args: [{ emailId: '00000000-0000-4000-8000-000000000001' }] }).catch((e: unknown) => e),
+        testEnv.client.workflow
+          .execute('sendEmail', {
+            taskQueue,
+            workflowId: `retry-${taskQueue}`,
+            args: [{ emailId: '00000000-0000-4000-8000-000000000001' }],
+          })
+          .catch((e: unknown) => e),
       ),
     );
     const intervals = attemptTimes.slice(1).map((t, i) => Math.round((t - attemptTimes[i]!) / 1000));
@@ -62,7 +82,12 @@ describe('deliver retry schedule (time-skipping server)', () => {
 
   it('retries after 2 s, doubling up to the 10-minute cap, then fails the email after the default budget', async () => {
     const policy = loadConfig({ DATABASE_URL: 'postgres://x@localhost/x' }).deliver;
-    expect(policy).toMatchObject({ initialIntervalMs: 2000, backoffCoefficient: 2, maximumIntervalMs: 600_000, maximumAttempts: 20 });
+    expect(policy).toMatchObject({
+      initialIntervalMs: 2000,
+      backoffCoefficient: 2,
+      maximumIntervalMs: 600_000,
+      maximumAttempts: 20,
+    });
     const { error, intervals, attempts, markedFailed } = await runUntilFailed(policy, 'retry-default');
     expect(attempts).toBe(20);
     expect(intervals).toEqual([2, 4, 8, 16, 32, 64, 128, 256, 512, ...Array(10).fill(600)]);

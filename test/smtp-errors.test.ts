@@ -3,7 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { classifySmtpError, THROTTLE_DELAY_MS } from '../src/activities/smtp-errors.ts';
 
 const smtpError = (code: string, responseCode?: number, response?: string) =>
-  Object.assign(new Error(response ?? code), { code, ...(responseCode ? { responseCode } : {}), ...(response ? { response } : {}) });
+  Object.assign(new Error(response ?? code), {
+    code,
+    ...(responseCode ? { responseCode } : {}),
+    ...(response ? { response } : {}),
+  });
 
 describe('classifySmtpError', () => {
   it.each([
@@ -28,7 +32,12 @@ describe('classifySmtpError', () => {
 
   it('asks for a longer pause on throttling replies', () => {
     const c = classifySmtpError(smtpError('EENVELOPE', 450, '450 4.7.1 Too many messages, slow down'));
-    expect(c).toMatchObject({ kind: 'transient', type: 'SmtpThrottled', retryAfterMs: THROTTLE_DELAY_MS, responseCode: 450 });
+    expect(c).toMatchObject({
+      kind: 'transient',
+      type: 'SmtpThrottled',
+      retryAfterMs: THROTTLE_DELAY_MS,
+      responseCode: 450,
+    });
   });
 
   it('keeps the server reply as the message', () => {

@@ -43,7 +43,14 @@ describe('local stack', () => {
   it('answers on every port while up and leaves none listening after stop', async () => {
     const dataDir = await dataFolder();
     const ports = await freshPorts();
-    const stack = await startStack({ dataDir, ports, mailboxWeb: true, ephemeral: true, env: bareEnv(), log: () => {} });
+    const stack = await startStack({
+      dataDir,
+      ports,
+      mailboxWeb: true,
+      ephemeral: true,
+      env: bareEnv(),
+      log: () => {},
+    });
     try {
       for (const port of Object.values(ports)) expect(await isListening(port), `port ${port} up`).toBe(true);
       expect((await fetch(stack.info.temporalUiUrl!)).status).toBe(200);
@@ -57,16 +64,25 @@ describe('local stack', () => {
       expect((await post('reject?code=200')).status).toBe(400);
       await post('reject?code=550');
       const transport = nodemailer.createTransport({ url: stack.info.smtpUrl });
-      const refused = await transport.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 's', text: 't' }).catch((e: unknown) => e);
+      const refused = await transport
+        .sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 's', text: 't' })
+        .catch((e: unknown) => e);
       expect((refused as { responseCode?: number }).responseCode).toBe(550);
       await post('accept');
-      expect(((await transport.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 's', text: 't' })) as { response: string }).response).toMatch(/^250 /);
+      expect(
+        (
+          (await transport.sendMail({ from: 'a@example.com', to: 'b@example.com', subject: 's', text: 't' })) as {
+            response: string;
+          }
+        ).response,
+      ).toMatch(/^250 /);
       transport.close();
     } finally {
       await stack.stop();
       await stack.postgres?.destroy();
     }
-    for (const [name, port] of Object.entries(ports)) expect(await isListening(port), `${name} port ${port} after stop`).toBe(false);
+    for (const [name, port] of Object.entries(ports))
+      expect(await isListening(port), `${name} port ${port} after stop`).toBe(false);
   });
 
   it('stops what it already started when a later part fails to start', async () => {
@@ -74,8 +90,11 @@ describe('local stack', () => {
     const ports = await freshPorts();
     // Temporal starts last; a wrong explicit CLI path makes it fail after SMTP and Postgres are up.
     const env = { ...bareEnv(), TEMPORAL_CLI_PATH: path.join(dataDir, 'no-such-temporal') };
-    await expect(startStack({ dataDir, ports, mailboxWeb: true, ephemeral: true, env, log: () => {} })).rejects.toThrow(/TEMPORAL_CLI_PATH/);
-    for (const [name, port] of Object.entries(ports)) expect(await isListening(port), `${name} port ${port}`).toBe(false);
+    await expect(startStack({ dataDir, ports, mailboxWeb: true, ephemeral: true, env, log: () => {} })).rejects.toThrow(
+      /TEMPORAL_CLI_PATH/,
+    );
+    for (const [name, port] of Object.entries(ports))
+      expect(await isListening(port), `${name} port ${port}`).toBe(false);
   });
 });
 
@@ -95,11 +114,15 @@ describe('ports taken between the pick and the bind', () => {
     const lines: string[] = [];
     try {
       // The first pick lands on the port another process took meanwhile.
-      const server = await withPortRetry('test server', async () => {
-        const port = tried.length === 0 ? taken : await pickPort(undefined);
-        tried.push(port);
-        return listen(port);
-      }, { log: (line) => lines.push(line) });
+      const server = await withPortRetry(
+        'test server',
+        async () => {
+          const port = tried.length === 0 ? taken : await pickPort(undefined);
+          tried.push(port);
+          return listen(port);
+        },
+        { log: (line) => lines.push(line) },
+      );
       const bound = (server.address() as net.AddressInfo).port;
       server.close();
       expect(tried).toHaveLength(2);
@@ -116,9 +139,23 @@ describe('ports taken between the pick and the bind', () => {
     const taken = (blocker.address() as net.AddressInfo).port;
     let calls = 0;
     try {
-      await expect(withPortRetry('fixed', async () => { calls++; return listen(taken); }, { fixed: true })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      await expect(
+        withPortRetry(
+          'fixed',
+          async () => {
+            calls++;
+            return listen(taken);
+          },
+          { fixed: true },
+        ),
+      ).rejects.toMatchObject({ code: 'EADDRINUSE' });
       expect(calls).toBe(1);
-      await expect(withPortRetry('other', async () => { calls++; throw new Error('no such binary'); })).rejects.toThrow('no such binary');
+      await expect(
+        withPortRetry('other', async () => {
+          calls++;
+          throw new Error('no such binary');
+        }),
+      ).rejects.toThrow('no such binary');
       expect(calls).toBe(2);
     } finally {
       blocker.close();
@@ -132,8 +169,17 @@ describe('ports taken between the pick and the bind', () => {
       for (const ports of [{ postgres: taken }, { temporal: taken, temporalUi: await pickPort(undefined) }]) {
         const env: NodeJS.ProcessEnv = { ...bareEnv(), SMTP_URL: 'smtp://127.0.0.1:1' };
         if (!('postgres' in ports)) env.DATABASE_URL = 'postgres://unused@127.0.0.1:1/unused';
-        const error = await startStack({ dataDir: await dataFolder(), ports, ephemeral: true, env, log: () => {} }).then(
-          async (stack) => { await stack.stop(); return undefined; },
+        const error = await startStack({
+          dataDir: await dataFolder(),
+          ports,
+          ephemeral: true,
+          env,
+          log: () => {},
+        }).then(
+          async (stack) => {
+            await stack.stop();
+            return undefined;
+          },
           (err: unknown) => err,
         );
         expect(error, JSON.stringify(ports)).toBeInstanceOf(Error);

@@ -15,7 +15,9 @@ const mail = (to: string | string[]) => ({ from: 'app@example.com', to, subject:
 beforeAll(async () => {
   env = await createTestEnv();
   env.sink.rejectRecipient = (a) =>
-    a === GONE && refuseGone ? { code: 550, message: '5.1.1 <gone@example.com>: Recipient address rejected: User unknown' } : undefined;
+    a === GONE && refuseGone
+      ? { code: 550, message: '5.1.1 <gone@example.com>: Recipient address rejected: User unknown' }
+      : undefined;
   await env.startWorker();
 });
 
@@ -29,16 +31,32 @@ describe('suppression list', () => {
     expect((await outcome(env, first.workflowId)).failure).toBeDefined();
     expect((await row(env, first.id)).status).toBe('failed');
     const [listed] = await env.client.suppressions.list({ address: GONE });
-    expect(listed).toMatchObject({ address: GONE, reason: 'bounce', emailId: first.id, detail: expect.stringMatching(/^550 5\.1\.1 /) });
+    expect(listed).toMatchObject({
+      address: GONE,
+      reason: 'bounce',
+      emailId: first.id,
+      detail: expect.stringMatching(/^550 5\.1\.1 /),
+    });
 
-    const before = { connections: env.sink.counts.connections, transactions: env.sink.counts.transactions, rcpt: env.sink.counts.rcptTo.length };
+    const before = {
+      connections: env.sink.counts.connections,
+      transactions: env.sink.counts.transactions,
+      rcpt: env.sink.counts.rcptTo.length,
+    };
     const second = await env.client.send(mail(GONE));
     expect(await outcome(env, second.workflowId)).toEqual({ status: 'blocked' });
     const blocked = await row(env, second.id);
     expect(blocked.status).toBe('blocked');
-    expect(blocked.block_reason).toMatchObject({ rule: 'suppressed', matches: [{ recipient: GONE, reason: 'bounce', emailId: first.id }] });
+    expect(blocked.block_reason).toMatchObject({
+      rule: 'suppressed',
+      matches: [{ recipient: GONE, reason: 'bounce', emailId: first.id }],
+    });
     expect(blocked.attempts).toBe(0);
-    expect({ connections: env.sink.counts.connections, transactions: env.sink.counts.transactions, rcpt: env.sink.counts.rcptTo.length }).toEqual(before);
+    expect({
+      connections: env.sink.counts.connections,
+      transactions: env.sink.counts.transactions,
+      rcpt: env.sink.counts.rcptTo.length,
+    }).toEqual(before);
 
     refuseGone = false; // the mailbox exists again
     const removed = await runMailer(env, 'suppressions', 'remove', GONE);
@@ -58,13 +76,34 @@ describe('suppression list', () => {
   });
 
   it('blocks an address the app added (a complaint), and the CLI lists it', async () => {
-    const added = await runMailer(env, 'suppressions', 'add', 'Lee@Example.com', '--reason', 'complaint', '--note', 'provider complaint webhook');
+    const added = await runMailer(
+      env,
+      'suppressions',
+      'add',
+      'Lee@Example.com',
+      '--reason',
+      'complaint',
+      '--note',
+      'provider complaint webhook',
+    );
     expect(added).toMatchObject({ code: 0, json: { address: 'lee@example.com', reason: 'complaint', changed: true } });
     const email = await env.client.send(mail('lee@example.com'));
     expect(await outcome(env, email.workflowId)).toEqual({ status: 'blocked' });
-    expect((await row(env, email.id)).block_reason).toMatchObject({ rule: 'suppressed', matches: [{ recipient: 'lee@example.com', reason: 'complaint' }] });
+    expect((await row(env, email.id)).block_reason).toMatchObject({
+      rule: 'suppressed',
+      matches: [{ recipient: 'lee@example.com', reason: 'complaint' }],
+    });
     const list = await runMailer(env, 'suppressions', 'list');
-    expect(list.json.suppressions).toEqual(expect.arrayContaining([expect.objectContaining({ address: 'lee@example.com', reason: 'complaint', detail: 'provider complaint webhook', emailId: null })]));
+    expect(list.json.suppressions).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          address: 'lee@example.com',
+          reason: 'complaint',
+          detail: 'provider complaint webhook',
+          emailId: null,
+        }),
+      ]),
+    );
   });
 
   it('refuses bad input with the field and the reason', async () => {
@@ -72,6 +111,9 @@ describe('suppression list', () => {
     expect(bad).toMatchObject({ code: 2, json: { error: { code: 'INVALID_INPUT', field: 'address' } } });
     const noReason = await runMailer(env, 'suppressions', 'add', 'x@example.com', '--reason', 'spite');
     expect(noReason).toMatchObject({ code: 2, json: { error: { code: 'INVALID_INPUT', field: '--reason' } } });
-    await expect(env.client.suppressions.add('@example.com', { reason: 'manual' })).rejects.toMatchObject({ code: 'INVALID_INPUT', field: 'address' });
+    await expect(env.client.suppressions.add('@example.com', { reason: 'manual' })).rejects.toMatchObject({
+      code: 'INVALID_INPUT',
+      field: 'address',
+    });
   });
 });

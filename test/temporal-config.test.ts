@@ -25,7 +25,10 @@ describe('Temporal connection configuration', () => {
 
   it('connects the worker and the client through a profile in a config file, and delivers', async () => {
     const file = path.join(dir, 'temporal.toml');
-    await writeFile(file, `[profile.local]\naddress = "${env.config.temporal.address}"\nnamespace = "default"\n\n[profile.elsewhere]\naddress = "203.0.113.1:7233"\n`);
+    await writeFile(
+      file,
+      `[profile.local]\naddress = "${env.config.temporal.address}"\nnamespace = "default"\n\n[profile.elsewhere]\naddress = "203.0.113.1:7233"\n`,
+    );
     const config = loadConfig({
       ...FAST_RETRIES,
       TEMPORAL_CONFIG_FILE: file,
@@ -39,7 +42,10 @@ describe('Temporal connection configuration', () => {
     const mailer = await Mailer.connect({ config });
     try {
       const sent = await mailer.send({ from: 'app@acme.example', to: 'profile@example.com', subject: 's', text: 't' });
-      await waitFor('delivery through the profile-configured worker', async () => (await mailer.get(sent.id))?.status === 'sent');
+      await waitFor(
+        'delivery through the profile-configured worker',
+        async () => (await mailer.get(sent.id))?.status === 'sent',
+      );
     } finally {
       await mailer.close();
       await worker.shutdown();
@@ -47,7 +53,12 @@ describe('Temporal connection configuration', () => {
   });
 
   it('takes TEMPORAL_API_KEY (TLS on) and never prints it', () => {
-    const config = loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/mailer', TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233', TEMPORAL_NAMESPACE: 'ns.acct', TEMPORAL_API_KEY: 'very-secret-key' });
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://u:p@db:5432/mailer',
+      TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233',
+      TEMPORAL_NAMESPACE: 'ns.acct',
+      TEMPORAL_API_KEY: 'very-secret-key',
+    });
     expect(config.temporal).toMatchObject({ address: 'ns.acct.tmprl.cloud:7233', namespace: 'ns.acct' });
     expect(config.temporal.connection.apiKey).toBe('very-secret-key');
     expect(config.temporal.connection.tls).toBeTruthy();
@@ -55,7 +66,12 @@ describe('Temporal connection configuration', () => {
   });
 
   it('refuses a profile that does not exist, naming the variable', () => {
-    const run = () => loadConfig({ DATABASE_URL: 'postgres://u:p@db:5432/mailer', TEMPORAL_CONFIG_FILE: path.join(dir, 'temporal.toml'), TEMPORAL_PROFILE: 'nope' });
+    const run = () =>
+      loadConfig({
+        DATABASE_URL: 'postgres://u:p@db:5432/mailer',
+        TEMPORAL_CONFIG_FILE: path.join(dir, 'temporal.toml'),
+        TEMPORAL_PROFILE: 'nope',
+      });
     expect(run).toThrow(ConfigError);
     expect(run).toThrow(/^TEMPORAL_CONFIG_FILE: /);
   });

@@ -18,7 +18,11 @@ describe('Temporal dev server restart', () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'mailer-temporal-'));
     cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
     const taken = new Set<number>();
-    const server = await TemporalDevServer.start({ dataDir, port: await pickPort(undefined, taken), uiPort: await pickPort(undefined, taken) });
+    const server = await TemporalDevServer.start({
+      dataDir,
+      port: await pickPort(undefined, taken),
+      uiPort: await pickPort(undefined, taken),
+    });
     cleanup.push(() => server.stop());
 
     const started = await withClient(server.address, async (client) => {
@@ -34,7 +38,9 @@ describe('Temporal dev server restart', () => {
     await server.kill();
     await server.launch();
 
-    const description = await withClient(server.address, (client) => client.workflow.getHandle('survives-restart').describe());
+    const description = await withClient(server.address, (client) =>
+      client.workflow.getHandle('survives-restart').describe(),
+    );
     expect(description.runId).toBe(started);
     expect(description.status.name).toBe('RUNNING');
     expect(description.type).toBe('sendEmail');

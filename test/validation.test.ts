@@ -2,8 +2,17 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import {
-  ALLOWED_HEADERS, DEFAULT_LIMITS, formatAddress, payloadHash, SEND_AT_HORIZON_DAYS, validateIdempotencyKey, validateSendAt, validateSendInput, ValidationError,
-  type Limits, type NormalizedEmail,
+  ALLOWED_HEADERS,
+  DEFAULT_LIMITS,
+  formatAddress,
+  payloadHash,
+  SEND_AT_HORIZON_DAYS,
+  validateIdempotencyKey,
+  validateSendAt,
+  validateSendInput,
+  ValidationError,
+  type Limits,
+  type NormalizedEmail,
 } from '../src/email/validation.ts';
 import { BAD_INPUTS, BAD_SEND_AT, VALID_INPUT } from './bad-inputs.ts';
 
@@ -32,7 +41,10 @@ describe('BAD_INPUTS', () => {
 
   it.each(BAD_INPUTS.map((c) => [c.name, c] as const))('refuses %s', (_name, c) => {
     const error = refusal(() => validateSendInput(c.input));
-    expect({ field: error.field, reason: error.reason }).toEqual({ field: c.field, reason: expect.stringMatching(c.reason) });
+    expect({ field: error.field, reason: error.reason }).toEqual({
+      field: c.field,
+      reason: expect.stringMatching(c.reason),
+    });
     expect(error.message).toBe(`${c.field}: ${error.reason}`);
     expect(error.name).toBe('ValidationError');
     expect(error.code).toBe('INVALID_INPUT');
@@ -44,7 +56,10 @@ describe('validateSendInput', () => {
   it('normalises VALID_INPUT', () => {
     const email = validateSendInput(VALID_INPUT);
     expect(email.from).toEqual({ name: 'Acme Billing', address: 'billing@mail.example.com' });
-    expect(email.to).toEqual([{ name: 'Ada Lovelace', address: 'Ada.Lovelace@example.org' }, { address: 'bob@example.net' }]);
+    expect(email.to).toEqual([
+      { name: 'Ada Lovelace', address: 'Ada.Lovelace@example.org' },
+      { address: 'bob@example.net' },
+    ]);
     expect(email.cc).toEqual([{ name: 'Carol Jones', address: 'carol+invoices@example.com' }]);
     expect(email.bcc).toEqual([{ address: 'audit@example.com' }]);
     expect(email.replyTo).toEqual([{ address: 'support@example.com' }]);
@@ -56,14 +71,31 @@ describe('validateSendInput', () => {
     const [pdf, logo] = email.attachments;
     const pdfBytes = VALID_INPUT.attachments[0]?.content as Buffer;
     const logoBytes = Buffer.from(VALID_INPUT.attachments[1]?.content as string, 'base64');
-    expect(pdf).toEqual({ filename: 'invoice-1024.pdf', contentType: 'application/pdf', content: pdfBytes, size: pdfBytes.length, checksum: sha256(pdfBytes), cid: null });
-    expect(logo).toEqual({ filename: 'logo.png', contentType: 'image/png', content: logoBytes, size: 68, checksum: sha256(logoBytes), cid: 'logo@acme' });
+    expect(pdf).toEqual({
+      filename: 'invoice-1024.pdf',
+      contentType: 'application/pdf',
+      content: pdfBytes,
+      size: pdfBytes.length,
+      checksum: sha256(pdfBytes),
+      cid: null,
+    });
+    expect(logo).toEqual({
+      filename: 'logo.png',
+      contentType: 'image/png',
+      content: logoBytes,
+      size: 68,
+      checksum: sha256(logoBytes),
+      cid: 'logo@acme',
+    });
     expect(logoBytes.subarray(1, 4).toString()).toBe('PNG');
   });
 
   it('fills in defaults and accepts the other content forms', () => {
     const email = validateSendInput({
-      from: 'a@example.com', to: 'b@example.com', subject: 'Hi', html: '<p>Hi</p>',
+      from: 'a@example.com',
+      to: 'b@example.com',
+      subject: 'Hi',
+      html: '<p>Hi</p>',
       attachments: [
         { filename: 'a.bin', content: new Uint8Array([1, 2, 3]) },
         { filename: 'urls.txt', content: 'https://example.com/x', encoding: 'utf8' },
@@ -91,7 +123,9 @@ describe('validateSendInput', () => {
   });
 
   it('puts an unknown attachment source first, before the missing content it causes', () => {
-    const error = refusal(() => validateSendInput(variant({ attachments: [{ filename: 'x', url: 'https://example.com/x' }] })));
+    const error = refusal(() =>
+      validateSendInput(variant({ attachments: [{ filename: 'x', url: 'https://example.com/x' }] })),
+    );
     expect(error.field).toBe('attachments[0].url');
     expect(error.issues.map((i) => i.field)).toContain('attachments[0].content');
   });
@@ -104,20 +138,28 @@ describe('validateSendInput', () => {
 
   it('uses the limits it is given', () => {
     const limits: Limits = { ...DEFAULT_LIMITS, subjectMaxChars: 5, attachmentMaxBytes: 10 };
-    expect(refusal(() => validateSendInput(VALID_INPUT, limits)).issues.map((i) => i.field)).toEqual(
-      ['subject', 'attachments[0].content', 'attachments[1].content'],
-    );
+    expect(refusal(() => validateSendInput(VALID_INPUT, limits)).issues.map((i) => i.field)).toEqual([
+      'subject',
+      'attachments[0].content',
+      'attachments[1].content',
+    ]);
     // Cross-field limits are checked once every field is valid on its own.
     expect(refusal(() => validateSendInput(VALID_INPUT, { ...DEFAULT_LIMITS, maxRecipients: 3 })).field).toBe('bcc');
-    expect(refusal(() => validateSendInput(VALID_INPUT, { ...DEFAULT_LIMITS, messageMaxBytes: 100 })).field).toBe('attachments');
+    expect(refusal(() => validateSendInput(VALID_INPUT, { ...DEFAULT_LIMITS, messageMaxBytes: 100 })).field).toBe(
+      'attachments',
+    );
     expect(validateSendInput(variant({ subject: 'Hi' }), { ...DEFAULT_LIMITS, subjectMaxChars: 2 }).subject).toBe('Hi');
   });
 
   it('accepts what the text rules leave alone: marks for right-to-left text, bidi controls in bodies, "=?" that is no encoded word, CRLF', () => {
-    const email = validateSendInput(variant({
-      subject: 'שלום \u200Fעולם =? ok', from: 'מחלקת חיובים <billing@example.com>',
-      text: 'abc \u202Edef\r\nnext\n', html: '<p dir="rtl">\u2067שלום\u2069</p>',
-    }));
+    const email = validateSendInput(
+      variant({
+        subject: 'שלום \u200Fעולם =? ok',
+        from: 'מחלקת חיובים <billing@example.com>',
+        text: 'abc \u202Edef\r\nnext\n',
+        html: '<p dir="rtl">\u2067שלום\u2069</p>',
+      }),
+    );
     expect(email.subject).toBe('שלום \u200Fעולם =? ok');
     expect(email.from).toEqual({ name: 'מחלקת חיובים', address: 'billing@example.com' });
     expect(email.text).toBe('abc \u202Edef\r\nnext\n');
@@ -131,12 +173,15 @@ describe('validateSendInput', () => {
 
   it('refuses 100 000 recipients without looking at any of them', () => {
     let read = 0;
-    const to = new Proxy(Array.from({ length: 100_000 }, (_, n) => `user${n}@example.com`), {
-      get(target, key, receiver) {
-        if (typeof key === 'string' && /^\d+$/.test(key)) read++;
-        return Reflect.get(target, key, receiver);
+    const to = new Proxy(
+      Array.from({ length: 100_000 }, (_, n) => `user${n}@example.com`),
+      {
+        get(target, key, receiver) {
+          if (typeof key === 'string' && /^\d+$/.test(key)) read++;
+          return Reflect.get(target, key, receiver);
+        },
       },
-    });
+    );
     expect(refusal(() => validateSendInput(variant({ to }))).field).toBe('to');
     expect(read).toBe(0);
   });
@@ -146,7 +191,11 @@ describe('validateSendInput', () => {
     const from = vi.spyOn(Buffer, 'from');
     const test = vi.spyOn(RegExp.prototype, 'test');
     try {
-      expect(refusal(() => validateSendInput(variant({ attachments: [{ filename: 'big.bin', content, encoding: 'base64' }] }))).field).toBe('attachments[0].content');
+      expect(
+        refusal(() =>
+          validateSendInput(variant({ attachments: [{ filename: 'big.bin', content, encoding: 'base64' }] })),
+        ).field,
+      ).toBe('attachments[0].content');
       expect(from.mock.calls.some(([value]) => value === content)).toBe(false);
       expect(test.mock.calls.some(([value]) => value === content)).toBe(false);
     } finally {
@@ -161,8 +210,14 @@ describe('validateSendInput', () => {
 
   it('exposes the default limits and the header allowlist', () => {
     expect(DEFAULT_LIMITS).toEqual({
-      subjectMaxChars: 255, bodyMaxBytes: 1024 ** 2, attachmentMaxBytes: 10 * 1024 ** 2, messageMaxBytes: 25 * 1024 ** 2,
-      maxRecipients: 50, maxAttachments: 20, headerValueMaxChars: 900, idempotencyKeyMaxChars: 200,
+      subjectMaxChars: 255,
+      bodyMaxBytes: 1024 ** 2,
+      attachmentMaxBytes: 10 * 1024 ** 2,
+      messageMaxBytes: 25 * 1024 ** 2,
+      maxRecipients: 50,
+      maxAttachments: 20,
+      headerValueMaxChars: 900,
+      idempotencyKeyMaxChars: 200,
     });
     expect(ALLOWED_HEADERS.get('list-unsubscribe-post')).toBe('List-Unsubscribe-Post');
     expect(ALLOWED_HEADERS.get('x-entity-ref-id')).toBe('X-Entity-Ref-ID');
@@ -201,7 +256,9 @@ describe('payloadHash', () => {
     expect(hash(variant({ subject: 'Your invoice #1025' }))).not.toBe(base);
     expect(hash(variant({ bcc: 'other@example.com' }))).not.toBe(base);
     expect(hash(VALID_INPUT, new Date('2026-11-23T10:00:00Z'))).not.toBe(base);
-    expect(hash(VALID_INPUT, new Date('2026-11-23T10:00:00Z'))).not.toBe(hash(VALID_INPUT, new Date('2026-11-23T10:00:01Z')));
+    expect(hash(VALID_INPUT, new Date('2026-11-23T10:00:00Z'))).not.toBe(
+      hash(VALID_INPUT, new Date('2026-11-23T10:00:01Z')),
+    );
   });
 });
 
@@ -212,23 +269,39 @@ describe('validateSendAt', () => {
 
   it(`accepts up to ${SEND_AT_HORIZON_DAYS} days ahead and any time since 1970 (a past time means now)`, () => {
     const now = Date.parse('2026-12-01T00:00:00Z');
-    expect(validateSendAt(new Date(now + SEND_AT_HORIZON_DAYS * 86_400_000), { now })?.getTime()).toBe(now + SEND_AT_HORIZON_DAYS * 86_400_000);
-    expect(refusal(() => validateSendAt(new Date(now + SEND_AT_HORIZON_DAYS * 86_400_000 + 1), { now })).reason).toMatch(/more than 366 days ahead/);
+    expect(validateSendAt(new Date(now + SEND_AT_HORIZON_DAYS * 86_400_000), { now })?.getTime()).toBe(
+      now + SEND_AT_HORIZON_DAYS * 86_400_000,
+    );
+    expect(
+      refusal(() => validateSendAt(new Date(now + SEND_AT_HORIZON_DAYS * 86_400_000 + 1), { now })).reason,
+    ).toMatch(/more than 366 days ahead/);
     expect(validateSendAt('1970-01-01T00:00:00Z', { now })?.getTime()).toBe(0);
   });
 
   it('accepts ISO-8601 with a timezone, and Dates', () => {
     expect(validateSendAt('2026-11-23T10:00:00Z')?.toISOString()).toBe('2026-11-23T10:00:00.000Z');
     expect(validateSendAt('2026-11-23T10:00:00+01:00')?.toISOString()).toBe('2026-11-23T09:00:00.000Z');
-    expect(validateSendAt('2028-02-29T23:59:59.5-05:30', { now: Date.parse('2027-06-01T00:00:00Z') })?.toISOString()).toBe('2028-03-01T05:29:59.500Z');
+    expect(
+      validateSendAt('2028-02-29T23:59:59.5-05:30', { now: Date.parse('2027-06-01T00:00:00Z') })?.toISOString(),
+    ).toBe('2028-03-01T05:29:59.500Z');
     expect(validateSendAt(new Date('2026-11-23T10:00:00Z'))?.toISOString()).toBe('2026-11-23T10:00:00.000Z');
     expect(validateSendAt(undefined)).toBeUndefined();
     expect(validateSendAt(null)).toBeUndefined();
   });
 
   it.each([
-    '2026-11-23', 'tomorrow', '2026-13-01T00:00:00Z', '2026-11-23T10:00:00', '2026-11-23 10:00:00Z', '2026-02-29T00:00:00Z',
-    '2026-11-23T24:00:00Z', '2026-11-23T10:00:00+25:00', '', 1_790_000_000_000, new Date(Number.NaN), {},
+    '2026-11-23',
+    'tomorrow',
+    '2026-13-01T00:00:00Z',
+    '2026-11-23T10:00:00',
+    '2026-11-23 10:00:00Z',
+    '2026-02-29T00:00:00Z',
+    '2026-11-23T24:00:00Z',
+    '2026-11-23T10:00:00+25:00',
+    '',
+    1_790_000_000_000,
+    new Date(Number.NaN),
+    {},
   ])('refuses %j', (value) => {
     const error = refusal(() => validateSendAt(value));
     expect(error.field).toBe('sendAt');
@@ -244,18 +317,24 @@ describe('validateIdempotencyKey', () => {
     expect(validateIdempotencyKey('abcd', { ...DEFAULT_LIMITS, idempotencyKeyMaxChars: 4 })).toBe('abcd');
   });
 
-  it.each([['empty', ''], ['with a space', 'a b'], ['201 characters', 'k'.repeat(201)], ['non-ASCII', 'clé'], ['a tab', 'a\tb'], ['a number', 42]])(
-    'refuses %s',
-    (_name, value) => {
-      expect(refusal(() => validateIdempotencyKey(value)).field).toBe('idempotencyKey');
-    },
-  );
+  it.each([
+    ['empty', ''],
+    ['with a space', 'a b'],
+    ['201 characters', 'k'.repeat(201)],
+    ['non-ASCII', 'clé'],
+    ['a tab', 'a\tb'],
+    ['a number', 42],
+  ])('refuses %s', (_name, value) => {
+    expect(refusal(() => validateIdempotencyKey(value)).field).toBe('idempotencyKey');
+  });
 });
 
 describe('formatAddress', () => {
   it('formats for display, quoting names that need it', () => {
     expect(formatAddress({ address: 'a@example.com' })).toBe('a@example.com');
     expect(formatAddress({ name: 'Ada Lovelace', address: 'a@example.com' })).toBe('Ada Lovelace <a@example.com>');
-    expect(formatAddress({ name: 'Acme, Inc. "Billing"', address: 'a@example.com' })).toBe('"Acme, Inc. \\"Billing\\"" <a@example.com>');
+    expect(formatAddress({ name: 'Acme, Inc. "Billing"', address: 'a@example.com' })).toBe(
+      '"Acme, Inc. \\"Billing\\"" <a@example.com>',
+    );
   });
 });

@@ -25,7 +25,12 @@ describe('Temporal Web UI', () => {
     });
     await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
     const port = (blackHole.address() as net.AddressInfo).port;
-    env = await createTestEnv({ DELIVER_MAX_ATTEMPTS: '0', DELIVER_RETRY_MAX_INTERVAL: '500ms', DELIVER_TIMEOUT: '30s', DELIVER_HEARTBEAT_TIMEOUT: '5s' });
+    env = await createTestEnv({
+      DELIVER_MAX_ATTEMPTS: '0',
+      DELIVER_RETRY_MAX_INTERVAL: '500ms',
+      DELIVER_TIMEOUT: '30s',
+      DELIVER_HEARTBEAT_TIMEOUT: '5s',
+    });
     await env.startWorker({ smtpUrl: `smtp://127.0.0.1:${port}` });
     [browser] = await Promise.all([launchBrowser(), mkdir(artifacts, { recursive: true })]);
   }, 600_000);
@@ -37,18 +42,28 @@ describe('Temporal Web UI', () => {
   });
 
   it('finds a stuck email by EmailStatus and shows its pending deliver activity', async () => {
-    const sent = await env.client.send({ from: 'ops@acme.example', to: 'stuck@example.com', subject: 'S', text: 'Hello' });
+    const sent = await env.client.send({
+      from: 'ops@acme.example',
+      to: 'stuck@example.com',
+      subject: 'S',
+      text: 'Hello',
+    });
     // Retrying, and an attempt in flight right now.
-    await waitFor('a retrying email with a pending deliver attempt', async () => {
-      const view = await env.client.status(sent.id);
-      return view.workflow?.state?.status === 'retrying' && view.workflow.pendingActivity?.type === 'deliver';
-    }, { timeoutMs: 60_000, intervalMs: 250 });
+    await waitFor(
+      'a retrying email with a pending deliver attempt',
+      async () => {
+        const view = await env.client.status(sent.id);
+        return view.workflow?.state?.status === 'retrying' && view.workflow.pendingActivity?.type === 'deliver';
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
 
     const ui = inject('stack').temporalUiUrl!;
     const query = `EmailStatus="retrying" AND TaskQueue="${env.config.temporal.taskQueue}"`;
     // The page lists what visibility has, which trails the upsert by a moment; it is loaded once.
     await waitFor('visibility to list the email as retrying', async () => {
-      for await (const w of env.client.temporal.workflow.list({ query })) if (w.workflowId === sent.workflowId) return true;
+      for await (const w of env.client.temporal.workflow.list({ query }))
+        if (w.workflowId === sent.workflowId) return true;
       return false;
     });
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });

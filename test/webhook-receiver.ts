@@ -46,7 +46,13 @@ export class WebhookReceiver {
           res.writeHead(400).end('not JSON');
           return;
         }
-        const hook: ReceivedHook = { seq: this.received.length + 1, path: req.url ?? '', headers: req.headers, body, event };
+        const hook: ReceivedHook = {
+          seq: this.received.length + 1,
+          path: req.url ?? '',
+          headers: req.headers,
+          body,
+          event,
+        };
         this.received.push(hook);
         const a = this.answer(hook);
         res.writeHead(a.status, a.headers).end(a.body ?? '');

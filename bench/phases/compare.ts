@@ -31,7 +31,10 @@ async function exportBaseline(rev: string, dir: string): Promise<{ root: string;
   await mkdir(root, { recursive: true });
   await exec('sh', ['-c', `git -C "${projectRoot}" archive "${commit}" | tar -x -C "${root}"`]);
   await symlink(path.join(projectRoot, 'node_modules'), path.join(root, 'node_modules'));
-  const bundle = await bundleWorkflowCode({ workflowsPath: path.join(root, 'src', 'workflows', 'index.ts'), logger: new DefaultLogger('WARN') });
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: path.join(root, 'src', 'workflows', 'index.ts'),
+    logger: new DefaultLogger('WARN'),
+  });
   const bundlePath = path.join(dir, `baseline-${commit.slice(0, 10)}-bundle.js`);
   await writeFile(bundlePath, bundle.code);
   return { root, commit, bundlePath };
@@ -46,8 +49,11 @@ export async function comparePhase(ctx: BenchContext, dataDir: string): Promise<
   const { options, runId, temporal, db, workerEnv, mailerFor, realBundlePath } = ctx;
   const baseline = await exportBaseline(options.baseline!, dataDir);
   const currentCommit = (await exec('git', ['-C', projectRoot, 'rev-parse', 'HEAD'])).stdout.trim();
-  const dirty = (await exec('git', ['-C', projectRoot, 'status', '--porcelain', '--', 'src', 'bench'])).stdout.trim() !== '';
-  log(`compare: baseline ${options.baseline} (${baseline.commit.slice(0, 10)}) vs the working tree (${currentCommit.slice(0, 10)}${dirty ? ', with uncommitted changes' : ''}), ${options.rounds} round(s) of ${options.emails} emails each…`);
+  const dirty =
+    (await exec('git', ['-C', projectRoot, 'status', '--porcelain', '--', 'src', 'bench'])).stdout.trim() !== '';
+  log(
+    `compare: baseline ${options.baseline} (${baseline.commit.slice(0, 10)}) vs the working tree (${currentCommit.slice(0, 10)}${dirty ? ', with uncommitted changes' : ''}), ${options.rounds} round(s) of ${options.emails} emails each…`,
+  );
   const sides = {
     baseline: { root: baseline.root, bundle: baseline.bundlePath, env: options.baselineEnv },
     current: { root: undefined, bundle: realBundlePath, env: options.currentEnv },
@@ -58,19 +64,37 @@ export async function comparePhase(ctx: BenchContext, dataDir: string): Promise<
     for (const side of order) {
       const { root, bundle, env } = sides[side];
       const taskQueue = `bench-compare-${side}-${round_}-${runId}`;
-      const child = await spawnChild(`${side} worker`, 'pipeline', { ...workerEnv(taskQueue, env), BENCH_BUNDLE: bundle }, root);
+      const child = await spawnChild(
+        `${side} worker`,
+        'pipeline',
+        { ...workerEnv(taskQueue, env), BENCH_BUNDLE: bundle },
+        root,
+      );
       try {
         const mailer = await mailerFor(taskQueue);
         const since = await dbNow(db);
         const load1 = os.loadavg()[0]!;
         const cpuBefore = cpuSnapshot([child.pid]);
         const persistedBefore = await persistenceSnapshot(db, cpuBefore.pids.temporal);
-        const { records, firstCall } = await submitClosedLoop(mailer, `compare-${side}`, options.emails, options.concurrency);
+        const { records, firstCall } = await submitClosedLoop(
+          mailer,
+          `compare-${side}`,
+          options.emails,
+          options.concurrency,
+        );
         const lastSent = await waitForSent(db, since, options.emails, `compare ${side}`);
         const cpuAfter = cpuSnapshot([child.pid]);
         const cpu = cpuResult(cpuBefore, cpuAfter, options.emails);
-        const persistence = persistencePerEmail(persistedBefore, await persistenceSnapshot(db, cpuAfter.pids.temporal), options.emails);
-        const history = await historySample(temporal, records.map((r) => workflowIdFor(r.id)), options.historySamples);
+        const persistence = persistencePerEmail(
+          persistedBefore,
+          await persistenceSnapshot(db, cpuAfter.pids.temporal),
+          options.emails,
+        );
+        const history = await historySample(
+          temporal,
+          records.map((r) => workflowIdFor(r.id)),
+          options.historySamples,
+        );
         const run: CompareRun = {
           side,
           round: round_,
@@ -83,7 +107,9 @@ export async function comparePhase(ctx: BenchContext, dataDir: string): Promise<
           load1: round(load1, 2),
         };
         runsOut.push(run);
-        log(`compare: round ${round_} ${side}: ${run.perSecond} emails/s, ${cpu.perItemMs.total} CPU ms per email (worker ${cpu.perItemMs.worker}, Temporal ${cpu.perItemMs.temporal}), ${run.historyEvents} events, ${run.actions} Actions; load ${run.load1}`);
+        log(
+          `compare: round ${round_} ${side}: ${run.perSecond} emails/s, ${cpu.perItemMs.total} CPU ms per email (worker ${cpu.perItemMs.worker}, Temporal ${cpu.perItemMs.temporal}), ${run.historyEvents} events, ${run.actions} Actions; load ${run.load1}`,
+        );
       } finally {
         await child.stop();
       }
@@ -111,6 +137,14 @@ export async function comparePhase(ctx: BenchContext, dataDir: string): Promise<
     baselineEnv: options.baselineEnv,
     currentEnv: options.currentEnv,
     runs: runsOut,
-    summary: { baseline: b, current: c, ratio: { perSecond: round(c.perSecond / b.perSecond, 3), cpuTotal: round(c.cpuTotal / b.cpuTotal, 3), cpuEngine: round(c.cpuEngine / b.cpuEngine, 3) } },
+    summary: {
+      baseline: b,
+      current: c,
+      ratio: {
+        perSecond: round(c.perSecond / b.perSecond, 3),
+        cpuTotal: round(c.cpuTotal / b.cpuTotal, 3),
+        cpuEngine: round(c.cpuEngine / b.cpuEngine, 3),
+      },
+    },
   };
 }

@@ -26,12 +26,17 @@ export async function enginePhase(
   const taskQueue = `bench-${phase}-${runId}`;
   const shape = {
     sendEmail: 'sendEmail workflows (the real one) with no-op activities',
-    floorEmailRegular: 'empty sendEmail-shaped workflows (3 regular no-op activities, 2 upserts: the shape before the fast path)',
+    floorEmailRegular:
+      'empty sendEmail-shaped workflows (3 regular no-op activities, 2 upserts: the shape before the fast path)',
     minimalWorkflow: 'minimal workflows (1 no-op activity on the same queue, nothing else)',
   }[workflowType];
   log(`${phase}: ${n} ${shape} on "${taskQueue}", ${options.concurrency} starts in flight…`);
   const bundle = workflowType === 'sendEmail' ? realBundlePath : floorBundlePath;
-  const child = await spawnChild('engine-floor worker', 'floor', { ...baseEnv, TEMPORAL_TASK_QUEUE: taskQueue, BENCH_BUNDLE: bundle });
+  const child = await spawnChild('engine-floor worker', 'floor', {
+    ...baseEnv,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    BENCH_BUNDLE: bundle,
+  });
   const floorConfig = loadConfig({ ...stackEnv(info), TEMPORAL_TASK_QUEUE: taskQueue });
   try {
     const cpuBefore = cpuSnapshot([child.pid]);
@@ -45,7 +50,8 @@ export async function enginePhase(
           if (workflowType === 'sendEmail') {
             // Started the one way the product starts it.
             ids[i] = workflowIdFor(emailId);
-            if (!(await startEmailWorkflow(temporal, floorConfig, emailId))) throw new Error(`${phase}: Temporal did not accept workflow ${ids[i]}`);
+            if (!(await startEmailWorkflow(temporal, floorConfig, emailId)))
+              throw new Error(`${phase}: Temporal did not accept workflow ${ids[i]}`);
             continue;
           }
           const workflowId = `floor-${emailId}`;
@@ -89,7 +95,9 @@ export async function enginePhase(
       workflowMs: roundDistribution(distribution(closed.durationsMs)),
       cpu: cpuResult(cpuBefore, cpuAfter, completed),
     };
-    log(`${phase}: ${result.perSecond} workflows/s, ${historyEvents.mean} events each, ${result.cpu.perItemMs.total} CPU ms each`);
+    log(
+      `${phase}: ${result.perSecond} workflows/s, ${historyEvents.mean} events each, ${result.cpu.perItemMs.total} CPU ms each`,
+    );
     return result;
   } finally {
     await child.stop();

@@ -26,10 +26,16 @@ export async function latencyPhase(ctx: BenchContext): Promise<LatencyResult> {
   for (const load of options.latencyLoads) {
     const rate = (saturationRate * load) / 100;
     const count = Math.max(5, Math.round(rate * options.latencySeconds));
-    log(`latency: ${load} % of saturation = ${rate.toFixed(1)} emails/s, open loop, ${count} emails over ${options.latencySeconds} s…`);
+    log(
+      `latency: ${load} % of saturation = ${rate.toFixed(1)} emails/s, open loop, ${count} emails over ${options.latencySeconds} s…`,
+    );
     const records = await submitOpenLoop(worker.mailer, `latency${load}`, count, rate);
     const ids = records.map((r) => r.id);
-    await waitUntil(`${count} latency emails at the sink`, () => ids.every((id) => receipts.has(id)), 120_000 + count * 100);
+    await waitUntil(
+      `${count} latency emails at the sink`,
+      () => ids.every((id) => receipts.has(id)),
+      120_000 + count * 100,
+    );
     const first = Math.min(...records.map((r) => r.scheduledAt));
     const last = Math.max(...records.map((r) => r.scheduledAt));
     const level: LatencyLevel = {
@@ -44,7 +50,9 @@ export async function latencyPhase(ctx: BenchContext): Promise<LatencyResult> {
       lateArrivals: records.filter((r) => r.calledAt - r.scheduledAt > 50).length,
     };
     levels.push(level);
-    log(`latency: ${load} %: p50 ${level.latencyMs.p50} ms, p95 ${level.latencyMs.p95} ms, p99 ${level.latencyMs.p99} ms`);
+    log(
+      `latency: ${load} %: p50 ${level.latencyMs.p50} ms, p95 ${level.latencyMs.p95} ms, p99 ${level.latencyMs.p99} ms`,
+    );
   }
   return { saturationRate, saturationRateSource: results.phases.pipeline ? 'pipeline' : 'option', levels };
 }

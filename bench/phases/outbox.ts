@@ -41,7 +41,13 @@ interface Commit {
   started: boolean;
 }
 
-async function commitOne(pool: pg.Pool, mailer: Awaited<ReturnType<BenchContext['mailerFor']>>, tag: string, i: number, direct: boolean): Promise<Commit> {
+async function commitOne(
+  pool: pg.Pool,
+  mailer: Awaited<ReturnType<BenchContext['mailerFor']>>,
+  tag: string,
+  i: number,
+  direct: boolean,
+): Promise<Commit> {
   if (direct) {
     const calledAt = Date.now();
     const sent = await mailer.send(emailInput(tag, i));
@@ -65,20 +71,35 @@ async function commitOne(pool: pg.Pool, mailer: Awaited<ReturnType<BenchContext[
 /** Temporal's start time (ms) of every workflow on `taskQueue`, once visibility lists `n`. */
 async function startTimes(temporal: Client, taskQueue: string, n: number): Promise<Map<string, number>> {
   const times = new Map<string, number>();
-  await waitUntil(`${n} workflows listed on ${taskQueue}`, async () => (await temporal.workflow.count(`TaskQueue = "${taskQueue}"`)).count >= n, 120_000, 250);
-  for await (const wf of temporal.workflow.list({ query: `TaskQueue = "${taskQueue}"` })) times.set(wf.workflowId, wf.startTime.getTime());
+  await waitUntil(
+    `${n} workflows listed on ${taskQueue}`,
+    async () => (await temporal.workflow.count(`TaskQueue = "${taskQueue}"`)).count >= n,
+    120_000,
+    250,
+  );
+  for await (const wf of temporal.workflow.list({ query: `TaskQueue = "${taskQueue}"` }))
+    times.set(wf.workflowId, wf.startTime.getTime());
   return times;
 }
 
-async function runOnce(ctx: BenchContext, workers: number, kind: OutboxRun['kind'], commits: number, rateOrInFlight: number): Promise<OutboxRun> {
+async function runOnce(
+  ctx: BenchContext,
+  workers: number,
+  kind: OutboxRun['kind'],
+  commits: number,
+  rateOrInFlight: number,
+): Promise<OutboxRun> {
   const taskQueue = `bench-outbox-${kind}-${workers}w-${ctx.runId}`;
   const children: BenchChild[] = [];
   try {
-    for (let w = 0; w < workers; w++) children.push(await spawnChild(`outbox worker ${w + 1}/${workers}`, 'pipeline', ctx.workerEnv(taskQueue)));
+    for (let w = 0; w < workers; w++)
+      children.push(await spawnChild(`outbox worker ${w + 1}/${workers}`, 'pipeline', ctx.workerEnv(taskQueue)));
     const mailer = await ctx.mailerFor(taskQueue);
     const since = await dbNow(ctx.db);
     const loadAverage = os.loadavg()[0]!;
-    log(`outbox: ${kind}, ${workers} worker(s), ${commits} ${kind === 'direct' ? 'send() calls' : 'commits'} ${kind !== 'burst' ? `at ${rateOrInFlight}/s` : `with ${rateOrInFlight} transactions in flight`} (load average ${loadAverage.toFixed(1)})…`);
+    log(
+      `outbox: ${kind}, ${workers} worker(s), ${commits} ${kind === 'direct' ? 'send() calls' : 'commits'} ${kind !== 'burst' ? `at ${rateOrInFlight}/s` : `with ${rateOrInFlight} transactions in flight`} (load average ${loadAverage.toFixed(1)})…`,
+    );
     const first = Date.now();
     let done: Commit[];
     if (kind !== 'burst') {
@@ -93,9 +114,12 @@ async function runOnce(ctx: BenchContext, workers: number, kind: OutboxRun['kind
     } else {
       done = [];
       let next = 0;
-      await Promise.all(Array.from({ length: rateOrInFlight }, async () => {
-        for (let i = next++; i < commits; i = next++) done.push(await commitOne(mailer.pool, mailer, `outbox-${kind}-${workers}`, i, false));
-      }));
+      await Promise.all(
+        Array.from({ length: rateOrInFlight }, async () => {
+          for (let i = next++; i < commits; i = next++)
+            done.push(await commitOne(mailer.pool, mailer, `outbox-${kind}-${workers}`, i, false));
+        }),
+      );
     }
     const submitSeconds = (Math.max(...done.map((c) => c.committedAt)) - first) / 1000;
     const expected = done.filter((c) => c.started);
@@ -104,11 +128,18 @@ async function runOnce(ctx: BenchContext, workers: number, kind: OutboxRun['kind
     // The next run starts on a quiet pipeline.
     await waitForSent(ctx.db, since, expected.length, `outbox ${kind} ${workers}w`);
     const run: OutboxRun = {
-      workers, kind, commits, ...(kind !== 'burst' ? { rate: rateOrInFlight } : { inFlight: rateOrInFlight }),
-      submitSeconds: Math.round(submitSeconds * 1000) / 1000, commitToStartedMs: roundDistribution(distribution(latencies)), loadAverage,
+      workers,
+      kind,
+      commits,
+      ...(kind !== 'burst' ? { rate: rateOrInFlight } : { inFlight: rateOrInFlight }),
+      submitSeconds: Math.round(submitSeconds * 1000) / 1000,
+      commitToStartedMs: roundDistribution(distribution(latencies)),
+      loadAverage,
       notStarted: commits - expected.length,
     };
-    log(`outbox: ${kind}, ${workers} worker(s): commit → started p50 ${run.commitToStartedMs.p50} ms, p99 ${run.commitToStartedMs.p99} ms, max ${run.commitToStartedMs.max} ms`);
+    log(
+      `outbox: ${kind}, ${workers} worker(s): commit → started p50 ${run.commitToStartedMs.p50} ms, p99 ${run.commitToStartedMs.p99} ms, max ${run.commitToStartedMs.max} ms`,
+    );
     return run;
   } finally {
     await Promise.all(children.map((c) => c.stop()));

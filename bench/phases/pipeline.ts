@@ -4,7 +4,17 @@
 import { workflowIdFor } from '../../src/email/store.ts';
 import { spawnChild } from '../children.ts';
 import { type BenchContext, log } from '../context.ts';
-import { closeTimes, cpuResult, dbNow, historySample, roundDistribution, statusCounts, submitClosedLoop, waitForClosed, waitForSent } from '../measure.ts';
+import {
+  closeTimes,
+  cpuResult,
+  dbNow,
+  historySample,
+  roundDistribution,
+  statusCounts,
+  submitClosedLoop,
+  waitForClosed,
+  waitForSent,
+} from '../measure.ts';
 import { persistencePerEmail, persistenceSnapshot } from '../persistence.ts';
 import { cpuSnapshot, memoryOf, treeRss } from '../proc.ts';
 import type { PipelineResult } from '../results.ts';
@@ -14,7 +24,9 @@ export async function pipelinePhase(ctx: BenchContext): Promise<PipelineResult> 
   const { options, results, runId, temporal, db, receipts, workerEnv, mailerFor } = ctx;
   const n = options.emails;
   const taskQueue = `bench-pipeline-${runId}`;
-  log(`pipeline: ${n} emails, Mailer.send() with ${options.concurrency} in flight → the real worker (a child process) on "${taskQueue}"…`);
+  log(
+    `pipeline: ${n} emails, Mailer.send() with ${options.concurrency} in flight → the real worker (a child process) on "${taskQueue}"…`,
+  );
   const child = await spawnChild('pipeline worker', 'pipeline', workerEnv(taskQueue));
   const mailer = await mailerFor(taskQueue);
   let keep = false;
@@ -38,7 +50,8 @@ export async function pipelinePhase(ctx: BenchContext): Promise<PipelineResult> 
     let allClosedSeconds: number | undefined;
     let workflowMs: Distribution | undefined;
     try {
-      if ((await waitForClosed(temporal, taskQueue, n, 'pipeline', results.notes)) < n) throw new Error('not every workflow completed');
+      if ((await waitForClosed(temporal, taskQueue, n, 'pipeline', results.notes)) < n)
+        throw new Error('not every workflow completed');
       const closed = await closeTimes(temporal, query);
       allClosedSeconds = round((closed.last - firstCall) / 1000, 3);
       workflowMs = roundDistribution(distribution(closed.durationsMs));
@@ -46,7 +59,11 @@ export async function pipelinePhase(ctx: BenchContext): Promise<PipelineResult> 
       results.notes.push(`pipeline: could not confirm every workflow closed: ${(err as Error).message}`);
     }
     const statuses = await statusCounts(db, since);
-    const historyEvents = await historySample(temporal, records.map((r) => workflowIdFor(r.id)), options.historySamples);
+    const historyEvents = await historySample(
+      temporal,
+      records.map((r) => workflowIdFor(r.id)),
+      options.historySamples,
+    );
     const smtp = results.phases.smtp;
     const engine = results.phases.engine;
     const work = results.phases.work;
@@ -65,7 +82,12 @@ export async function pipelinePhase(ctx: BenchContext): Promise<PipelineResult> 
       workflowMs,
       ratioToSmtp: smtp ? round(perSecondRate / smtp.perSecond, 3) : undefined,
       ratioToEngine: engine ? round(perSecondRate / engine.perSecond, 3) : undefined,
-      ratioToWork: work ? { throughput: round(perSecondRate / work.perSecond, 3), cpu: round(cpu.perItemMs.total! / work.cpu.perItemMs.total!, 2) } : undefined,
+      ratioToWork: work
+        ? {
+            throughput: round(perSecondRate / work.perSecond, 3),
+            cpu: round(cpu.perItemMs.total! / work.cpu.perItemMs.total!, 2),
+          }
+        : undefined,
       sendMs: roundDistribution(distribution(records.map((r) => r.returnedAt - r.calledAt))),
       statuses,
       historyEvents,
@@ -80,10 +102,14 @@ export async function pipelinePhase(ctx: BenchContext): Promise<PipelineResult> 
       receivedPerSecond: perSecond(receivedTimes, firstCall, Math.ceil(elapsedSeconds) + 1),
     };
     if (engine && engine.historyEvents.mean !== historyEvents.mean) {
-      results.notes.push(`The engine floor's workflows have ${engine.historyEvents.mean} history events on average, the pipeline's ${historyEvents.mean}: some emails took a longer path than the common one (a retry, a lost task), so the two are not quite comparable.`);
+      results.notes.push(
+        `The engine floor's workflows have ${engine.historyEvents.mean} history events on average, the pipeline's ${historyEvents.mean}: some emails took a longer path than the common one (a retry, a lost task), so the two are not quite comparable.`,
+      );
       log(`warning: ${results.notes.at(-1)}`);
     }
-    log(`pipeline: ${result.perSecond} emails/s (send() alone ${result.submitPerSecond}/s), ${historyEvents.mean} events and ${result.cpu.perItemMs.total} CPU ms per email`);
+    log(
+      `pipeline: ${result.perSecond} emails/s (send() alone ${result.submitPerSecond}/s), ${historyEvents.mean} events and ${result.cpu.perItemMs.total} CPU ms per email`,
+    );
     if (options.phases.includes('latency')) {
       ctx.warmWorker = { child, mailer, taskQueue };
       keep = true;

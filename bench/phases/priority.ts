@@ -31,7 +31,11 @@ async function deliverBacklog(temporal: Client, namespace: string, taskQueue: st
 }
 
 async function submit(mailer: Mailer, tag: string, n: number, options: SendOptions = {}): Promise<string[]> {
-  return mapLimit(Array.from({ length: n }, (_, i) => i), 32, async (i) => (await mailer.send(emailInput(tag, i), options)).id);
+  return mapLimit(
+    Array.from({ length: n }, (_, i) => i),
+    32,
+    async (i) => (await mailer.send(emailInput(tag, i), options)).id,
+  );
 }
 
 export async function priorityPhase(ctx: BenchContext): Promise<PriorityResult> {
@@ -40,7 +44,11 @@ export async function priorityPhase(ctx: BenchContext): Promise<PriorityResult> 
   const n = options.priorityBacklog;
   const taskQueue = `bench-priority-${runId}`;
   log(`priority: EMAIL_RATE_LIMIT=${limit}/s, a batch of ${n} normal emails, then high-priority ones…`);
-  const worker = await spawnChild('priority worker', 'pipeline', workerEnv(taskQueue, { EMAIL_RATE_LIMIT: `${limit}/s` }));
+  const worker = await spawnChild(
+    'priority worker',
+    'pipeline',
+    workerEnv(taskQueue, { EMAIL_RATE_LIMIT: `${limit}/s` }),
+  );
   const mailer = await mailerFor(taskQueue);
   const urgent: PriorityResult['urgent'] = [];
   const urgentIds: string[] = [];
@@ -58,13 +66,20 @@ export async function priorityPhase(ctx: BenchContext): Promise<PriorityResult> 
       const batchDelivered = batch.filter((b) => (receipts.get(b) ?? Infinity) <= at).length;
       urgent.push({ when, deliverBacklog: backlog, batchUndelivered: n - batchDelivered, latencyMs: at - calledAt });
       urgentIds.push(id);
-      log(`priority: high-priority email ${when}: at the sink ${at - calledAt} ms after send(); ${backlog} deliveries queued at the limit, ${n - batchDelivered} batch emails still undelivered`);
+      log(
+        `priority: high-priority email ${when}: at the sink ${at - calledAt} ms after send(); ${backlog} deliveries queued at the limit, ${n - batchDelivered} batch emails still undelivered`,
+      );
     };
     await sendUrgent('right after the batch was submitted');
-    await waitUntil('the whole batch queued in front of the limit', async () => {
-      const queued = await deliverBacklog(temporal, info.temporalNamespace, taskQueue);
-      return queued + batch.filter((b) => receipts.has(b)).length >= n * 0.98;
-    }, 600_000, 1000);
+    await waitUntil(
+      'the whole batch queued in front of the limit',
+      async () => {
+        const queued = await deliverBacklog(temporal, info.temporalNamespace, taskQueue);
+        return queued + batch.filter((b) => receipts.has(b)).length >= n * 0.98;
+      },
+      600_000,
+      1000,
+    );
     await sendUrgent('with the whole batch queued at the limit');
     // The limit while the whole batch waits in front of it and the second high-priority email cuts in:
     // when Temporal started each deliver (history) within 20 s (smoke: 3 s) either side of that email's delivery.
@@ -74,10 +89,20 @@ export async function priorityPhase(ctx: BenchContext): Promise<PriorityResult> 
     const from = at - windowMs;
     const to = at + windowMs;
     await waitUntil('deliveries for the window after it', () => Date.now() > to + 2000, to - Date.now() + 10_000, 250);
-    const near = [...batch, ...urgentIds].filter((id) => Math.abs((receipts.get(id) ?? -Infinity) - at) <= windowMs + 5000);
-    const started = (await mapLimit(near, 8, (id) => deliverDispatches(temporal, workflowIdFor(id)))).flat().map((d) => d.started).filter((t) => t >= from && t < to);
+    const near = [...batch, ...urgentIds].filter(
+      (id) => Math.abs((receipts.get(id) ?? -Infinity) - at) <= windowMs + 5000,
+    );
+    const started = (await mapLimit(near, 8, (id) => deliverDispatches(temporal, workflowIdFor(id))))
+      .flat()
+      .map((d) => d.started)
+      .filter((t) => t >= from && t < to);
     const seconds = (to - from) / 1000;
-    rate = { seconds, perSecond: round(started.length / seconds, 2), maxIn1sDispatched: maxInWindow(started).count, maxIn1sAccepted: maxInWindow(near.map((id) => receipts.get(id)!).filter((t) => t >= from && t < to)).count };
+    rate = {
+      seconds,
+      perSecond: round(started.length / seconds, 2),
+      maxIn1sDispatched: maxInWindow(started).count,
+      maxIn1sAccepted: maxInWindow(near.map((id) => receipts.get(id)!).filter((t) => t >= from && t < to)).count,
+    };
   } finally {
     await worker.stop();
   }
@@ -87,26 +112,54 @@ export async function priorityPhase(ctx: BenchContext): Promise<PriorityResult> 
   const flood = options.smoke ? 30 : Math.round(limit * 60);
   const late = options.smoke ? 15 : Math.round(limit * 30);
   log(`fairness: tenant-a floods ${flood} emails (weight 1), then tenant-b sends ${late} (weight 2)…`);
-  const fairWorker = await spawnChild('fairness worker', 'pipeline', workerEnv(fairQueue, { EMAIL_RATE_LIMIT: `${limit}/s` }));
+  const fairWorker = await spawnChild(
+    'fairness worker',
+    'pipeline',
+    workerEnv(fairQueue, { EMAIL_RATE_LIMIT: `${limit}/s` }),
+  );
   const fairMailer = await mailerFor(fairQueue);
   let fairness: PriorityResult['fairness'] | undefined;
   try {
     const a = await submit(fairMailer, 'tenant-a', flood, { fairnessKey: 'tenant-a', fairnessWeight: 1 });
-    await waitUntil('tenant-a draining at the limit', () => a.filter((id) => receipts.has(id)).length >= limit * 2, 120_000);
+    await waitUntil(
+      'tenant-a draining at the limit',
+      () => a.filter((id) => receipts.has(id)).length >= limit * 2,
+      120_000,
+    );
     const b = await submit(fairMailer, 'tenant-b', late, { fairnessKey: 'tenant-b', fairnessWeight: 2 });
-    const firstB = await waitUntil('the first tenant-b delivery', () => {
-      const t = b.map((id) => receipts.get(id)).filter((x): x is number => x !== undefined);
-      return t.length ? Math.min(...t) : undefined;
-    }, 120_000);
+    const firstB = await waitUntil(
+      'the first tenant-b delivery',
+      () => {
+        const t = b.map((id) => receipts.get(id)).filter((x): x is number => x !== undefined);
+        return t.length ? Math.min(...t) : undefined;
+      },
+      120_000,
+    );
     // While both have a backlog: from tenant-b's first delivery, as many deliveries as tenant-b sent.
-    await waitUntil('deliveries after tenant-b started', () => [...a, ...b].filter((id) => (receipts.get(id) ?? 0) >= firstB).length >= late, 300_000);
-    const window = [...a.map((id) => ({ t: receipts.get(id), k: 'a' })), ...b.map((id) => ({ t: receipts.get(id), k: 'b' }))]
+    await waitUntil(
+      'deliveries after tenant-b started',
+      () => [...a, ...b].filter((id) => (receipts.get(id) ?? 0) >= firstB).length >= late,
+      300_000,
+    );
+    const window = [
+      ...a.map((id) => ({ t: receipts.get(id), k: 'a' })),
+      ...b.map((id) => ({ t: receipts.get(id), k: 'b' })),
+    ]
       .filter((d): d is { t: number; k: string } => d.t !== undefined && d.t >= firstB)
       .sort((x, y) => x.t - y.t)
       .slice(0, late);
     const bShare = window.filter((d) => d.k === 'b').length / window.length;
-    fairness = { weights: { 'tenant-a': 1, 'tenant-b': 2 }, flood, late, window: window.length, shareB: round(bShare, 3), expectedShareB: round(2 / 3, 3) };
-    log(`fairness: of ${window.length} deliveries after tenant-b's first, tenant-b had ${(bShare * 100).toFixed(0)} % (weight 2 of 3: 67 % expected; first come, first served: 0 %)`);
+    fairness = {
+      weights: { 'tenant-a': 1, 'tenant-b': 2 },
+      flood,
+      late,
+      window: window.length,
+      shareB: round(bShare, 3),
+      expectedShareB: round(2 / 3, 3),
+    };
+    log(
+      `fairness: of ${window.length} deliveries after tenant-b's first, tenant-b had ${(bShare * 100).toFixed(0)} % (weight 2 of 3: 67 % expected; first come, first served: 0 %)`,
+    );
   } finally {
     await fairWorker.stop();
   }

@@ -18,9 +18,13 @@ export async function rateLimitPhase(ctx: BenchContext): Promise<RateLimitResult
   const runsOut: RateLimitRun[] = [];
   for (const workers of options.rateWorkers) {
     const taskQueue = `bench-ratelimit${workers}-${runId}`;
-    log(`ratelimit: EMAIL_RATE_LIMIT=${limit}/s, ${workers} worker process(es) on "${taskQueue}", ${options.rateSeconds} s…`);
+    log(
+      `ratelimit: EMAIL_RATE_LIMIT=${limit}/s, ${workers} worker process(es) on "${taskQueue}", ${options.rateSeconds} s…`,
+    );
     const env = workerEnv(taskQueue, { EMAIL_RATE_LIMIT: `${limit}/s` });
-    const procs = await Promise.all(Array.from({ length: workers }, (_, i) => spawnChild(`rate-limit worker ${i + 1}/${workers}`, 'pipeline', env)));
+    const procs = await Promise.all(
+      Array.from({ length: workers }, (_, i) => spawnChild(`rate-limit worker ${i + 1}/${workers}`, 'pipeline', env)),
+    );
     const mailer = await mailerFor(taskQueue);
     const submitted: string[] = [];
     let inFlight = 0;
@@ -32,19 +36,26 @@ export async function rateLimitPhase(ctx: BenchContext): Promise<RateLimitResult
         const outstanding = submitted.filter((id) => !receipts.has(id)).length + inFlight;
         for (let k = outstanding; k < target && feeding; k++) {
           inFlight++;
-          mailer.send(emailInput(`ratelimit${workers}`, submitted.length + inFlight)).then(
-            (r) => submitted.push(r.id),
-            (err: unknown) => results.notes.push(`ratelimit: send failed: ${String(err)}`),
-          ).finally(() => inFlight--);
+          mailer
+            .send(emailInput(`ratelimit${workers}`, submitted.length + inFlight))
+            .then(
+              (r) => submitted.push(r.id),
+              (err: unknown) => results.notes.push(`ratelimit: send failed: ${String(err)}`),
+            )
+            .finally(() => inFlight--);
         }
         await sleep(100);
       }
     })();
     try {
-      const firstAt = await waitUntil('the first rate-limited delivery', () => {
-        const times = submitted.map((id) => receipts.get(id)).filter((t): t is number => t !== undefined);
-        return times.length ? Math.min(...times) : undefined;
-      }, 60_000);
+      const firstAt = await waitUntil(
+        'the first rate-limited delivery',
+        () => {
+          const times = submitted.map((id) => receipts.get(id)).filter((t): t is number => t !== undefined);
+          return times.length ? Math.min(...times) : undefined;
+        },
+        60_000,
+      );
       // Two seconds more than the window, so that a second window of the same
       // length can start after the limiter's initial burst.
       const end = firstAt + (options.rateSeconds + STEADY_AFTER_S) * 1000;
@@ -54,7 +65,10 @@ export async function rateLimitPhase(ctx: BenchContext): Promise<RateLimitResult
       await feeder;
       await Promise.allSettled(procs.map((p) => p.stop()));
     }
-    const times = submitted.map((id) => receipts.get(id)).filter((t): t is number => t !== undefined).sort((a, b) => a - b);
+    const times = submitted
+      .map((id) => receipts.get(id))
+      .filter((t): t is number => t !== undefined)
+      .sort((a, b) => a - b);
     const firstAt = times[0]!;
     const inWindow = times.filter((t) => t < firstAt + options.rateSeconds * 1000);
     const rate = inWindow.length / options.rateSeconds;
@@ -92,10 +106,14 @@ export async function rateLimitPhase(ctx: BenchContext): Promise<RateLimitResult
       perSecond: perSecond(inWindow, firstAt, options.rateSeconds),
     };
     if (!run.limitBinding) {
-      results.notes.push(`ratelimit: with ${workers} worker(s) the pipeline delivered ${run.ratePerSecond}/s, below the ${limit}/s limit: deliveries did not queue in front of the limit (deliver queue wait p50 ${run.deliverQueueWaitMs.p50} ms), so the engine, not the limit, set the rate.`);
+      results.notes.push(
+        `ratelimit: with ${workers} worker(s) the pipeline delivered ${run.ratePerSecond}/s, below the ${limit}/s limit: deliveries did not queue in front of the limit (deliver queue wait p50 ${run.deliverQueueWaitMs.p50} ms), so the engine, not the limit, set the rate.`,
+      );
     }
     runsOut.push(run);
-    log(`ratelimit: ${workers} worker(s): ${run.ratePerSecond}/s (${run.errorPercent >= 0 ? '+' : ''}${run.errorPercent} %), from 2 s on ${run.steadyRatePerSecond}/s (${run.steadyErrorPercent >= 0 ? '+' : ''}${run.steadyErrorPercent} %), max in any 1 s: ${run.maxIn1s} received, ${run.maxIn1sDispatched} dispatched (${run.maxIn1sDispatchedAfter2s} after the first 2 s); deliver queue wait p50 ${run.deliverQueueWaitMs.p50} ms`);
+    log(
+      `ratelimit: ${workers} worker(s): ${run.ratePerSecond}/s (${run.errorPercent >= 0 ? '+' : ''}${run.errorPercent} %), from 2 s on ${run.steadyRatePerSecond}/s (${run.steadyErrorPercent >= 0 ? '+' : ''}${run.steadyErrorPercent} %), max in any 1 s: ${run.maxIn1s} received, ${run.maxIn1sDispatched} dispatched (${run.maxIn1sDispatchedAfter2s} after the first 2 s); deliver queue wait p50 ${run.deliverQueueWaitMs.p50} ms`,
+    );
   }
   return { limitPerSecond: limit, runs: runsOut };
 }

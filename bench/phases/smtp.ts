@@ -10,7 +10,9 @@ import { round } from '../stats.ts';
 export async function smtpPhase(ctx: BenchContext): Promise<SmtpResult> {
   const { options, results, baseEnv } = ctx;
   const messages = options.smtpMessages;
-  log(`smtp: ${messages} messages through a pooled nodemailer transport (pool ${loadConfig({ ...baseEnv }).smtp.poolSize}), ${options.smtpInFlight} in flight, from a child process…`);
+  log(
+    `smtp: ${messages} messages through a pooled nodemailer transport (pool ${loadConfig({ ...baseEnv }).smtp.poolSize}), ${options.smtpInFlight} in flight, from a child process…`,
+  );
   const child = await spawnChild('smtp client', 'smtp', {
     ...baseEnv,
     BENCH_SMTP_MESSAGES: String(messages),

@@ -14,7 +14,9 @@ import { round } from '../stats.ts';
 export async function workPhase(ctx: BenchContext): Promise<WorkResult> {
   const { options, results, runId, db, workerEnv } = ctx;
   const n = options.emails;
-  log(`work: ${n} emails through send()'s insert, blockCheck, prepare and deliver in-process (no Temporal), ${options.concurrency} in flight…`);
+  log(
+    `work: ${n} emails through send()'s insert, blockCheck, prepare and deliver in-process (no Temporal), ${options.concurrency} in flight…`,
+  );
   const child = await spawnChild('work-floor process', 'work', {
     ...workerEnv(`bench-work-${runId}`),
     BENCH_WORK_EMAILS: String(n),

@@ -17,7 +17,10 @@ export async function writeStackFile(info: StackInfo): Promise<string> {
   return file;
 }
 
-export function banner(info: StackInfo, { seconds, taskQueue, metricsUrl }: { seconds: number; taskQueue: string; metricsUrl: string }): string {
+export function banner(
+  info: StackInfo,
+  { seconds, taskQueue, metricsUrl }: { seconds: number; taskQueue: string; metricsUrl: string },
+): string {
   const cli = info.temporalCli ?? 'temporal';
   return `
 mailer is running (${seconds.toFixed(1)} s)

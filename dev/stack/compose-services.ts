@@ -42,11 +42,13 @@ export function composeService(name: string, file = composeFile): ComposeService
       if (eq > 0) environment[entry.slice(0, eq)] = entry.slice(eq + 1);
     }
   } else {
-    for (const [key, value] of Object.entries(svc.environment ?? {})) if (value !== null) environment[key] = String(value);
+    for (const [key, value] of Object.entries(svc.environment ?? {}))
+      if (value !== null) environment[key] = String(value);
   }
   const mounts = new Map<string, string>();
   for (const volume of svc.volumes ?? []) {
-    const { source, target } = typeof volume === 'object' ? volume : { source: volume.split(':')[0], target: volume.split(':')[1] ?? '' };
+    const { source, target } =
+      typeof volume === 'object' ? volume : { source: volume.split(':')[0], target: volume.split(':')[1] ?? '' };
     if (source?.startsWith('./')) mounts.set(target, path.join(path.dirname(file), source));
   }
   return { image: svc.image, environment, command: list(svc.command), entrypoint: list(svc.entrypoint), mounts };
@@ -56,6 +58,9 @@ export function composeService(name: string, file = composeFile): ComposeService
 export function mountedScript(svc: ComposeService): string {
   const inContainer = svc.entrypoint.find((arg) => arg.endsWith('.sh'));
   const local = inContainer && svc.mounts.get(inContainer);
-  if (!local) throw new Error(`the service's entrypoint runs no script mounted from the repository (${svc.entrypoint.join(' ')})`);
+  if (!local)
+    throw new Error(
+      `the service's entrypoint runs no script mounted from the repository (${svc.entrypoint.join(' ')})`,
+    );
   return local;
 }

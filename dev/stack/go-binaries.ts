@@ -10,7 +10,15 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { BinaryNotFoundError, type BinarySpec, binaryVersion, isExecutable, onPath, type ResolvedBinary, toolsDir } from './binaries.ts';
+import {
+  BinaryNotFoundError,
+  type BinarySpec,
+  binaryVersion,
+  isExecutable,
+  onPath,
+  type ResolvedBinary,
+  toolsDir,
+} from './binaries.ts';
 import { waitFor } from './wait.ts';
 
 const run = promisify(execFile);
@@ -75,23 +83,27 @@ async function withBuildLock<T>(log: (line: string) => void, fn: () => Promise<T
   const lock = path.join(goDir, 'build.lock');
   await mkdir(goDir, { recursive: true });
   let announced = false;
-  const handle = await waitFor('the other Temporal server build to finish', async () => {
-    try {
-      const file = await open(lock, 'wx');
-      await file.write(String(process.pid));
-      return file;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = Number(await readFile(lock, 'utf8').catch(() => ''));
-      if (!owner || !alive(owner)) {
-        await rm(lock, { force: true });
+  const handle = await waitFor(
+    'the other Temporal server build to finish',
+    async () => {
+      try {
+        const file = await open(lock, 'wx');
+        await file.write(String(process.pid));
+        return file;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const owner = Number(await readFile(lock, 'utf8').catch(() => ''));
+        if (!owner || !alive(owner)) {
+          await rm(lock, { force: true });
+          return undefined;
+        }
+        if (!announced) log(`waiting for another build of the Temporal server (pid ${owner}) to finish…`);
+        announced = true;
         return undefined;
       }
-      if (!announced) log(`waiting for another build of the Temporal server (pid ${owner}) to finish…`);
-      announced = true;
-      return undefined;
-    }
-  }, { timeoutMs: 3_600_000, intervalMs: 2000 });
+    },
+    { timeoutMs: 3_600_000, intervalMs: 2000 },
+  );
   try {
     return await fn();
   } finally {
@@ -124,7 +136,9 @@ async function goCommand(env: NodeJS.ProcessEnv): Promise<string> {
 async function build(specs: GoBinarySpec[], env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<void> {
   const go = await goCommand(env);
   await run(go, ['version'], { env: goEnv(env), timeout: 30_000 }).catch((err: unknown) => {
-    throw new Error(`\`go\` is not usable (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); Go 1.26.8 or newer builds the server`);
+    throw new Error(
+      `\`go\` is not usable (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); Go 1.26.8 or newer builds the server`,
+    );
   });
   await withBuildLock(log, async () => {
     const missing = [];
@@ -133,8 +147,10 @@ async function build(specs: GoBinarySpec[], env: NodeJS.ProcessEnv, log: (line: 
     const scratch = await mkdtemp(path.join(toolsDir, 'go-build-'));
     const logFile = path.join(goDir, `build-${TEMPORAL_SERVER_VERSION}.log`);
     const started = Date.now();
-    log(`building ${missing.map((s) => s.command).join(' and ')} ${TEMPORAL_SERVER_VERSION} from the Go module proxy into ${toolsDir} ` +
-      `(one time: ~6 min on a quiet 2-core machine, longer on a busy one; log: ${logFile})…`);
+    log(
+      `building ${missing.map((s) => s.command).join(' and ')} ${TEMPORAL_SERVER_VERSION} from the Go module proxy into ${toolsDir} ` +
+        `(one time: ~6 min on a quiet 2-core machine, longer on a busy one; log: ${logFile})…`,
+    );
     try {
       const args = ['-n', '10', go, 'install', ...missing.map((s) => `${s.goPackage}@v${TEMPORAL_SERVER_VERSION}`)];
       const out = createWriteStream(logFile);
@@ -152,7 +168,9 @@ async function build(specs: GoBinarySpec[], env: NodeJS.ProcessEnv, log: (line: 
       }
       await mkdir(path.join(toolsDir, 'bin'), { recursive: true });
       for (const spec of missing) await rename(path.join(scratch, path.basename(spec.goPackage)), projectCopy(spec));
-      log(`built ${missing.map((s) => s.command).join(' and ')} ${TEMPORAL_SERVER_VERSION} in ${Math.round((Date.now() - started) / 1000)} s`);
+      log(
+        `built ${missing.map((s) => s.command).join(' and ')} ${TEMPORAL_SERVER_VERSION} in ${Math.round((Date.now() - started) / 1000)} s`,
+      );
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
@@ -170,7 +188,12 @@ export async function resolveGoBinaries<K extends string>(
     env = process.env,
     log = (line: string) => console.error(`[stack] ${line}`),
     binDir,
-  }: { install?: boolean; env?: NodeJS.ProcessEnv; log?: (line: string) => void; /** Where project copies are looked for (tests). */ binDir?: string } = {},
+  }: {
+    install?: boolean;
+    env?: NodeJS.ProcessEnv;
+    log?: (line: string) => void;
+    /** Where project copies are looked for (tests). */ binDir?: string;
+  } = {},
 ): Promise<Record<K, ResolvedBinary>> {
   const found = {} as Record<K, ResolvedBinary>;
   const tried = new Map<K, string[]>();
@@ -186,7 +209,11 @@ export async function resolveGoBinaries<K extends string>(
     }
     notes.push(`${spec.envVar}: not set`);
     const fromPath = await onPath(spec.command, env.PATH ?? '');
-    if (fromPath && spec === TEMPORAL_SERVER && !(await binaryVersion(fromPath).catch(() => '')).includes(TEMPORAL_SERVER_VERSION)) {
+    if (
+      fromPath &&
+      spec === TEMPORAL_SERVER &&
+      !(await binaryVersion(fromPath).catch(() => '')).includes(TEMPORAL_SERVER_VERSION)
+    ) {
       notes.push(`\`${spec.command}\` on PATH (${fromPath}) is not version ${TEMPORAL_SERVER_VERSION}`);
     } else if (fromPath) {
       found[key] = { path: fromPath, source: 'path' };
@@ -202,7 +229,11 @@ export async function resolveGoBinaries<K extends string>(
   if (!missing.length) return found;
   if (install) {
     try {
-      await build(missing.map(([, spec]) => spec), env, log);
+      await build(
+        missing.map(([, spec]) => spec),
+        env,
+        log,
+      );
       for (const [key, spec] of missing) found[key] = { path: projectCopy(spec), source: 'installed' };
       return found;
     } catch (err) {

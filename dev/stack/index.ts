@@ -94,7 +94,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     let smtp: SmtpSink | undefined;
     let mailboxUrl: string | undefined;
     if (!env.SMTP_URL) {
-      smtp = await withPortRetry('SMTP sink', async () => SmtpSink.start({ dir: path.join(dataDir, 'mailbox'), port: await port(1025, ports.smtp) }), { fixed: ports.smtp !== undefined, log });
+      smtp = await withPortRetry(
+        'SMTP sink',
+        async () => SmtpSink.start({ dir: path.join(dataDir, 'mailbox'), port: await port(1025, ports.smtp) }),
+        { fixed: ports.smtp !== undefined, log },
+      );
       parts.push({ stop: () => smtp!.close() });
       if (options.mailboxWeb) {
         const webPort = await port(1080, ports.mailbox);
@@ -106,14 +110,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     let postgres: LocalPostgres | undefined;
     if (!env.DATABASE_URL) {
-      postgres = await withPortRetry('Postgres', async () => LocalPostgres.start({
-        dataDir: path.join(dataDir, 'postgres'),
-        logFile: path.join(dataDir, 'postgres.log'),
-        port: await port(5432, ports.postgres),
-        database: 'mailer',
-        ephemeral: options.ephemeral ?? false,
-        log,
-      }), { fixed: ports.postgres !== undefined, log });
+      postgres = await withPortRetry(
+        'Postgres',
+        async () =>
+          LocalPostgres.start({
+            dataDir: path.join(dataDir, 'postgres'),
+            logFile: path.join(dataDir, 'postgres.log'),
+            port: await port(5432, ports.postgres),
+            database: 'mailer',
+            ephemeral: options.ephemeral ?? false,
+            log,
+          }),
+        { fixed: ports.postgres !== undefined, log },
+      );
       parts.push(postgres);
     }
 
@@ -121,16 +130,36 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     if (!env.TEMPORAL_ADDRESS && options.temporal === 'production') {
       // Imported on demand: it reads docker-compose.yml with a dev dependency.
       const { TemporalProductionServer } = await import('./temporal-prod-server.ts');
-      temporal = await withPortRetry('Temporal server', async () => TemporalProductionServer.start({
-        dataDir, port: await port(7233, ports.temporal), postgresPort: await port(5433), ephemeral: options.ephemeral ?? false, env, log,
-      }), { fixed: ports.temporal !== undefined, log });
+      temporal = await withPortRetry(
+        'Temporal server',
+        async () =>
+          TemporalProductionServer.start({
+            dataDir,
+            port: await port(7233, ports.temporal),
+            postgresPort: await port(5433),
+            ephemeral: options.ephemeral ?? false,
+            env,
+            log,
+          }),
+        { fixed: ports.temporal !== undefined, log },
+      );
       parts.push(temporal);
     } else if (!env.TEMPORAL_ADDRESS) {
       // Fixed only when both are: the dev server also picks five internal ports of its own.
-      temporal = await withPortRetry('Temporal dev server', async () => {
-        const grpcPort = await port(7233, ports.temporal);
-        return TemporalDevServer.start({ dataDir, port: grpcPort, uiPort: await port(grpcPort + 1000, ports.temporalUi), env, log });
-      }, { fixed: ports.temporal !== undefined && ports.temporalUi !== undefined, log });
+      temporal = await withPortRetry(
+        'Temporal dev server',
+        async () => {
+          const grpcPort = await port(7233, ports.temporal);
+          return TemporalDevServer.start({
+            dataDir,
+            port: grpcPort,
+            uiPort: await port(grpcPort + 1000, ports.temporalUi),
+            env,
+            log,
+          });
+        },
+        { fixed: ports.temporal !== undefined && ports.temporalUi !== undefined, log },
+      );
       parts.push(temporal);
     }
 

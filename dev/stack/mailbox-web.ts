@@ -12,11 +12,14 @@ import type { AddressInfo } from 'node:net';
 import { HOST } from './ports.ts';
 import { readMailbox, type SmtpSink } from './smtp-sink.ts';
 
-const escape = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function subjectOf(raw: Buffer): string {
-  const head = raw.subarray(0, 16 * 1024).toString('utf8').split(/\r?\n\r?\n/)[0] ?? '';
+  const head =
+    raw
+      .subarray(0, 16 * 1024)
+      .toString('utf8')
+      .split(/\r?\n\r?\n/)[0] ?? '';
   const match = /^subject:\s*(.*(?:\r?\n[ \t].*)*)/im.exec(head);
   return match?.[1]?.replace(/\r?\n[ \t]/g, ' ') ?? '(no subject)';
 }
@@ -37,16 +40,22 @@ export async function startMailboxWeb(sink: SmtpSink, port: number): Promise<htt
   const dir = sink.dir;
   const server = http.createServer((req, res) => {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
-    const plain = (status: number, text: string) => void res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(`${text}\n`);
+    const plain = (status: number, text: string) =>
+      void res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(`${text}\n`);
     const hosts = ownHosts((server.address() as AddressInfo).port);
-    if (!hosts.has((req.headers.host ?? '').toLowerCase())) return plain(421, 'this mailbox answers only to 127.0.0.1, localhost or [::1] on its own port');
+    if (!hosts.has((req.headers.host ?? '').toLowerCase()))
+      return plain(421, 'this mailbox answers only to 127.0.0.1, localhost or [::1] on its own port');
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://mailbox');
       if (req.method === 'POST' && url.pathname.startsWith('/sink/')) {
         const origin = req.headers.origin;
-        const crossSite = req.headers['sec-fetch-site'] === 'cross-site' || req.headers['sec-fetch-site'] === 'same-site';
+        const crossSite =
+          req.headers['sec-fetch-site'] === 'cross-site' || req.headers['sec-fetch-site'] === 'same-site';
         if (crossSite || (origin !== undefined && !hosts.has(origin.replace(/^http:\/\//, '')))) {
-          return plain(403, 'the sink switches take requests from this mailbox or from tools without an Origin (curl) only');
+          return plain(
+            403,
+            'the sink switches take requests from this mailbox or from tools without an Origin (curl) only',
+          );
         }
         const action = url.pathname.slice('/sink/'.length);
         if (action === 'down') await sink.close();
@@ -54,7 +63,11 @@ export async function startMailboxWeb(sink: SmtpSink, port: number): Promise<htt
         else if (action === 'reject') {
           const code = Number(url.searchParams.get('code') ?? '421');
           if (!Number.isInteger(code) || code < 400 || code > 599) return plain(400, 'code must be 4xx or 5xx');
-          sink.defaultReply = { kind: 'reject', code, message: `${code} rejected by the local sink (POST /sink/accept to undo)` };
+          sink.defaultReply = {
+            kind: 'reject',
+            code,
+            message: `${code} rejected by the local sink (POST /sink/accept to undo)`,
+          };
         } else if (action === 'accept') sink.defaultReply = { kind: 'accept' };
         else return plain(404, 'unknown action');
         return plain(200, `sink ${action}`);
@@ -80,11 +93,13 @@ export async function startMailboxWeb(sink: SmtpSink, port: number): Promise<htt
             `<td>${escape(m.rcptTo.join(', '))}</td><td><a href="/messages/${m.seq}.eml">${escape(subjectOf(m.raw))}</a></td></tr>`,
         )
         .join('\n');
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(
-        `<!doctype html><title>mailer mailbox</title><h1>Mailbox (${messages.length})</h1>` +
-          `<p>Folder: <code>${escape(dir)}</code></p><table border="1" cellpadding="4">` +
-          `<tr><th>#</th><th>received</th><th>from</th><th>to</th><th>subject (raw)</th></tr>${rows}</table>`,
-      );
+      res
+        .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+        .end(
+          `<!doctype html><title>mailer mailbox</title><h1>Mailbox (${messages.length})</h1>` +
+            `<p>Folder: <code>${escape(dir)}</code></p><table border="1" cellpadding="4">` +
+            `<tr><th>#</th><th>received</th><th>from</th><th>to</th><th>subject (raw)</th></tr>${rows}</table>`,
+        );
     })().catch(() => {
       if (!res.headersSent) plain(500, 'the mailbox folder could not be read');
     });

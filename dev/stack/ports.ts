@@ -84,13 +84,19 @@ export function isPortClash(err: unknown): boolean {
  * the same way): then `start` runs again, picking afresh, up to `attempts`
  * times. With `fixed` ports (the caller's own) a clash is the caller's to see.
  */
-export async function withPortRetry<T>(what: string, start: () => Promise<T>, { fixed = false, attempts = 3, log }: { fixed?: boolean; attempts?: number; log?: (line: string) => void } = {}): Promise<T> {
+export async function withPortRetry<T>(
+  what: string,
+  start: () => Promise<T>,
+  { fixed = false, attempts = 3, log }: { fixed?: boolean; attempts?: number; log?: (line: string) => void } = {},
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await start();
     } catch (err) {
       if (fixed || attempt >= attempts || !isPortClash(err)) throw err;
-      log?.(`${what}: a port it was given was taken before it could bind it; starting it again on other ports (${attempt + 1}/${attempts})`);
+      log?.(
+        `${what}: a port it was given was taken before it could bind it; starting it again on other ports (${attempt + 1}/${attempts})`,
+      );
     }
   }
 }

@@ -43,7 +43,9 @@ async function binaries(user: { uid: number } | undefined): Promise<Binaries> {
   try {
     bins = (await import(name)) as Binaries;
   } catch {
-    throw new Error(`No PostgreSQL binaries for ${process.platform}-${process.arch} (package ${name}); set DATABASE_URL to use an existing server.`);
+    throw new Error(
+      `No PostgreSQL binaries for ${process.platform}-${process.arch} (package ${name}); set DATABASE_URL to use an existing server.`,
+    );
   }
   const native = path.dirname(path.dirname(bins.postgres));
   if (!user || (await enterable(native))) return bins;
@@ -51,7 +53,12 @@ async function binaries(user: { uid: number } | undefined): Promise<Binaries> {
   // from the system temp dir, made once per package version.
   const version = JSON.parse(await readFile(path.join(native, '..', 'package.json'), 'utf8')) as { version: string };
   const copy = path.join(os.tmpdir(), `mailer-postgres-bin-${process.platform}-${process.arch}-${version.version}`);
-  if (!(await access(path.join(copy, 'bin', 'postgres')).then(() => true, () => false))) {
+  if (
+    !(await access(path.join(copy, 'bin', 'postgres')).then(
+      () => true,
+      () => false,
+    ))
+  ) {
     const scratch = `${copy}.tmp-${process.pid}`;
     await run('cp', ['-a', native, scratch]);
     await rename(scratch, copy).catch(async () => rm(scratch, { recursive: true, force: true }));
@@ -114,7 +121,8 @@ export class LocalPostgres {
   static async start(options: PostgresOptions): Promise<LocalPostgres> {
     const user = await runAs();
     const dataDir = await usableDataDir(options.dataDir, user);
-    if (dataDir !== options.dataDir) options.log?.(`Postgres data in ${dataDir} (the postgres user cannot enter ${options.dataDir})`);
+    if (dataDir !== options.dataDir)
+      options.log?.(`Postgres data in ${dataDir} (the postgres user cannot enter ${options.dataDir})`);
     const local = new LocalPostgres(options, dataDir, await binaries(user), user);
     await local.initialise();
     await local.launch();
@@ -130,7 +138,10 @@ export class LocalPostgres {
   }
 
   private async initialise(): Promise<void> {
-    const exists = await access(path.join(this.dataDir, 'PG_VERSION')).then(() => true, () => false);
+    const exists = await access(path.join(this.dataDir, 'PG_VERSION')).then(
+      () => true,
+      () => false,
+    );
     if (exists) return;
     // A half-initialised folder from an interrupted initdb would make it refuse to run.
     await rm(this.dataDir, { recursive: true, force: true });
@@ -143,10 +154,18 @@ export class LocalPostgres {
     }
     await chmod(this.dataDir, 0o700);
     try {
-      await run(this.bins.initdb, [
-        `--pgdata=${this.dataDir}`, `--username=${USER}`, `--pwfile=${pwfile}`,
-        '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C',
-      ], { ...this.user, timeout: 120_000 });
+      await run(
+        this.bins.initdb,
+        [
+          `--pgdata=${this.dataDir}`,
+          `--username=${USER}`,
+          `--pwfile=${pwfile}`,
+          '--auth=scram-sha-256',
+          '--encoding=UTF8',
+          '--locale=C',
+        ],
+        { ...this.user, timeout: 120_000 },
+      );
     } finally {
       await rm(pwfile, { force: true });
     }
@@ -156,32 +175,50 @@ export class LocalPostgres {
   async launch(): Promise<void> {
     if (this.child?.running) throw new Error('Postgres is already running');
     const { port, ephemeral } = this.options;
-    const args = ['-D', this.dataDir, '-p', String(port), '-c', `listen_addresses=${HOST}`, '-c', 'unix_socket_directories='];
+    const args = [
+      '-D',
+      this.dataDir,
+      '-p',
+      String(port),
+      '-c',
+      `listen_addresses=${HOST}`,
+      '-c',
+      'unix_socket_directories=',
+    ];
     // Not synchronous_commit=off: that acknowledges commits before their WAL
     // leaves the process, so a SIGKILL (the fault tests do that) loses writes
     // Postgres had confirmed — a loss production, with its defaults, never has.
     if (ephemeral) args.push('-c', 'fsync=off', '-c', 'full_page_writes=off');
-    const spawn = () => ManagedChild.spawn('postgres', this.bins.postgres, args, this.options.logFile, { ...this.user, env: { ...process.env, LC_ALL: 'C' } });
+    const spawn = () =>
+      ManagedChild.spawn('postgres', this.bins.postgres, args, this.options.logFile, {
+        ...this.user,
+        env: { ...process.env, LC_ALL: 'C' },
+      });
     let child = spawn();
     this.child = child;
     try {
-      await waitFor('Postgres to accept queries', async () => {
-        if (!child.running) {
-          await child.exited;
-          const tail = await child.tail();
-          // Right after a crash the old server's backends may not have noticed
-          // yet that their postmaster is gone; they still hold the shared memory
-          // and exit within moments. Start again rather than give up.
-          if (!tail.includes('pre-existing shared memory block')) throw new StopWaiting(`postgres exited early:\n${tail}`);
-          child = spawn();
-          this.child = child;
-          return undefined;
-        }
-        const client = new pg.Client({ connectionString: this.adminUrl, connectionTimeoutMillis: 1000 });
-        await client.connect();
-        await client.end();
-        return true;
-      }, { timeoutMs: 60_000 });
+      await waitFor(
+        'Postgres to accept queries',
+        async () => {
+          if (!child.running) {
+            await child.exited;
+            const tail = await child.tail();
+            // Right after a crash the old server's backends may not have noticed
+            // yet that their postmaster is gone; they still hold the shared memory
+            // and exit within moments. Start again rather than give up.
+            if (!tail.includes('pre-existing shared memory block'))
+              throw new StopWaiting(`postgres exited early:\n${tail}`);
+            child = spawn();
+            this.child = child;
+            return undefined;
+          }
+          const client = new pg.Client({ connectionString: this.adminUrl, connectionTimeoutMillis: 1000 });
+          await client.connect();
+          await client.end();
+          return true;
+        },
+        { timeoutMs: 60_000 },
+      );
     } catch (err) {
       await this.kill();
       throw err;

@@ -18,9 +18,7 @@ export interface ReceivedMessage {
 }
 
 /** What the sink answers to the DATA of the next messages. */
-export type SinkReply =
-  | { kind: 'accept'; delayMs?: number }
-  | { kind: 'reject'; code: number; message: string };
+export type SinkReply = { kind: 'accept'; delayMs?: number } | { kind: 'reject'; code: number; message: string };
 
 function smtpError(code: number, message: string): Error & { responseCode: number } {
   return Object.assign(new Error(message), { responseCode: code });
@@ -147,11 +145,7 @@ export class SmtpSink {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  private async store(
-    from: SMTPServerAddress | false,
-    to: SMTPServerAddress[],
-    raw: Buffer,
-  ): Promise<ReceivedMessage> {
+  private async store(from: SMTPServerAddress | false, to: SMTPServerAddress[], raw: Buffer): Promise<ReceivedMessage> {
     const seq = ++this.seq;
     const message: ReceivedMessage = {
       seq,

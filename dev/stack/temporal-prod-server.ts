@@ -24,10 +24,14 @@ const run = promisify(execFile);
 
 /** The server's ports besides the frontend's: its template reads each from a variable. Below 32768: see pickLowPort. */
 const INTERNAL_PORTS = [
-  'FRONTEND_HTTP_PORT', 'FRONTEND_MEMBERSHIP_PORT',
-  'HISTORY_GRPC_PORT', 'HISTORY_MEMBERSHIP_PORT',
-  'MATCHING_GRPC_PORT', 'MATCHING_MEMBERSHIP_PORT',
-  'WORKER_GRPC_PORT', 'WORKER_MEMBERSHIP_PORT',
+  'FRONTEND_HTTP_PORT',
+  'FRONTEND_MEMBERSHIP_PORT',
+  'HISTORY_GRPC_PORT',
+  'HISTORY_MEMBERSHIP_PORT',
+  'MATCHING_GRPC_PORT',
+  'MATCHING_MEMBERSHIP_PORT',
+  'WORKER_GRPC_PORT',
+  'WORKER_MEMBERSHIP_PORT',
 ] as const;
 
 export interface ProdServerOptions {
@@ -105,7 +109,10 @@ export class TemporalProductionServer {
     await admin.connect();
     try {
       const { rowCount } = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [user]);
-      if (!rowCount) await admin.query(`CREATE ROLE "${user.replace(/"/g, '""')}" LOGIN CREATEDB PASSWORD '${password.replace(/'/g, "''")}'`);
+      if (!rowCount)
+        await admin.query(
+          `CREATE ROLE "${user.replace(/"/g, '""')}" LOGIN CREATEDB PASSWORD '${password.replace(/'/g, "''")}'`,
+        );
     } finally {
       await admin.end();
     }
@@ -119,13 +126,18 @@ export class TemporalProductionServer {
     // 1. Schemas, by compose's schema job: same script, same variables.
     const schemaJob = composeService('temporal-schema');
     await this.runScript('temporal-schema', mountedScript(schemaJob), schemaJob.command, {
-      ...schemaJob.environment, ...overrides, TEMPORAL_SQL_TOOL: sqlTool.path,
+      ...schemaJob.environment,
+      ...overrides,
+      TEMPORAL_SQL_TOOL: sqlTool.path,
     });
 
     // 2. The server, with compose's variables.
     const temporal = composeService('temporal');
-    const dynamicConfig = temporal.mounts.get(path.posix.join('/etc/temporal', temporal.environment.DYNAMIC_CONFIG_FILE_PATH ?? ''));
-    if (!dynamicConfig) throw new Error('docker-compose.yml: the temporal service mounts no file at its DYNAMIC_CONFIG_FILE_PATH');
+    const dynamicConfig = temporal.mounts.get(
+      path.posix.join('/etc/temporal', temporal.environment.DYNAMIC_CONFIG_FILE_PATH ?? ''),
+    );
+    if (!dynamicConfig)
+      throw new Error('docker-compose.yml: the temporal service mounts no file at its DYNAMIC_CONFIG_FILE_PATH');
     const taken = new Set([options.port, options.postgresPort]);
     const ports: Record<string, string> = { FRONTEND_GRPC_PORT: String(options.port) };
     for (const name of INTERNAL_PORTS) ports[name] = String(await pickLowPort(taken));
@@ -144,36 +156,64 @@ export class TemporalProductionServer {
     // 3. Namespace and search attributes, by compose's setup job: same script and arguments.
     const setupJob = composeService('temporal-setup');
     await this.runScript('temporal-setup', mountedScript(setupJob), setupJob.command, {
-      ...setupJob.environment, TEMPORAL_ADDRESS: this.address, TEMPORAL_CLI: cli.path, SETUP_SLEEP_SECONDS: '0.5',
+      ...setupJob.environment,
+      TEMPORAL_ADDRESS: this.address,
+      TEMPORAL_CLI: cli.path,
+      SETUP_SLEEP_SECONDS: '0.5',
     });
     const wanted = setupJob.command.map((pair) => pair.split('=')[0]!);
-    await waitFor(`namespace ${this.namespace} with its search attributes`, async () => {
-      const registered = await this.searchAttributes();
-      return wanted.every((name) => registered.includes(name));
-    }, { timeoutMs: 60_000, intervalMs: 250 });
+    await waitFor(
+      `namespace ${this.namespace} with its search attributes`,
+      async () => {
+        const registered = await this.searchAttributes();
+        return wanted.every((name) => registered.includes(name));
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
   }
 
-  private async runScript(name: string, script: string, args: string[], env: Record<string, string | undefined>): Promise<void> {
+  private async runScript(
+    name: string,
+    script: string,
+    args: string[],
+    env: Record<string, string | undefined>,
+  ): Promise<void> {
     try {
-      await run('sh', [script, ...args], { env: { PATH: process.env.PATH, ...env }, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 });
+      await run('sh', [script, ...args], {
+        env: { PATH: process.env.PATH, ...env },
+        timeout: 300_000,
+        maxBuffer: 16 * 1024 * 1024,
+      });
     } catch (err) {
       const e = err as { stdout?: string; stderr?: string; message: string };
-      throw new Error(`${name} (${path.basename(script)}) failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`, { cause: err });
+      throw new Error(`${name} (${path.basename(script)}) failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`, {
+        cause: err,
+      });
     }
   }
 
   /** Starts the server (again) on the same ports and databases, and waits until its frontend is SERVING. */
   async launch(): Promise<void> {
     if (this.child?.running) throw new Error('the Temporal server is already running');
-    const child = ManagedChild.spawn('temporal-server', this.serverBinary, ['start'], path.join(this.options.dataDir, 'temporal-server.log'), {
-      env: this.serverEnv,
-    });
+    const child = ManagedChild.spawn(
+      'temporal-server',
+      this.serverBinary,
+      ['start'],
+      path.join(this.options.dataDir, 'temporal-server.log'),
+      {
+        env: this.serverEnv,
+      },
+    );
     this.child = child;
     try {
-      await waitFor('the Temporal server to serve', async () => {
-        if (!child.running) throw new StopWaiting(`temporal-server exited early:\n${await child.tail()}`);
-        return this.serving();
-      }, { timeoutMs: 120_000, intervalMs: 250 });
+      await waitFor(
+        'the Temporal server to serve',
+        async () => {
+          if (!child.running) throw new StopWaiting(`temporal-server exited early:\n${await child.tail()}`);
+          return this.serving();
+        },
+        { timeoutMs: 120_000, intervalMs: 250 },
+      );
     } catch (err) {
       await child.kill();
       throw err;

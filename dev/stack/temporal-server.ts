@@ -85,14 +85,21 @@ export class TemporalDevServer {
   private args(): string[] {
     const { port, uiPort } = this.options;
     return [
-      'server', 'start-dev',
-      '--ip', HOST,
-      '--port', String(port),
-      '--ui-port', String(uiPort),
+      'server',
+      'start-dev',
+      '--ip',
+      HOST,
+      '--port',
+      String(port),
+      '--ui-port',
+      String(uiPort),
       '--ui-disable-news-fetch',
-      '--db-filename', this.dbFile,
-      '--namespace', this.namespace,
-      '--log-level', 'warn',
+      '--db-filename',
+      this.dbFile,
+      '--namespace',
+      this.namespace,
+      '--log-level',
+      'warn',
       ...searchAttributeCliArgs(),
       ...DEV_SERVER_DYNAMIC_CONFIG.flatMap((v) => ['--dynamic-config-value', v]),
       ...DEV_SERVER_SQLITE_PRAGMAS.flatMap((p) => ['--sqlite-pragma', p]),
@@ -103,14 +110,23 @@ export class TemporalDevServer {
   async launch(): Promise<void> {
     if (this.runner) throw new Error('Temporal dev server is already running');
     if (this.binary) {
-      const child = ManagedChild.spawn('temporal', this.binary, this.args(), path.join(this.options.dataDir, 'temporal.log'));
+      const child = ManagedChild.spawn(
+        'temporal',
+        this.binary,
+        this.args(),
+        path.join(this.options.dataDir, 'temporal.log'),
+      );
       this.runner = { kind: 'child', child };
       try {
         // A server that exited (a port taken, a bad flag) fails the start at once.
-        await waitFor('the Temporal dev server to answer', async () => {
-          if (!child.running) throw new StopWaiting(`exited early:\n${await child.tail()}`);
-          return (await isListening(this.options.port)) && (await this.answers());
-        }, { timeoutMs: 60_000, intervalMs: 200 });
+        await waitFor(
+          'the Temporal dev server to answer',
+          async () => {
+            if (!child.running) throw new StopWaiting(`exited early:\n${await child.tail()}`);
+            return (await isListening(this.options.port)) && (await this.answers());
+          },
+          { timeoutMs: 60_000, intervalMs: 200 },
+        );
       } catch (err) {
         await this.stop();
         throw err;

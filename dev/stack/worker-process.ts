@@ -44,7 +44,11 @@ export class WorkerStartError extends Error {
   }
 }
 
-export async function spawnWorker(env: Record<string, string>, name = 'worker', options: SpawnWorkerOptions = {}): Promise<ManagedChild> {
+export async function spawnWorker(
+  env: Record<string, string>,
+  name = 'worker',
+  options: SpawnWorkerOptions = {},
+): Promise<ManagedChild> {
   const logDir = options.logDir ?? (await mkdtemp(path.join(os.tmpdir(), 'mailer-worker-')));
   const logFile = path.join(logDir, `${name}.log`);
   await ensureBuilt();
@@ -55,19 +59,34 @@ export async function spawnWorker(env: Record<string, string>, name = 'worker', 
     cwd: projectRoot,
   });
   // 'exited' ends the wait at once (a thrown error would only be retried until the deadline).
-  const state = await waitFor(`${name} to poll its task queues`, async () => {
-    if (!child.running) return 'exited';
-    return (await readFile(logFile, 'utf8').catch(() => '')).includes('[worker] polling') ? 'polling' : undefined;
-  }, { timeoutMs: options.timeoutMs ?? 60_000, intervalMs: 200 }).catch(async (err: unknown) => {
+  const state = await waitFor(
+    `${name} to poll its task queues`,
+    async () => {
+      if (!child.running) return 'exited';
+      return (await readFile(logFile, 'utf8').catch(() => '')).includes('[worker] polling') ? 'polling' : undefined;
+    },
+    { timeoutMs: options.timeoutMs ?? 60_000, intervalMs: 200 },
+  ).catch(async (err: unknown) => {
     await child.kill();
-    throw new WorkerStartError(`${name} did not start polling: ${err instanceof Error ? err.message : String(err)}`, 'not polling in time');
+    throw new WorkerStartError(
+      `${name} did not start polling: ${err instanceof Error ? err.message : String(err)}`,
+      'not polling in time',
+    );
   });
   if (state === 'exited') {
     await child.exited;
     const tail = await child.tail(8);
     // The last line that says something: not a stack frame, not the start banner.
-    const lastLine = tail.split('\n').filter((l) => l.trim() && !l.includes('    at ') && !l.includes('[worker] starting with')).at(-1)?.trim() ?? '(no output)';
-    throw new WorkerStartError(`${name} exited with ${child.process.exitCode ?? child.process.signalCode} before polling:\n${tail}`, lastLine);
+    const lastLine =
+      tail
+        .split('\n')
+        .filter((l) => l.trim() && !l.includes('    at ') && !l.includes('[worker] starting with'))
+        .at(-1)
+        ?.trim() ?? '(no output)';
+    throw new WorkerStartError(
+      `${name} exited with ${child.process.exitCode ?? child.process.signalCode} before polling:\n${tail}`,
+      lastLine,
+    );
   }
   return child;
 }

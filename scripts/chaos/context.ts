@@ -7,7 +7,8 @@ import type { ChaosOptions } from './options.ts';
 import { FAULT_KINDS, type FaultKind, type PlannedEmail, type PlannedFault, planRun } from './plan.ts';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-export const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' | ').slice(0, 400);
+export const errorText = (err: unknown) =>
+  (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' | ').slice(0, 400);
 
 export interface FaultLogEntry {
   kind: FaultKind;
@@ -82,7 +83,8 @@ export class ChaosRun {
   /** The run's own stack and client, once started: everything after the start needs them. */
   get live() {
     const { stack, mailer } = this;
-    if (!stack?.temporal || !stack.postgres || !stack.smtp || !mailer) throw new Error('the chaos run has not started its stack and client');
+    if (!stack?.temporal || !stack.postgres || !stack.smtp || !mailer)
+      throw new Error('the chaos run has not started its stack and client');
     return { stack, mailer, temporal: stack.temporal, postgres: stack.postgres, smtp: stack.smtp };
   }
 }

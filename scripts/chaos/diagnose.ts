@@ -28,17 +28,34 @@ export async function diagnose(run: ChaosRun, bad: BadEmail[]): Promise<string> 
       );
       lines.push(`record: ${JSON.stringify(rows[0], null, 2)}`);
       const mid = rows[0]?.message_id as string | undefined;
-      const received = smtp.messages.filter((m) => mid && messageIdOf(m.raw) === mid).map((m) => `#${m.seq} at ${m.receivedAt}`);
+      const received = smtp.messages
+        .filter((m) => mid && messageIdOf(m.raw) === mid)
+        .map((m) => `#${m.seq} at ${m.receivedAt}`);
       lines.push(`received by the sink: ${received.length ? received.join(', ') : 'never'}`);
     } catch (err) {
       lines.push(`record: (query failed: ${errorText(err)})`);
     }
     for (const sub of ['describe', 'show']) {
       try {
-        const { stdout } = await exec(stack.info.temporalCli ?? 'temporal', ['workflow', sub, '-w', `email-${b.id}`, '--address', stack.info.temporalAddress, '--namespace', stack.info.temporalNamespace], { timeout: 30_000, maxBuffer: 16 * 2 ** 20 });
+        const { stdout } = await exec(
+          stack.info.temporalCli ?? 'temporal',
+          [
+            'workflow',
+            sub,
+            '-w',
+            `email-${b.id}`,
+            '--address',
+            stack.info.temporalAddress,
+            '--namespace',
+            stack.info.temporalNamespace,
+          ],
+          { timeout: 30_000, maxBuffer: 16 * 2 ** 20 },
+        );
         lines.push(`temporal workflow ${sub}:`, stdout.trimEnd());
       } catch (err) {
-        lines.push(`temporal workflow ${sub}: failed: ${(err as { stderr?: string }).stderr?.trim() || errorText(err)}`);
+        lines.push(
+          `temporal workflow ${sub}: failed: ${(err as { stderr?: string }).stderr?.trim() || errorText(err)}`,
+        );
       }
     }
     lines.push('');

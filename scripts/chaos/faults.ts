@@ -25,7 +25,13 @@ export async function relaunch(run: ChaosRun, what: Part, launch: () => Promise<
 
 /** The server a fault takes down: it must not be hit again while still down. */
 const partOf = (kind: FaultKind): Part | undefined =>
-  kind === 'temporal-kill' ? 'temporal' : kind === 'postgres-kill' ? 'postgres' : kind === 'smtp-down' ? 'smtp' : undefined;
+  kind === 'temporal-kill'
+    ? 'temporal'
+    : kind === 'postgres-kill'
+      ? 'postgres'
+      : kind === 'smtp-down'
+        ? 'smtp'
+        : undefined;
 
 function skipped(run: ChaosRun, f: PlannedFault, entry: FaultLogEntry): void {
   run.faultsSkipped[f.kind]++;
@@ -74,13 +80,28 @@ async function runFault(run: ChaosRun, fleet: Fleet, f: PlannedFault, entry: Fau
       break;
     }
     case 'temporal-kill':
-      await outage(`SIGKILL the Temporal dev server, relaunch after ${f.pauseMs} ms`, 'temporal', () => temporal.kill(), () => temporal.launch());
+      await outage(
+        `SIGKILL the Temporal dev server, relaunch after ${f.pauseMs} ms`,
+        'temporal',
+        () => temporal.kill(),
+        () => temporal.launch(),
+      );
       break;
     case 'postgres-kill':
-      await outage(`SIGKILL Postgres, relaunch after ${f.pauseMs} ms`, 'postgres', () => postgres.kill(), () => postgres.launch());
+      await outage(
+        `SIGKILL Postgres, relaunch after ${f.pauseMs} ms`,
+        'postgres',
+        () => postgres.kill(),
+        () => postgres.launch(),
+      );
       break;
     case 'smtp-down':
-      await outage(`SMTP sink down for ${f.pauseMs} ms`, 'smtp', () => smtp.close(), () => smtp.listen());
+      await outage(
+        `SMTP sink down for ${f.pauseMs} ms`,
+        'smtp',
+        () => smtp.close(),
+        () => smtp.listen(),
+      );
       break;
     case 'smtp-slow':
       begin(`next ${f.slowReplies} SMTP replies after 3000 ms`);
@@ -106,7 +127,11 @@ export async function injectFaults(run: ChaosRun, fleet: Fleet, start: number): 
       run.stats.harnessErrors.push(`fault ${f.kind}: ${errorText(err)}`);
       run.log(`!! fault ${f.kind} could not be completed: ${errorText(err)}`);
     });
-    if (part) down.set(part, task.finally(() => down.delete(part)));
+    if (part)
+      down.set(
+        part,
+        task.finally(() => down.delete(part)),
+      );
     run.background.push(task);
   }
 }

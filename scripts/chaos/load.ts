@@ -11,7 +11,12 @@ async function submit(run: ChaosRun, email: PlannedEmail, giveUpAt: number): Pro
   const { mailer } = run.live;
   const seed = run.options.seed;
   const sendAt = email.sendAfterMs ? new Date(Date.now() + email.sendAfterMs) : undefined;
-  const input = { from: FROM, to: [email.to], subject: `chaos ${seed} #${email.i} (${email.kind})`, text: `Chaos run ${seed}, email ${email.i}.` };
+  const input = {
+    from: FROM,
+    to: [email.to],
+    subject: `chaos ${seed} #${email.i} (${email.kind})`,
+    text: `Chaos run ${seed}, email ${email.i}.`,
+  };
   for (;;) {
     try {
       const result = await mailer.send(input, { idempotencyKey: email.key, ...(sendAt ? { sendAt } : {}) });
@@ -81,23 +86,33 @@ export async function settle(run: ChaosRun, ids: string[], deadline: number): Pr
   let lastLog = 0;
   const final = FINAL_STATUSES as readonly string[];
   try {
-    await waitFor('every email to reach a final status', async () => {
-      if (run.interrupted) throw new StopWaiting('interrupted');
-      let counts: Record<string, number>;
-      try {
-        counts = await statusCounts(run, ids);
-      } catch (err) {
-        run.log(`   status query failed: ${errorText(err)}`);
+    await waitFor(
+      'every email to reach a final status',
+      async () => {
+        if (run.interrupted) throw new StopWaiting('interrupted');
+        let counts: Record<string, number>;
+        try {
+          counts = await statusCounts(run, ids);
+        } catch (err) {
+          run.log(`   status query failed: ${errorText(err)}`);
+          return false;
+        }
+        const open = Object.entries(counts)
+          .filter(([s]) => !final.includes(s))
+          .reduce((n, [, c]) => n + c, 0);
+        if (open === 0) return true;
+        if (Date.now() - lastLog >= 10_000) {
+          lastLog = Date.now();
+          run.log(
+            `   settling: ${Object.entries(counts)
+              .map(([s, n]) => `${s} ${n}`)
+              .join(', ')}`,
+          );
+        }
         return false;
-      }
-      const open = Object.entries(counts).filter(([s]) => !final.includes(s)).reduce((n, [, c]) => n + c, 0);
-      if (open === 0) return true;
-      if (Date.now() - lastLog >= 10_000) {
-        lastLog = Date.now();
-        run.log(`   settling: ${Object.entries(counts).map(([s, n]) => `${s} ${n}`).join(', ')}`);
-      }
-      return false;
-    }, { timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: 1000 });
+      },
+      { timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: 1000 },
+    );
     return true;
   } catch {
     // The deadline passed or the run was interrupted: the scoreboard counts what is still open.

@@ -33,7 +33,8 @@ export class UsageError extends Error {
 
 function positiveInt(value: string | undefined, name: string, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < min) throw new UsageError(`--${name}: "${value}" is not a whole number ≥ ${min}`);
+  if (!/^\d+$/.test(value) || Number(value) < min)
+    throw new UsageError(`--${name}: "${value}" is not a whole number ≥ ${min}`);
   return Number(value);
 }
 
@@ -48,7 +49,10 @@ function durationArg(value: string | undefined, name: string, fallback: string):
 }
 
 /** `help` when -h/--help was given (nothing else is checked then), the options otherwise. */
-export function parseOptions(argv: string[], randomSeed = () => Math.floor(Math.random() * 2 ** 31)): { help: true } | { help: false; options: ChaosOptions } {
+export function parseOptions(
+  argv: string[],
+  randomSeed = () => Math.floor(Math.random() * 2 ** 31),
+): { help: true } | { help: false; options: ChaosOptions } {
   let args;
   try {
     args = parseArgs({

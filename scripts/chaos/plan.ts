@@ -59,10 +59,19 @@ export function planEmails({ emails: total, seed, durationMs }: ChaosOptions, ra
     ...Array<EmailKind>(count(0.02)).fill('cancelled'),
     ...Array<EmailKind>(count(0.05)).fill('scheduled'),
   ];
-  const kinds = shuffle(rand, [...special, ...Array<EmailKind>(Math.max(0, total - special.length)).fill('normal')]).slice(0, total);
+  const kinds = shuffle(rand, [
+    ...special,
+    ...Array<EmailKind>(Math.max(0, total - special.length)).fill('normal'),
+  ]).slice(0, total);
   return kinds.map((kind, i) => {
     const domain = kind === 'blocked' ? BLOCKED_DOMAIN : kind === 'rejected' ? REJECT_DOMAIN : '@example.com';
-    const email: PlannedEmail = { i, kind, key: `chaos-${seed}-${i}`, to: `user${i}${domain}`, atMs: Math.round((i * durationMs) / total) };
+    const email: PlannedEmail = {
+      i,
+      kind,
+      key: `chaos-${seed}-${i}`,
+      to: `user${i}${domain}`,
+      atMs: Math.round((i * durationMs) / total),
+    };
     if (kind === 'scheduled') email.sendAfterMs = between(rand, 2000, 10_000);
     return email;
   });
@@ -70,7 +79,14 @@ export function planEmails({ emails: total, seed, durationMs }: ChaosOptions, ra
 
 // ---------------------------------------------------------------- faults
 
-export const FAULT_KINDS = ['worker-sigkill', 'worker-sigterm', 'temporal-kill', 'postgres-kill', 'smtp-down', 'smtp-slow'] as const;
+export const FAULT_KINDS = [
+  'worker-sigkill',
+  'worker-sigterm',
+  'temporal-kill',
+  'postgres-kill',
+  'smtp-down',
+  'smtp-slow',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface PlannedFault {
@@ -99,9 +115,11 @@ export function planFaults({ smoke, durationMs }: ChaosOptions, rand: () => numb
       at += smoke ? between(rand, (durationMs / 7) * 0.8, (durationMs / 7) * 1.2) : between(rand, 2000, 5000);
       if (!smoke && at >= durationMs) return faults;
       const pauseMs =
-        kind === 'smtp-down' ? between(rand, 2000, 6000)
-        : kind === 'temporal-kill' || kind === 'postgres-kill' ? between(rand, 1000, 2000)
-        : between(rand, 1000, 3000);
+        kind === 'smtp-down'
+          ? between(rand, 2000, 6000)
+          : kind === 'temporal-kill' || kind === 'postgres-kill'
+            ? between(rand, 1000, 2000)
+            : between(rand, 1000, 3000);
       faults.push({ kind, atMs: at, pauseMs, slowReplies: between(rand, 3, 6), pick: rand() });
     }
     if (smoke) return faults;
@@ -110,5 +128,8 @@ export function planFaults({ smoke, durationMs }: ChaosOptions, rand: () => numb
 
 /** Both plans from the seed; the two streams are independent, so adding emails does not move the faults. */
 export function planRun(options: ChaosOptions): { emails: PlannedEmail[]; faults: PlannedFault[] } {
-  return { emails: planEmails(options, mulberry32(options.seed ^ 0x5eed_e4a1)), faults: planFaults(options, mulberry32(options.seed)) };
+  return {
+    emails: planEmails(options, mulberry32(options.seed ^ 0x5eed_e4a1)),
+    faults: planFaults(options, mulberry32(options.seed)),
+  };
 }

@@ -46,7 +46,11 @@ async function teardown(run: ChaosRun, fleet: Fleet, keepLogs: boolean): Promise
   const stack = run.stack ?? (await run.stackStarting?.catch(() => undefined));
   if (stack) {
     const info = stack.info;
-    ports.push(Number(info.temporalAddress.split(':').pop()), Number(new URL(info.databaseUrl).port), Number(new URL(info.smtpUrl).port));
+    ports.push(
+      Number(info.temporalAddress.split(':').pop()),
+      Number(new URL(info.databaseUrl).port),
+      Number(new URL(info.smtpUrl).port),
+    );
     if (info.temporalUiUrl) ports.push(Number(new URL(info.temporalUiUrl).port));
     await stack.stop().catch((err) => run.log(`stack stop: ${errorText(err)}`));
     await stack.postgres?.destroy().catch((err) => run.log(`postgres destroy: ${errorText(err)}`));
@@ -63,26 +67,49 @@ async function startUp(run: ChaosRun, fleet: Fleet): Promise<void> {
   await chmod(run.dataDir, 0o755);
   const bare = { ...process.env };
   for (const name of ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'SMTP_URL']) delete bare[name];
-  run.stackStarting = startStack({ dataDir: run.dataDir, ephemeral: false, env: bare, log: (line) => run.log(`[stack] ${line}`) });
+  run.stackStarting = startStack({
+    dataDir: run.dataDir,
+    ephemeral: false,
+    env: bare,
+    log: (line) => run.log(`[stack] ${line}`),
+  });
   const stack = (run.stack = await run.stackStarting);
-  if (!stack.temporal || !stack.postgres || !stack.smtp) throw new Error('the chaos run needs its own Temporal, Postgres and SMTP sink');
+  if (!stack.temporal || !stack.postgres || !stack.smtp)
+    throw new Error('the chaos run needs its own Temporal, Postgres and SMTP sink');
   if (run.interrupted) return;
-  stack.smtp.rejectRecipient = (address) => (address.toLowerCase().endsWith(REJECT_DOMAIN) ? { code: 550, message: '5.1.1 no such mailbox here' } : undefined);
-  run.log(`stack up: Temporal ${stack.info.temporalAddress} (UI ${stack.info.temporalUiUrl}), Postgres :${new URL(stack.info.databaseUrl).port}, SMTP sink ${stack.info.smtpUrl}, data ${run.dataDir}`);
+  stack.smtp.rejectRecipient = (address) =>
+    address.toLowerCase().endsWith(REJECT_DOMAIN) ? { code: 550, message: '5.1.1 no such mailbox here' } : undefined;
+  run.log(
+    `stack up: Temporal ${stack.info.temporalAddress} (UI ${stack.info.temporalUiUrl}), Postgres :${new URL(stack.info.databaseUrl).port}, SMTP sink ${stack.info.smtpUrl}, data ${run.dataDir}`,
+  );
 
   run.workerEnv = { ...stackEnv(stack.info), SMTP_URL: stack.info.smtpUrl, ...WORKER_SETTINGS };
-  run.log(`worker config: ${Object.entries(run.workerEnv).filter(([k]) => /^(DELIVER|SMTP_SOCKET|WORKER|RECONCILE|TEMPORAL_TASK)/.test(k)).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  run.log(
+    `worker config: ${Object.entries(run.workerEnv)
+      .filter(([k]) => /^(DELIVER|SMTP_SOCKET|WORKER|RECONCILE|TEMPORAL_TASK)/.test(k))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+  );
   run.workerLogDir = await mkdtemp(path.join(os.tmpdir(), 'mailer-chaos-workers-'));
   run.mailer = await Mailer.connect({ config: loadConfig(run.workerEnv) });
-  await run.mailer.pool.query("INSERT INTO mailer.recipient_rules (kind, pattern) VALUES ('deny', $1) ON CONFLICT DO NOTHING", [BLOCKED_DOMAIN]);
+  await run.mailer.pool.query(
+    "INSERT INTO mailer.recipient_rules (kind, pattern) VALUES ('deny', $1) ON CONFLICT DO NOTHING",
+    [BLOCKED_DOMAIN],
+  );
   await Promise.all(Array.from({ length: run.options.workers }, () => fleet.add(Date.now() + 120_000)));
-  run.log(`${run.options.workers} worker(s) polling; mix: ${EMAIL_KINDS.map((k) => `${k} ${run.emails.filter((e) => e.kind === k).length}`).join(', ')}`);
+  run.log(
+    `${run.options.workers} worker(s) polling; mix: ${EMAIL_KINDS.map((k) => `${k} ${run.emails.filter((e) => e.kind === k).length}`).join(', ')}`,
+  );
 }
 
 async function execute(run: ChaosRun, fleet: Fleet, cleanup: (keepLogs: boolean) => Promise<boolean>): Promise<number> {
   const { options } = run;
-  run.log(`chaos run: ${options.emails} emails over ${options.durationMs / 1000} s, ${options.workers} worker(s), seed ${options.seed}, settle deadline ${options.settleMs / 1000} s${options.smoke ? ' (smoke)' : ''}`);
-  run.log(`fault schedule: ${run.faultPlan.length} faults (${FAULT_KINDS.map((k) => `${k} ${run.faultPlan.filter((f) => f.kind === k).length}`).join(', ')})`);
+  run.log(
+    `chaos run: ${options.emails} emails over ${options.durationMs / 1000} s, ${options.workers} worker(s), seed ${options.seed}, settle deadline ${options.settleMs / 1000} s${options.smoke ? ' (smoke)' : ''}`,
+  );
+  run.log(
+    `fault schedule: ${run.faultPlan.length} faults (${FAULT_KINDS.map((k) => `${k} ${run.faultPlan.filter((f) => f.kind === k).length}`).join(', ')})`,
+  );
   await startUp(run, fleet);
   if (run.interrupted) return 130;
   const { smtp } = run.live;
@@ -90,7 +117,9 @@ async function execute(run: ChaosRun, fleet: Fleet, cleanup: (keepLogs: boolean)
   const start = Date.now();
   const progress = setInterval(() => {
     const done = run.emails.filter((e) => e.id).length;
-    run.log(`   submitted ${done}/${options.emails}, send() retries ${run.stats.sendErrors}, starts left to reconcile ${run.stats.workflowStartDeferred}, sink ${smtp.messages.length} messages, workers ${fleet.size}`);
+    run.log(
+      `   submitted ${done}/${options.emails}, send() retries ${run.stats.sendErrors}, starts left to reconcile ${run.stats.workflowStartDeferred}, sink ${smtp.messages.length} messages, workers ${fleet.size}`,
+    );
   }, 5000);
   let submissionMs: number;
   let restoreMs: number;
@@ -98,7 +127,9 @@ async function execute(run: ChaosRun, fleet: Fleet, cleanup: (keepLogs: boolean)
     const faults = injectFaults(run, fleet, start);
     await submitAll(run, start);
     submissionMs = (run.lastSubmitAt || Date.now()) - start;
-    run.log(`submission done in ${(submissionMs / 1000).toFixed(1)} s (${run.emails.filter((e) => e.id).length} accepted)`);
+    run.log(
+      `submission done in ${(submissionMs / 1000).toFixed(1)} s (${run.emails.filter((e) => e.id).length} accepted)`,
+    );
     await faults;
     // Restore: each fault restores what it broke (a fault may add further
     // background work: a replacement worker); then no scripted slowness left,
@@ -113,20 +144,28 @@ async function execute(run: ChaosRun, fleet: Fleet, cleanup: (keepLogs: boolean)
   } finally {
     clearInterval(progress);
   }
-  run.log(`restored: Temporal, Postgres and the SMTP sink up, ${fleet.size} worker(s) running; faults injected: ${FAULT_KINDS.map((k) => `${k} ${run.faultCounts[k]}`).join(', ')}`);
+  run.log(
+    `restored: Temporal, Postgres and the SMTP sink up, ${fleet.size} worker(s) running; faults injected: ${FAULT_KINDS.map((k) => `${k} ${run.faultCounts[k]}`).join(', ')}`,
+  );
 
   const settleStart = Date.now();
   const ids = run.emails.filter((e) => e.id).map((e) => e.id!);
   const settled = await settle(run, ids, settleStart + options.settleMs);
   const settleMs = Date.now() - settleStart;
-  run.log(settled ? `every email final after ${(settleMs / 1000).toFixed(1)} s` : `settle deadline reached after ${(settleMs / 1000).toFixed(1)} s`);
+  run.log(
+    settled
+      ? `every email final after ${(settleMs / 1000).toFixed(1)} s`
+      : `settle deadline reached after ${(settleMs / 1000).toFixed(1)} s`,
+  );
   if (run.interrupted) return 130;
   // Copies are counted at the sink: a message it has received but not yet
   // answered (a slow reply) must land first, or a duplicate would go unseen.
-  await waitFor('no message in flight at the SMTP sink', () => smtp.pending === 0, { timeoutMs: 30_000 }).catch((err: unknown) => {
-    run.stats.harnessErrors.push(errorText(err));
-    run.log(`!! ${errorText(err)}`);
-  });
+  await waitFor('no message in flight at the SMTP sink', () => smtp.pending === 0, { timeoutMs: 30_000 }).catch(
+    (err: unknown) => {
+      run.stats.harnessErrors.push(errorText(err));
+      run.log(`!! ${errorText(err)}`);
+    },
+  );
 
   const { result, bad } = await scoreboard(run, { submissionStart: start, submissionMs, restoreMs, settleMs });
   if (!result.pass) {
@@ -186,7 +225,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     run.fatal = true;
     run.interrupted = true;
-    console.error(`${run.stamp()} FATAL: uncaught exception in the submitting process (the backend role); the run stops here.${code}`);
+    console.error(
+      `${run.stamp()} FATAL: uncaught exception in the submitting process (the backend role); the run stops here.${code}`,
+    );
     console.error(text);
     stop(1);
   };

@@ -35,7 +35,13 @@ export function messageIdOf(raw: Buffer): string | undefined {
 }
 
 /** What each kind of email may end as (a cancel can lose the race against its send). */
-const EXPECTED: Record<EmailKind, string[]> = { normal: ['sent'], scheduled: ['sent'], blocked: ['blocked'], rejected: ['failed'], cancelled: ['cancelled', 'sent'] };
+const EXPECTED: Record<EmailKind, string[]> = {
+  normal: ['sent'],
+  scheduled: ['sent'],
+  blocked: ['blocked'],
+  rejected: ['failed'],
+  cancelled: ['cancelled', 'sent'],
+};
 const isFinal = (status: string) => (FINAL_STATUSES as readonly string[]).includes(status);
 
 /** Judges every submitted email by its record and the copies the sink received (matched by Message-ID). */
@@ -47,10 +53,19 @@ export function tally(submitted: PlannedEmail[], rows: EmailOutcome[], received:
     copies.set(mid, [...(copies.get(mid) ?? []), m.seq]);
   }
   const known = new Set(rows.map((r) => r.message_id));
-  const unknownMessages = [...copies.entries()].filter(([mid]) => !known.has(mid)).reduce((n, [, seqs]) => n + seqs.length, 0);
+  const unknownMessages = [...copies.entries()]
+    .filter(([mid]) => !known.has(mid))
+    .reduce((n, [, seqs]) => n + seqs.length, 0);
 
   const count = { sent: 0, blocked: 0, failed: 0, cancelled: 0, lost: 0 };
-  const t = { duplicates: 0, duplicatesInWindow: 0, possiblyDelivered: 0, uncertainResends: 0, attempts: 0, cancelRaceWonBySend: 0 };
+  const t = {
+    duplicates: 0,
+    duplicatesInWindow: 0,
+    possiblyDelivered: 0,
+    uncertainResends: 0,
+    attempts: 0,
+    cancelRaceWonBySend: 0,
+  };
   const bad: BadEmail[] = [];
   const mismatches: BadEmail[] = [];
   for (const e of submitted) {
@@ -75,7 +90,13 @@ export function tally(submitted: PlannedEmail[], rows: EmailOutcome[], received:
       if (n > 1) {
         t.duplicates += n - 1;
         if (row.possibly_delivered) t.duplicatesInWindow += n - 1;
-        else bad.push({ id: row.id, i: e.i, kind: e.kind, problem: `duplicate outside the uncertain window: ${n} copies` });
+        else
+          bad.push({
+            id: row.id,
+            i: e.i,
+            kind: e.kind,
+            problem: `duplicate outside the uncertain window: ${n} copies`,
+          });
       }
     } else if (n > 0) {
       const m = { id: row.id, i: e.i, kind: e.kind, problem: `recorded ${row.status} but received ${n} time(s)` };
@@ -97,7 +118,9 @@ export function tally(submitted: PlannedEmail[], rows: EmailOutcome[], received:
 export function machine() {
   let cpuModel = os.cpus()[0]?.model ?? 'unknown';
   try {
-    cpuModel = /^model name\s*:\s*(.+)$/m.exec(execFileSync('cat', ['/proc/cpuinfo'], { encoding: 'utf8' }))?.[1]?.trim() ?? cpuModel;
+    cpuModel =
+      /^model name\s*:\s*(.+)$/m.exec(execFileSync('cat', ['/proc/cpuinfo'], { encoding: 'utf8' }))?.[1]?.trim() ??
+      cpuModel;
   } catch {
     // keep os.cpus()
   }
@@ -156,7 +179,13 @@ export async function scoreboard(run: ChaosRun, timings: Timings) {
       pass: failures.length === 0,
       failures,
       seed: options.seed,
-      options: { emails: options.emails, durationS: options.durationMs / 1000, workers: options.workers, settleDeadlineS: options.settleMs / 1000, smoke: options.smoke },
+      options: {
+        emails: options.emails,
+        durationS: options.durationMs / 1000,
+        workers: options.workers,
+        settleDeadlineS: options.settleMs / 1000,
+        smoke: options.smoke,
+      },
       submitted: submitted.length,
       ...t.count,
       duplicates: t.duplicates,
@@ -191,7 +220,9 @@ export async function scoreboard(run: ChaosRun, timings: Timings) {
         lastFinalAfterStart: lastFinalAt ? Math.round(lastFinalAt - timings.submissionStart) / 1000 : null,
         total: 0,
       },
-      workerConfig: Object.fromEntries(Object.entries(run.workerEnv).filter(([k]) => !CONNECTION_VARIABLES.includes(k))),
+      workerConfig: Object.fromEntries(
+        Object.entries(run.workerEnv).filter(([k]) => !CONNECTION_VARIABLES.includes(k)),
+      ),
       machine: machine(),
       faultLog: run.faultLog,
       problems: t.bad.slice(0, 100),

@@ -23,14 +23,25 @@ export function printTable(r: Scoreboard): void {
     ['workflow starts left to reconcile', r.workflowStartDeferred],
     ['delivery attempts', r.deliveryAttempts],
     ['messages at the sink', r.sinkMessages],
-    ...FAULT_KINDS.map((k): [string, string | number] => [`fault ${k}`, r.faultsSkipped[k] ? `${r.faults[k]} (${r.faultsSkipped[k]} skipped: no worker running)` : r.faults[k]]),
+    ...FAULT_KINDS.map((k): [string, string | number] => [
+      `fault ${k}`,
+      r.faultsSkipped[k] ? `${r.faults[k]} (${r.faultsSkipped[k]} skipped: no worker running)` : r.faults[k],
+    ]),
     ['workers that died on their own', r.unexpectedWorkerExits.length],
     ['worker starts that failed', r.workerSpawnFailures],
-    ...Object.entries(r.workerSpawnFailureReasons).map(([reason, n]): [string, string] => [`  ${n} ×`, reason.slice(0, 90)]),
+    ...Object.entries(r.workerSpawnFailureReasons).map(([reason, n]): [string, string] => [
+      `  ${n} ×`,
+      reason.slice(0, 90),
+    ]),
     ['submission', `${r.elapsedS.submission.toFixed(1)} s`],
     ['restore', `${r.elapsedS.restore.toFixed(1)} s`],
     ['settle (after restore)', `${r.elapsedS.settle.toFixed(1)} s`],
-    ['last email final', r.elapsedS.lastFinalAfterStart === null ? '-' : `${r.elapsedS.lastFinalAfterStart.toFixed(1)} s after the first submission`],
+    [
+      'last email final',
+      r.elapsedS.lastFinalAfterStart === null
+        ? '-'
+        : `${r.elapsedS.lastFinalAfterStart.toFixed(1)} s after the first submission`,
+    ],
     ['total (with stack start/stop)', `${r.elapsedS.total.toFixed(1)} s`],
     ['machine', `${r.machine.nproc} cores, ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB`],
     ['result', r.pass ? 'PASS' : `FAIL: ${r.failures.join('; ')}`],

@@ -31,13 +31,16 @@ export class Fleet {
           if (this.intentional.has(w) || run.stopping) return;
           run.stats.unexpectedWorkerExits.push({ name, code, atS: run.seconds() });
           run.log(`!! ${name} exited on its own (code ${code}); starting a replacement`);
-          run.background.push(this.add().catch((err) => run.stats.harnessErrors.push(`replacement worker: ${errorText(err)}`)));
+          run.background.push(
+            this.add().catch((err) => run.stats.harnessErrors.push(`replacement worker: ${errorText(err)}`)),
+          );
         });
         return;
       } catch (err) {
         run.stats.workerSpawnFailures++;
         run.log(`   ${name} did not start (${errorText(err)}); retrying in 1 s`);
-        if (Date.now() > deadline || run.stopping) throw new Error(`no worker could be started: ${errorText(err)}`, { cause: err });
+        if (Date.now() > deadline || run.stopping)
+          throw new Error(`no worker could be started: ${errorText(err)}`, { cause: err });
         await sleep(1000);
       }
     }
@@ -50,21 +53,29 @@ export class Fleet {
    * all at once later.
    */
   async takeVictim(pick: number): Promise<ManagedChild | undefined> {
-    const victim = await waitFor('a running worker', () => {
-      if (this.run.interrupted) throw new StopWaiting('interrupted');
-      const ready = [...this.running].filter((w) => w.running && !this.intentional.has(w)).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
-      return ready.length ? ready[Math.min(ready.length - 1, Math.floor(pick * ready.length))] : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 200 }).catch(() => undefined);
+    const victim = await waitFor(
+      'a running worker',
+      () => {
+        if (this.run.interrupted) throw new StopWaiting('interrupted');
+        const ready = [...this.running]
+          .filter((w) => w.running && !this.intentional.has(w))
+          .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+        return ready.length ? ready[Math.min(ready.length - 1, Math.floor(pick * ready.length))] : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    ).catch(() => undefined);
     if (victim) this.intentional.add(victim);
     return victim;
   }
 
   /** SIGKILLs every worker still running (teardown). */
   async killAll(): Promise<void> {
-    await Promise.allSettled([...this.running].map((w) => {
-      this.intentional.add(w);
-      return w.kill();
-    }));
+    await Promise.allSettled(
+      [...this.running].map((w) => {
+        this.intentional.add(w);
+        return w.kill();
+      }),
+    );
   }
 
   /** One worker process, its start failures tallied by reason (their last log line). */

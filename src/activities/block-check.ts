@@ -12,9 +12,7 @@ export type BlockRule = 'suppressed' | 'deny' | 'allow' | 'per_recipient_limit';
 
 /** What goes back into workflow history: no addresses, only the verdict. */
 export type BlockCheckResult =
-  | { outcome: 'pass' }
-  | { outcome: 'blocked'; rule: BlockRule }
-  | { outcome: 'final'; status: EmailStatus };
+  { outcome: 'pass' } | { outcome: 'blocked'; rule: BlockRule } | { outcome: 'final'; status: EmailStatus };
 
 /**
  * An address pattern matches that address; a domain pattern (`@example.com`)
@@ -66,7 +64,9 @@ export function createBlockCheck({ db, config, metrics }: ActivityDeps) {
 
     let reason: Record<string, unknown> | undefined;
     if (email.suppressed.length) reason = { rule: 'suppressed', matches: email.suppressed };
-    const denied = recipients.flatMap((a) => deny.filter((p) => matches(a, p)).map((pattern) => ({ recipient: a, pattern })));
+    const denied = recipients.flatMap((a) =>
+      deny.filter((p) => matches(a, p)).map((pattern) => ({ recipient: a, pattern })),
+    );
     if (!reason && denied.length) reason = { rule: 'deny', matches: denied };
     if (!reason && allow.length) {
       const notAllowed = recipients.filter((a) => !allow.some((p) => matches(a, p)));
@@ -74,7 +74,9 @@ export function createBlockCheck({ db, config, metrics }: ActivityDeps) {
     }
     if (!reason) {
       const limitRow = email.per_recipient;
-      const limit = limitRow ? { maxEmails: limitRow.max_emails, windowMinutes: limitRow.window_minutes } : config.rules.perRecipient;
+      const limit = limitRow
+        ? { maxEmails: limitRow.max_emails, windowMinutes: limitRow.window_minutes }
+        : config.rules.perRecipient;
       if (limit) {
         const counts = await pool.query<{ address: string; earlier: number }>(
           `SELECT r.address, count(o.email_id)::int AS earlier
@@ -95,7 +97,8 @@ export function createBlockCheck({ db, config, metrics }: ActivityDeps) {
 
     // Only a not-yet-final email becomes blocked; the reason (with addresses) stays in Postgres.
     if (!(await markBlocked(db, emailId, reason))) {
-      const now = (await pool.query<{ status: EmailStatus }>(`SELECT status FROM ${t.emails} WHERE id = $1`, [emailId])).rows[0];
+      const now = (await pool.query<{ status: EmailStatus }>(`SELECT status FROM ${t.emails} WHERE id = $1`, [emailId]))
+        .rows[0];
       return { outcome: 'final', status: now?.status ?? 'cancelled' };
     }
     metrics.blocked(reason.rule as BlockRule);

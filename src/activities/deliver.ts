@@ -21,7 +21,14 @@ import type { NormalizedAttachment } from '../email/validation.ts';
 import { FINAL_STATUSES, type EmailStatus } from '../email/status.ts';
 import { fromRow, loadAttachments, loadEmail } from '../email/store.ts';
 import { suppressRefused } from '../email/suppressions.ts';
-import { claimDelivery, holdForOperator, recordSent as recordSentRow, refreshClaim, releaseFailed, releaseForRetry } from '../email/transitions.ts';
+import {
+  claimDelivery,
+  holdForOperator,
+  recordSent as recordSentRow,
+  refreshClaim,
+  releaseFailed,
+  releaseForRetry,
+} from '../email/transitions.ts';
 import type { ActivityDeps } from './deps.ts';
 import { addressRefusals, classifySmtpError } from './smtp-errors.ts';
 
@@ -68,7 +75,10 @@ export function createDeliver({ db, transport, config, metrics }: ActivityDeps) 
     }
   }
 
-  return async function deliver(emailId: string, onUncertain: 'resend' | 'hold' = config.deliver.onUncertain): Promise<DeliverResult> {
+  return async function deliver(
+    emailId: string,
+    onUncertain: 'resend' | 'hold' = config.deliver.onUncertain,
+  ): Promise<DeliverResult> {
     const ctx = Context.current();
     const claim = randomUUID();
     // The claim returns the record too (it does not change after submission):
@@ -80,7 +90,10 @@ export function createDeliver({ db, transport, config, metrics }: ActivityDeps) 
       if (!current) throw ApplicationFailure.nonRetryable(`email ${emailId} does not exist`, 'EmailNotFound');
       if (current.sent) return { outcome: 'sent', alreadySent: true, afterUncertain: false };
       if (FINAL_STATUSES.includes(current.status)) return { outcome: 'final', status: current.status };
-      throw ApplicationFailure.retryable(`another delivery attempt of email ${emailId} is in flight`, 'DeliveryInProgress');
+      throw ApplicationFailure.retryable(
+        `another delivery attempt of email ${emailId} is in flight`,
+        'DeliveryInProgress',
+      );
     }
     const tookOver = row.took_over;
     if (tookOver && onUncertain === 'hold') {
@@ -110,11 +123,14 @@ export function createDeliver({ db, transport, config, metrics }: ActivityDeps) 
     // the moment the attempt started, and a send that ends within the first
     // tick (nearly all of them) would pay a server round trip and a history-
     // service update for nothing (measured: 2-4 ms of dev-server CPU per email).
-    const ticker = setInterval(() => {
-      // A local attempt has no server-side heartbeat: the workflow task it runs in is what times out.
-      if (!ctx.info.isLocal) ctx.heartbeat();
-      refreshClaim(db, emailId, claim).catch(() => {});
-    }, Math.max(200, Math.floor(config.deliver.heartbeatMs / 3)));
+    const ticker = setInterval(
+      () => {
+        // A local attempt has no server-side heartbeat: the workflow task it runs in is what times out.
+        if (!ctx.info.isLocal) ctx.heartbeat();
+        refreshClaim(db, emailId, claim).catch(() => {});
+      },
+      Math.max(200, Math.floor(config.deliver.heartbeatMs / 3)),
+    );
     let response: string;
     let size: number | undefined;
     let info: { response?: string; messageSize?: number };

@@ -11,7 +11,14 @@ import type { SmtpErrorClass } from './smtp-errors.ts';
 
 const BLOCK_RULES: readonly BlockRule[] = ['deny', 'allow', 'per_recipient_limit'];
 /** The classes `deliver` retries (smtp-errors.ts: the transient kinds). */
-const RETRIED_CLASSES: readonly SmtpErrorClass['type'][] = ['SmtpTemporary', 'SmtpThrottled', 'SmtpConnection', 'SmtpAuth', 'SmtpTls', 'SmtpUnknown'];
+const RETRIED_CLASSES: readonly SmtpErrorClass['type'][] = [
+  'SmtpTemporary',
+  'SmtpThrottled',
+  'SmtpConnection',
+  'SmtpAuth',
+  'SmtpTls',
+  'SmtpUnknown',
+];
 
 /** Where an unsent email waits; `retrying` and `held` are `sending` records between attempts or awaiting an operator. */
 export const WAITING_STATES = ['queued', 'scheduled', 'sending', 'retrying', 'held'] as const;
@@ -37,13 +44,46 @@ export function createMetrics(meter: MetricMeter) {
   const sent = meter.createCounter('mailer_emails_sent', 'emails', 'Emails accepted by the SMTP server');
   const failed = meter.createCounter('mailer_emails_failed', 'emails', 'Emails that ended failed');
   const blocked = meter.createCounter('mailer_emails_blocked', 'emails', 'Emails stopped by a rule or limit');
-  const retried = meter.createCounter('mailer_delivery_retries', 'attempts', 'Delivery attempts that failed and will be retried');
-  const latency = meter.createHistogram('mailer_delivery_latency', 'float', 'seconds', 'From submission (or send_at) to the SMTP server accepting the email');
-  const purged = meter.createCounter('mailer_emails_purged', 'emails', 'Final emails whose content was purged (what="content") or whose record was deleted (what="record")');
-  const purgeDuration = meter.createHistogram('mailer_purge_duration', 'float', 'seconds', 'Time of one purge activity (up to its one-minute budget)');
-  const waiting = meter.createGauge('mailer_emails_waiting', 'int', 'emails', 'Unsent emails by where they wait, read from Postgres every MAILER_BACKLOG_INTERVAL');
-  const oldest = meter.createGauge('mailer_oldest_unsent_email_age_seconds', 'float', 'seconds', 'Age of the longest-waiting unsent email that is due (0 when none waits)');
-  const sampledAt = meter.createGauge('mailer_backlog_sampled_timestamp_seconds', 'float', 'seconds', 'When the backlog gauges were last read (Unix time): stale gauges show here');
+  const retried = meter.createCounter(
+    'mailer_delivery_retries',
+    'attempts',
+    'Delivery attempts that failed and will be retried',
+  );
+  const latency = meter.createHistogram(
+    'mailer_delivery_latency',
+    'float',
+    'seconds',
+    'From submission (or send_at) to the SMTP server accepting the email',
+  );
+  const purged = meter.createCounter(
+    'mailer_emails_purged',
+    'emails',
+    'Final emails whose content was purged (what="content") or whose record was deleted (what="record")',
+  );
+  const purgeDuration = meter.createHistogram(
+    'mailer_purge_duration',
+    'float',
+    'seconds',
+    'Time of one purge activity (up to its one-minute budget)',
+  );
+  const waiting = meter.createGauge(
+    'mailer_emails_waiting',
+    'int',
+    'emails',
+    'Unsent emails by where they wait, read from Postgres every MAILER_BACKLOG_INTERVAL',
+  );
+  const oldest = meter.createGauge(
+    'mailer_oldest_unsent_email_age_seconds',
+    'float',
+    'seconds',
+    'Age of the longest-waiting unsent email that is due (0 when none waits)',
+  );
+  const sampledAt = meter.createGauge(
+    'mailer_backlog_sampled_timestamp_seconds',
+    'float',
+    'seconds',
+    'When the backlog gauges were last read (Unix time): stale gauges show here',
+  );
 
   sent.add(0);
   failed.add(0);

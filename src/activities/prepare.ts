@@ -37,7 +37,10 @@ export function createPrepare({ db, config }: ActivityDeps) {
       // The bytes must be the ones accepted at submission. The failure goes
       // into history, so it names the attachment by position, not filename.
       if (createHash('sha256').update(a.content).digest('hex') !== a.checksum) {
-        throw ApplicationFailure.nonRetryable(`attachment ${position} of email ${emailId} does not match its checksum`, 'AttachmentCorrupt');
+        throw ApplicationFailure.nonRetryable(
+          `attachment ${position} of email ${emailId} does not match its checksum`,
+          'AttachmentCorrupt',
+        );
       }
     }
     try {
@@ -45,7 +48,10 @@ export function createPrepare({ db, config }: ActivityDeps) {
     } catch (err) {
       // The composer's message may quote the content; history gets its code only.
       const code = (err as { code?: unknown }).code;
-      throw ApplicationFailure.nonRetryable(`email ${emailId} cannot be composed${typeof code === 'string' ? ` (${code})` : ''}`, 'EmailInvalid');
+      throw ApplicationFailure.nonRetryable(
+        `email ${emailId} cannot be composed${typeof code === 'string' ? ` (${code})` : ''}`,
+        'EmailInvalid',
+      );
     }
     return {
       outcome: 'ready',

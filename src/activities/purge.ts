@@ -25,7 +25,13 @@ export function createPurge({ db, config, metrics }: ActivityDeps) {
       },
     });
     metrics.purgeRan(result.durationMs / 1000);
-    log.info('purge', { contentPurged: result.contentPurged, recordsDeleted: result.recordsDeleted, batches: result.batches, durationMs: result.durationMs, done: result.done });
+    log.info('purge', {
+      contentPurged: result.contentPurged,
+      recordsDeleted: result.recordsDeleted,
+      batches: result.batches,
+      durationMs: result.durationMs,
+      done: result.done,
+    });
     return result;
   };
 }

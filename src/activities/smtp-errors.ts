@@ -8,14 +8,34 @@ export type SmtpErrorKind = 'permanent' | 'transient';
 export interface SmtpErrorClass {
   kind: SmtpErrorKind;
   /** Stable ApplicationFailure type, for retry policies, search and dashboards. */
-  type: 'SmtpRejected' | 'SmtpMessageInvalid' | 'SmtpTemporary' | 'SmtpThrottled' | 'SmtpConnection' | 'SmtpAuth' | 'SmtpTls' | 'SmtpUnknown';
+  type:
+    | 'SmtpRejected'
+    | 'SmtpMessageInvalid'
+    | 'SmtpTemporary'
+    | 'SmtpThrottled'
+    | 'SmtpConnection'
+    | 'SmtpAuth'
+    | 'SmtpTls'
+    | 'SmtpUnknown';
   /** For throttling replies: wait at least this long before the next attempt. */
   retryAfterMs?: number;
   responseCode?: number;
   message: string;
 }
 
-const CONNECTION_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EPROTOCOL', 'ESTREAM']);
+const CONNECTION_CODES = new Set([
+  'ECONNECTION',
+  'ETIMEDOUT',
+  'ESOCKET',
+  'EDNS',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPROTOCOL',
+  'ESTREAM',
+]);
 const THROTTLE_TEXT = /rate|throttl|too many|try again later|slow down/i;
 export const THROTTLE_DELAY_MS = 30_000;
 
@@ -29,7 +49,8 @@ export function classifySmtpError(err: unknown): SmtpErrorClass {
 
   // Authentication and TLS problems are the operator's to fix; failing every
   // queued email meanwhile would turn a config slip into lost mail.
-  if (code === 'EAUTH' || responseCode === 535 || responseCode === 534 || responseCode === 530) return { kind: 'transient', type: 'SmtpAuth', ...base };
+  if (code === 'EAUTH' || responseCode === 535 || responseCode === 534 || responseCode === 530)
+    return { kind: 'transient', type: 'SmtpAuth', ...base };
   if (code === 'ETLS') return { kind: 'transient', type: 'SmtpTls', ...base };
 
   if (responseCode !== undefined && responseCode >= 500 && responseCode < 600) {
@@ -37,7 +58,8 @@ export function classifySmtpError(err: unknown): SmtpErrorClass {
     return { kind: 'permanent', type: 'SmtpRejected', ...base };
   }
   if (responseCode !== undefined && responseCode >= 400 && responseCode < 500) {
-    if (THROTTLE_TEXT.test(message)) return { kind: 'transient', type: 'SmtpThrottled', retryAfterMs: THROTTLE_DELAY_MS, ...base };
+    if (THROTTLE_TEXT.test(message))
+      return { kind: 'transient', type: 'SmtpThrottled', retryAfterMs: THROTTLE_DELAY_MS, ...base };
     return { kind: 'transient', type: 'SmtpTemporary', ...base };
   }
   // No reply code: nodemailer could not build or stream the message itself.

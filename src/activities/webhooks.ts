@@ -37,11 +37,22 @@ const HEARTBEAT_MS = 5000;
 
 type Head = EventRow & { due: boolean; wait_ms: number };
 
-export function webhookDelayMs(hook: Pick<WebhookConfig, 'initialIntervalMs' | 'maximumIntervalMs'>, attempts: number, retryAfterMs = 0): number {
+export function webhookDelayMs(
+  hook: Pick<WebhookConfig, 'initialIntervalMs' | 'maximumIntervalMs'>,
+  attempts: number,
+  retryAfterMs = 0,
+): number {
   return Math.min(Math.max(hook.initialIntervalMs * 2 ** (attempts - 1), retryAfterMs), hook.maximumIntervalMs);
 }
 
-async function record(db: Queryable, t: Tables, id: string, state: 'delivered' | 'refused' | 'pending', error: string | null, delayMs = 0) {
+async function record(
+  db: Queryable,
+  t: Tables,
+  id: string,
+  state: 'delivered' | 'refused' | 'pending',
+  error: string | null,
+  delayMs = 0,
+) {
   await db.query(
     `UPDATE ${t.events} SET webhook = $2, webhook_attempts = webhook_attempts + 1, webhook_last_error = $3,
             webhook_next_at = clock_timestamp() + make_interval(secs => $4),
@@ -56,7 +67,11 @@ export function createWebhookActivities({ db, config }: ActivityDeps) {
   const hook = config.webhook;
 
   /** One pass: every email whose oldest pending event is due, each email's events in order. */
-  async function drain(h: WebhookConfig, totals: PumpResult, signal: AbortSignal): Promise<{ progressed: boolean; nextDueMs: number | undefined }> {
+  async function drain(
+    h: WebhookConfig,
+    totals: PumpResult,
+    signal: AbortSignal,
+  ): Promise<{ progressed: boolean; nextDueMs: number | undefined }> {
     const { rows: heads } = await pool.query<Head>(
       `SELECT h.*, h.webhook_next_at <= clock_timestamp() AS due,
               greatest(0, extract(epoch FROM h.webhook_next_at - clock_timestamp()) * 1000)::float8 AS wait_ms
@@ -78,7 +93,12 @@ export function createWebhookActivities({ db, config }: ActivityDeps) {
           const delay = webhookDelayMs(h, event.webhook_attempts + 1, outcome.retryAfterMs);
           await record(pool, t, event.id, 'pending', outcome.error, delay);
           waits.push(delay);
-          log.info('webhook attempt failed', { eventId: event.id, emailId: event.email_id, attempt: event.webhook_attempts + 1, outcome: 'retry' });
+          log.info('webhook attempt failed', {
+            eventId: event.id,
+            emailId: event.email_id,
+            attempt: event.webhook_attempts + 1,
+            outcome: 'retry',
+          });
           return;
         }
         failuresInARow = 0;
@@ -89,13 +109,20 @@ export function createWebhookActivities({ db, config }: ActivityDeps) {
         } else {
           totals.refused++;
           await record(pool, t, event.id, 'refused', outcome.error);
-          log.warn('webhook refused an event', { eventId: event.id, emailId: event.email_id, status: outcome.status, outcome: 'refused' });
+          log.warn('webhook refused an event', {
+            eventId: event.id,
+            emailId: event.email_id,
+            status: outcome.status,
+            outcome: 'refused',
+          });
         }
-        event = (await pool.query<EventRow>(
-          `SELECT * FROM ${t.events} WHERE email_id = $1 AND webhook = 'pending' AND id > $2 AND webhook_next_at <= clock_timestamp()
+        event = (
+          await pool.query<EventRow>(
+            `SELECT * FROM ${t.events} WHERE email_id = $1 AND webhook = 'pending' AND id > $2 AND webhook_next_at <= clock_timestamp()
             ORDER BY id LIMIT 1`,
-          [event.email_id, event.id],
-        )).rows[0];
+            [event.email_id, event.id],
+          )
+        ).rows[0];
       }
     });
     // After progress, go round again at once (a full page may have left more behind it).
@@ -124,14 +151,18 @@ export function createWebhookActivities({ db, config }: ActivityDeps) {
         const deadline = Date.now() + runMs;
         for (;;) {
           const { rows } = await client.query<{ locked: boolean }>(
-            "SELECT pg_try_advisory_lock(hashtext('durable-mailer webhooks'), hashtext($1)) AS locked", [t.schema],
+            "SELECT pg_try_advisory_lock(hashtext('durable-mailer webhooks'), hashtext($1)) AS locked",
+            [t.schema],
           );
           if (rows[0]?.locked) break;
-          if (Date.now() > deadline || signal.aborted) throw ApplicationFailure.retryable('another webhook sender holds the lock', 'WebhookSenderBusy');
+          if (Date.now() > deadline || signal.aborted)
+            throw ApplicationFailure.retryable('another webhook sender holds the lock', 'WebhookSenderBusy');
           await new Promise((r) => setTimeout(r, 1000));
         }
         client.on('notification', onNotify);
-        await client.query(`LISTEN ${quoteIdent(eventChannel(config.database.schema))}; LISTEN ${quoteIdent(webhookChannel(config.database.schema))}`);
+        await client.query(
+          `LISTEN ${quoteIdent(eventChannel(config.database.schema))}; LISTEN ${quoteIdent(webhookChannel(config.database.schema))}`,
+        );
         const { rowCount } = await pool.query(
           `UPDATE ${t.events} SET webhook = 'expired', webhook_done_at = clock_timestamp()
             WHERE webhook = 'pending' AND occurred_at < clock_timestamp() - make_interval(hours => $1)`,
@@ -163,7 +194,8 @@ export function createWebhookActivities({ db, config }: ActivityDeps) {
         clearInterval(ticker);
         client.off('notification', onNotify);
         // A connection that failed mid-query is dropped, not handed back holding a lock or a LISTEN.
-        if (!broken) await client.query('UNLISTEN *; SELECT pg_advisory_unlock_all()').catch((err: Error) => (broken = err));
+        if (!broken)
+          await client.query('UNLISTEN *; SELECT pg_advisory_unlock_all()').catch((err: Error) => (broken = err));
         client.release(broken);
       }
     },

@@ -12,13 +12,26 @@ import { ConfigError, EXIT, IdempotencyConflictError, MailerError, ValidationErr
 /** A command-line argument or option that is missing or malformed: bad input, exit 2. */
 export class UsageError extends ValidationError {}
 
-export interface Failure { exitCode: number; code: string; field?: string; message: string }
+export interface Failure {
+  exitCode: number;
+  code: string;
+  field?: string;
+  message: string;
+}
 
 /** A driver's error in one line: its code and what it says, without a stack or nested causes. */
 function summary(err: unknown): string {
-  const e = err as { code?: unknown; message?: unknown; severity?: unknown; address?: unknown; port?: unknown; errors?: unknown[] };
+  const e = err as {
+    code?: unknown;
+    message?: unknown;
+    severity?: unknown;
+    address?: unknown;
+    port?: unknown;
+    errors?: unknown[];
+  };
   const message = typeof e?.message === 'string' ? e.message.split('\n')[0]!.trim() : '';
-  if (typeof e?.severity === 'string' && typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) return `Postgres answered ${e.code}: ${message}`;
+  if (typeof e?.severity === 'string' && typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code))
+    return `Postgres answered ${e.code}: ${message}`;
   if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code)) {
     // Node's connection errors (an AggregateError when several addresses were tried) carry no message of their own.
     const first = (e.errors?.[0] ?? e) as { address?: unknown; port?: unknown };
@@ -31,7 +44,9 @@ export function describeFailure(err: unknown): Failure {
   if (err instanceof ValidationError || err instanceof IdempotencyConflictError) {
     return { exitCode: EXIT.usage, code: err.code, field: err.field, message: err.message };
   }
-  if (err instanceof ConfigError) return { exitCode: EXIT.config, code: err.code, field: err.variable, message: err.message };
-  if (err instanceof MailerError) return { exitCode: EXIT.failed, code: err.code, ...(err.field ? { field: err.field } : {}), message: err.message };
+  if (err instanceof ConfigError)
+    return { exitCode: EXIT.config, code: err.code, field: err.variable, message: err.message };
+  if (err instanceof MailerError)
+    return { exitCode: EXIT.failed, code: err.code, ...(err.field ? { field: err.field } : {}), message: err.message };
   return { exitCode: EXIT.failed, code: 'OPERATION_FAILED', message: `operation failed: ${summary(err)}` };
 }

@@ -23,7 +23,8 @@ const JSON_OPTION = '  --json                 print one JSON object instead of t
 export const HELP: Record<string, CommandHelp> = {
   send: {
     brief: 'store an email and start its workflow',
-    usage: 'mailer send --from A --to B [--to C…] [--cc …] [--bcc …] [--reply-to …] --subject S (--text T | --html H) [--attach FILE…] [--header "Name: value"…] [--idempotency-key K] [--send-at ISO-8601] [--priority high|normal|low] [--fairness-key K]',
+    usage:
+      'mailer send --from A --to B [--to C…] [--cc …] [--bcc …] [--reply-to …] --subject S (--text T | --html H) [--attach FILE…] [--header "Name: value"…] [--idempotency-key K] [--send-at ISO-8601] [--priority high|normal|low] [--fairness-key K]',
     summary: 'Store an email in Postgres and start its workflow; prints its id.',
     options: `  --from, --to, --cc, --bcc, --reply-to   addresses ("Name <a@example.com>" or a@example.com); --to and the others repeat
   --subject S, --text T, --html H          content (at least one of --text and --html)
@@ -47,7 +48,8 @@ export const HELP: Record<string, CommandHelp> = {
   cancel: {
     brief: 'cancel an email that has not been sent',
     usage: 'mailer cancel ID',
-    summary: 'Cancel an email that has not been sent; waits for an attempt in flight and prints the outcome (cancelled, or sent).',
+    summary:
+      'Cancel an email that has not been sent; waits for an attempt in flight and prints the outcome (cancelled, or sent).',
     examples: ['mailer cancel 1f0c2b6e-…'],
   },
   list: {
@@ -75,7 +77,8 @@ export const HELP: Record<string, CommandHelp> = {
   reconcile: {
     brief: 'restart the workflow of every lost email (alias: resend-unsent)',
     usage: 'mailer reconcile [--dry-run] [--older-than 1m]',
-    summary: 'Start the workflow again, same id, for every lost email (alias: resend-unsent). Safe to run twice at once.',
+    summary:
+      'Start the workflow again, same id, for every lost email (alias: resend-unsent). Safe to run twice at once.',
     options: `  --dry-run              list what would be restarted, change nothing
   --older-than D         how long unchanged (default RECONCILE_OLDER_THAN, 1m)`,
     examples: ['mailer reconcile --dry-run', 'mailer reconcile'],
@@ -89,7 +92,8 @@ export const HELP: Record<string, CommandHelp> = {
   resolve: {
     brief: 'decide a held email (UNCERTAIN_DELIVERY_POLICY=hold)',
     usage: 'mailer resolve ID --sent|--resend',
-    summary: 'Decide a held email (UNCERTAIN_DELIVERY_POLICY=hold): the recipient has it, or send it again with the same Message-ID.',
+    summary:
+      'Decide a held email (UNCERTAIN_DELIVERY_POLICY=hold): the recipient has it, or send it again with the same Message-ID.',
     options: `  --sent                 the attempt that died was delivered: record it as sent
   --resend               deliver it again (same Message-ID, receivers can de-duplicate)`,
     examples: ['mailer resolve 1f0c2b6e-… --sent'],
@@ -97,27 +101,35 @@ export const HELP: Record<string, CommandHelp> = {
   purge: {
     brief: 'purge the content of emails past their retention now',
     usage: 'mailer purge [--dry-run]',
-    summary: 'Purge now what retention says is due: the content of emails final for EMAIL_CONTENT_RETENTION (30d), and whole records past EMAIL_RECORD_RETENTION when set. The worker\'s Schedule does this every MAILER_PURGE_INTERVAL; run it with the worker\'s settings.',
+    summary:
+      "Purge now what retention says is due: the content of emails final for EMAIL_CONTENT_RETENTION (30d), and whole records past EMAIL_RECORD_RETENTION when set. The worker's Schedule does this every MAILER_PURGE_INTERVAL; run it with the worker's settings.",
     options: '  --dry-run              count what is due, change nothing',
     examples: ['mailer purge --dry-run', 'EMAIL_CONTENT_RETENTION=45d mailer purge'],
   },
   setup: {
     brief: 'register the search attributes on the namespace',
     usage: 'mailer setup',
-    summary: 'Register the search attributes (EmailStatus, EmailAttempt, EmailErrorClass) on the namespace; those present are skipped.',
+    summary:
+      'Register the search attributes (EmailStatus, EmailAttempt, EmailErrorClass) on the namespace; those present are skipped.',
     examples: ['mailer setup'],
   },
   migrate: {
     brief: 'create or upgrade the tables in MAILER_SCHEMA',
     usage: 'mailer migrate',
-    summary: 'Create or upgrade the service\'s tables in MAILER_SCHEMA (default mailer), with a role that may create tables.',
+    summary:
+      "Create or upgrade the service's tables in MAILER_SCHEMA (default mailer), with a role that may create tables.",
     examples: ['DATABASE_URL=postgres://owner:…@db/app mailer migrate'],
   },
   rules: {
     brief: 'allow and deny rules',
     usage: 'mailer rules (add|remove) (deny|allow) PATTERN | mailer rules list',
-    summary: 'Allow and deny rules; PATTERN is an address (a@example.com) or a whole domain (@example.com). With any allow rule, only allowed recipients pass.',
-    examples: ['mailer rules add deny @competitor.example', 'mailer rules add allow qa@acme.example', 'mailer rules list'],
+    summary:
+      'Allow and deny rules; PATTERN is an address (a@example.com) or a whole domain (@example.com). With any allow rule, only allowed recipients pass.',
+    examples: [
+      'mailer rules add deny @competitor.example',
+      'mailer rules add allow qa@acme.example',
+      'mailer rules list',
+    ],
   },
   limits: {
     brief: 'the per-recipient limit',
@@ -128,8 +140,10 @@ export const HELP: Record<string, CommandHelp> = {
   },
   events: {
     brief: 'the event log, and redelivery to the webhook',
-    usage: 'mailer events [ID] [--webhook pending|delivered|refused|expired] [--after EVENT_ID] [--limit N] | mailer events redeliver EVENT_ID…',
-    summary: 'Events (sent, failed, blocked, cancelled, rejected, held, retrying) from the event log, newest last; `redeliver` sends refused or expired events to the webhook again.',
+    usage:
+      'mailer events [ID] [--webhook pending|delivered|refused|expired] [--after EVENT_ID] [--limit N] | mailer events redeliver EVENT_ID…',
+    summary:
+      'Events (sent, failed, blocked, cancelled, rejected, held, retrying) from the event log, newest last; `redeliver` sends refused or expired events to the webhook again.',
     options: `  --webhook STATE        only events in this webhook state
   --after EVENT_ID       only events after this one
   --limit N              at most N`,
@@ -143,11 +157,17 @@ export const HELP: Record<string, CommandHelp> = {
   },
   suppressions: {
     brief: 'addresses never sent to again',
-    usage: 'mailer suppressions list [--limit N] | mailer suppressions add ADDRESS --reason bounce|complaint|unsubscribe|manual [--note TEXT] | mailer suppressions remove ADDRESS',
-    summary: 'The suppression list: a permanent 5.1.x refusal adds the address; later emails to it end blocked (rule suppressed) without touching SMTP.',
+    usage:
+      'mailer suppressions list [--limit N] | mailer suppressions add ADDRESS --reason bounce|complaint|unsubscribe|manual [--note TEXT] | mailer suppressions remove ADDRESS',
+    summary:
+      'The suppression list: a permanent 5.1.x refusal adds the address; later emails to it end blocked (rule suppressed) without touching SMTP.',
     options: `  --reason R             bounce, complaint, unsubscribe or manual (add)
   --note TEXT            why, for the next operator (add)`,
-    examples: ['mailer suppressions list', 'mailer suppressions add ann@example.com --reason complaint', 'mailer suppressions remove ann@example.com'],
+    examples: [
+      'mailer suppressions list',
+      'mailer suppressions add ann@example.com --reason complaint',
+      'mailer suppressions remove ann@example.com',
+    ],
   },
 };
 HELP['resend-unsent'] = HELP.reconcile!;
@@ -156,14 +176,27 @@ HELP['resend-unsent'] = HELP.reconcile!;
 export function commandHelp(command: string): string {
   const h = HELP[command];
   if (!h) return usage();
-  return [`usage: ${h.usage} [--json]`, '', h.summary, '', 'options:', ...(h.options ? [h.options] : []), JSON_OPTION, '  -h, --help             this help', '',
-    'examples:', ...h.examples.map((e) => `  ${e}`)].join('\n');
+  return [
+    `usage: ${h.usage} [--json]`,
+    '',
+    h.summary,
+    '',
+    'options:',
+    ...(h.options ? [h.options] : []),
+    JSON_OPTION,
+    '  -h, --help             this help',
+    '',
+    'examples:',
+    ...h.examples.map((e) => `  ${e}`),
+  ].join('\n');
 }
 
 /** The first line a usage error prints after its message. */
 export function usageLine(command: string | undefined): string {
   const h = command ? HELP[command] : undefined;
-  return h ? `usage: ${h.usage} [--json]  (mailer ${command} --help)` : 'usage: mailer <command> [options] [--json]  (mailer --help lists the commands)';
+  return h
+    ? `usage: ${h.usage} [--json]  (mailer ${command} --help)`
+    : 'usage: mailer <command> [options] [--json]  (mailer --help lists the commands)';
 }
 
 export function usage(): string {
@@ -184,7 +217,10 @@ export function usage(): string {
 
 export function version(): string {
   // src/cli/ and dist/cli/ are both two levels below the package root.
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    name: string;
+    version: string;
+  };
   return `${pkg.name} ${pkg.version}`;
 }
 
@@ -194,18 +230,23 @@ const HELP_FLAGS = new Set(['--help', '-h']);
  * Answers the requests that need no command to run: help and version.
  * Undefined when the command should run (or fail as unknown).
  */
-export function helpRequest(argv: string[], isCommand: (name: string) => boolean): { text: string; code: number; stream: 'stdout' | 'stderr' } | undefined {
+export function helpRequest(
+  argv: string[],
+  isCommand: (name: string) => boolean,
+): { text: string; code: number; stream: 'stdout' | 'stderr' } | undefined {
   const [first, ...rest] = argv;
   if (first === undefined) return { text: usage(), code: 2, stream: 'stderr' };
   if (first === '--version') return { text: version(), code: 0, stream: 'stdout' };
   if (HELP_FLAGS.has(first) || first === 'help') {
     const topic = rest.find((a) => !a.startsWith('-'));
     if (topic === undefined) return { text: usage(), code: 0, stream: 'stdout' };
-    if (!isCommand(topic)) return { text: `error: command: unknown command "${topic}"\n${usageLine(undefined)}`, code: 2, stream: 'stderr' };
+    if (!isCommand(topic))
+      return { text: `error: command: unknown command "${topic}"\n${usageLine(undefined)}`, code: 2, stream: 'stderr' };
     return { text: commandHelp(topic), code: 0, stream: 'stdout' };
   }
   // Flags after `--` are arguments, not a request for help.
   const flags = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
-  if (isCommand(first) && flags.some((a) => HELP_FLAGS.has(a))) return { text: commandHelp(first), code: 0, stream: 'stdout' };
+  if (isCommand(first) && flags.some((a) => HELP_FLAGS.has(a)))
+    return { text: commandHelp(first), code: 0, stream: 'stdout' };
   return undefined;
 }

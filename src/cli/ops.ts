@@ -24,15 +24,22 @@ export function duration(value: string | undefined, option: string, fallback: nu
 
 export async function stuck(m: Mailer, olderThanMs: number) {
   const emails = await findStuck(m, { olderThanMs });
-  const human = emails.map((e) =>
-    `${e.id}  ${e.status}  attempts ${e.attempts}  step ${e.step}${e.nextAttemptAt ? `  next ${e.nextAttemptAt}` : ''}\n  ${e.lastError ?? '(no error: slow)'}\n  ${e.link}`,
-  ).join('\n') || '(nothing stuck)';
+  const human =
+    emails
+      .map(
+        (e) =>
+          `${e.id}  ${e.status}  attempts ${e.attempts}  step ${e.step}${e.nextAttemptAt ? `  next ${e.nextAttemptAt}` : ''}\n  ${e.lastError ?? '(no error: slow)'}\n  ${e.link}`,
+      )
+      .join('\n') || '(nothing stuck)';
   return { human, json: { emails } };
 }
 
 export async function lost(m: Mailer, olderThanMs: number) {
   const emails = await findLost(m, { olderThanMs });
-  const human = emails.map((e) => `${e.id}  ${e.status}  workflow ${e.workflow}  attempts ${e.attempts}  updated ${e.updatedAt}`).join('\n') || '(nothing lost)';
+  const human =
+    emails
+      .map((e) => `${e.id}  ${e.status}  workflow ${e.workflow}  attempts ${e.attempts}  updated ${e.updatedAt}`)
+      .join('\n') || '(nothing lost)';
   return { human, json: { emails } };
 }
 
@@ -60,9 +67,19 @@ export async function setup(m: Mailer) {
   if (missing.length) {
     await service.addSearchAttributes({
       namespace,
-      searchAttributes: Object.fromEntries(missing.map((k) => [k.name, k.type === 'INT' ? types.INDEXED_VALUE_TYPE_INT : types.INDEXED_VALUE_TYPE_KEYWORD])),
+      searchAttributes: Object.fromEntries(
+        missing.map((k) => [
+          k.name,
+          k.type === 'INT' ? types.INDEXED_VALUE_TYPE_INT : types.INDEXED_VALUE_TYPE_KEYWORD,
+        ]),
+      ),
     });
   }
   const added = missing.map((k) => k.name);
-  return { human: added.length ? `registered ${added.join(', ')} on ${namespace}` : `search attributes already registered on ${namespace}`, json: { namespace, added, present: SEARCH_ATTRIBUTES.map((k) => k.name) } };
+  return {
+    human: added.length
+      ? `registered ${added.join(', ')} on ${namespace}`
+      : `search attributes already registered on ${namespace}`,
+    json: { namespace, added, present: SEARCH_ATTRIBUTES.map((k) => k.name) },
+  };
 }

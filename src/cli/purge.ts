@@ -7,7 +7,10 @@ import { createPool } from '../db/pool.ts';
 import { dbFor } from '../db/schema.ts';
 import { purgeExpired, retentionPolicy } from '../email/retention.ts';
 
-export async function purge(config: Config, dryRun: boolean): Promise<{ human: string; json: Record<string, unknown> }> {
+export async function purge(
+  config: Config,
+  dryRun: boolean,
+): Promise<{ human: string; json: Record<string, unknown> }> {
   const { contentAfterMs, recordAfterMs } = config.retention;
   const settings = { contentRetention: formatDuration(contentAfterMs), recordRetention: formatDuration(recordAfterMs) };
   const pool = createPool(config.databaseUrl, 1);
@@ -15,13 +18,18 @@ export async function purge(config: Config, dryRun: boolean): Promise<{ human: s
     await checkMigrated(pool, config.database.schema);
     const result = await purgeExpired(dbFor(pool, config.database.schema), retentionPolicy(config), { dryRun });
     const seconds = `${(result.durationMs / 1000).toFixed(1)} s`;
-    const human = contentAfterMs === undefined && recordAfterMs === undefined
-      ? 'retention is off (EMAIL_CONTENT_RETENTION=off, EMAIL_RECORD_RETENTION=off): nothing is purged'
-      : dryRun
-        ? `due now: the content of ${result.contentPurged} email(s) final for more than ${settings.contentRetention}` +
-          (recordAfterMs === undefined ? '' : `; ${result.recordsDeleted} record(s) past ${settings.recordRetention}`) + ' (dry run: nothing changed)'
-        : `purged the content of ${result.contentPurged} email(s)` +
-          (recordAfterMs === undefined ? '' : `, deleted ${result.recordsDeleted} record(s)`) + ` in ${result.batches} batch(es), ${seconds}`;
+    const human =
+      contentAfterMs === undefined && recordAfterMs === undefined
+        ? 'retention is off (EMAIL_CONTENT_RETENTION=off, EMAIL_RECORD_RETENTION=off): nothing is purged'
+        : dryRun
+          ? `due now: the content of ${result.contentPurged} email(s) final for more than ${settings.contentRetention}` +
+            (recordAfterMs === undefined
+              ? ''
+              : `; ${result.recordsDeleted} record(s) past ${settings.recordRetention}`) +
+            ' (dry run: nothing changed)'
+          : `purged the content of ${result.contentPurged} email(s)` +
+            (recordAfterMs === undefined ? '' : `, deleted ${result.recordsDeleted} record(s)`) +
+            ` in ${result.batches} batch(es), ${seconds}`;
     return { human, json: { ...result, ...settings } };
   } finally {
     await pool.end();

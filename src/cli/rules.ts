@@ -13,25 +13,45 @@ function pattern(value: string): string {
   try {
     return parseRulePattern(value, 'PATTERN');
   } catch (err) {
-    if (err instanceof ConfigError) throw new ValidationError('PATTERN', `"${value}" is neither an address (a@example.com) nor a domain (@example.com)`);
+    if (err instanceof ConfigError)
+      throw new ValidationError(
+        'PATTERN',
+        `"${value}" is neither an address (a@example.com) nor a domain (@example.com)`,
+      );
     throw err;
   }
 }
 
-export async function addRule({ pool, t }: Db, kind: RuleKind, value: string): Promise<{ pattern: string; changed: boolean }> {
+export async function addRule(
+  { pool, t }: Db,
+  kind: RuleKind,
+  value: string,
+): Promise<{ pattern: string; changed: boolean }> {
   const p = pattern(value);
-  const { rowCount } = await pool.query(`INSERT INTO ${t.rules} (kind, pattern) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [kind, p]);
+  const { rowCount } = await pool.query(
+    `INSERT INTO ${t.rules} (kind, pattern) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+    [kind, p],
+  );
   return { pattern: p, changed: rowCount === 1 };
 }
 
-export async function removeRule({ pool, t }: Db, kind: RuleKind, value: string): Promise<{ pattern: string; changed: boolean }> {
+export async function removeRule(
+  { pool, t }: Db,
+  kind: RuleKind,
+  value: string,
+): Promise<{ pattern: string; changed: boolean }> {
   const p = pattern(value);
   const { rowCount } = await pool.query(`DELETE FROM ${t.rules} WHERE kind = $1 AND pattern = $2`, [kind, p]);
   return { pattern: p, changed: rowCount === 1 };
 }
 
-export async function listRules({ pool, t }: Db, config: Pick<Config, 'rules'>): Promise<{ kind: RuleKind; pattern: string; source: 'database' | 'config' }[]> {
-  const { rows } = await pool.query<{ kind: RuleKind; pattern: string }>(`SELECT kind, pattern FROM ${t.rules} ORDER BY kind, pattern`);
+export async function listRules(
+  { pool, t }: Db,
+  config: Pick<Config, 'rules'>,
+): Promise<{ kind: RuleKind; pattern: string; source: 'database' | 'config' }[]> {
+  const { rows } = await pool.query<{ kind: RuleKind; pattern: string }>(
+    `SELECT kind, pattern FROM ${t.rules} ORDER BY kind, pattern`,
+  );
   return [
     ...config.rules.deny.map((p) => ({ kind: 'deny' as const, pattern: p, source: 'config' as const })),
     ...config.rules.allow.map((p) => ({ kind: 'allow' as const, pattern: p, source: 'config' as const })),
@@ -39,7 +59,10 @@ export async function listRules({ pool, t }: Db, config: Pick<Config, 'rules'>):
   ];
 }
 
-export async function setPerRecipientLimit({ pool, t }: Db, value: string): Promise<{ maxEmails: number; windowMinutes: number }> {
+export async function setPerRecipientLimit(
+  { pool, t }: Db,
+  value: string,
+): Promise<{ maxEmails: number; windowMinutes: number }> {
   // The same parser and bounds as EMAIL_PER_RECIPIENT_LIMIT: a limit the
   // worker would refuse from its environment is refused here too, before it
   // reaches the integer columns (and blockCheck's make_interval).
@@ -47,7 +70,8 @@ export async function setPerRecipientLimit({ pool, t }: Db, value: string): Prom
   try {
     limit = parseWindowLimit(value, '--per-recipient');
   } catch (err) {
-    if (err instanceof ConfigError) throw new ValidationError('--per-recipient', err.message.slice(`${err.variable}: `.length));
+    if (err instanceof ConfigError)
+      throw new ValidationError('--per-recipient', err.message.slice(`${err.variable}: `.length));
     throw err;
   }
   await pool.query(
@@ -59,7 +83,12 @@ export async function setPerRecipientLimit({ pool, t }: Db, value: string): Prom
 }
 
 export async function showLimits({ pool, t }: Db, config: Pick<Config, 'rules'>) {
-  const row = (await pool.query<{ max_emails: number; window_minutes: number }>(`SELECT max_emails, window_minutes FROM ${t.limits} WHERE scope = 'per_recipient'`)).rows[0];
-  if (row) return { perRecipient: { maxEmails: row.max_emails, windowMinutes: row.window_minutes }, source: 'database' };
+  const row = (
+    await pool.query<{ max_emails: number; window_minutes: number }>(
+      `SELECT max_emails, window_minutes FROM ${t.limits} WHERE scope = 'per_recipient'`,
+    )
+  ).rows[0];
+  if (row)
+    return { perRecipient: { maxEmails: row.max_emails, windowMinutes: row.window_minutes }, source: 'database' };
   return { perRecipient: config.rules.perRecipient ?? null, source: 'config' };
 }

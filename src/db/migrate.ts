@@ -35,7 +35,8 @@ export async function loadMigrations(dir = migrationsDir): Promise<Migration[]> 
     const match = /^(\d{4})_([a-z0-9_]+)\.sql$/.exec(file);
     if (!match) throw new MigrationError(`migration file name ${file} must look like 0001_name.sql`);
     const id = Number(match[1]);
-    if (id !== migrations.length + 1) throw new MigrationError(`migration ${file} is out of sequence (expected ${migrations.length + 1})`);
+    if (id !== migrations.length + 1)
+      throw new MigrationError(`migration ${file} is out of sequence (expected ${migrations.length + 1})`);
     migrations.push({ id, name: match[2]!, sql: await readFile(path.join(dir, file), 'utf8') });
   }
   return migrations;
@@ -45,7 +46,9 @@ type Querier = Pick<pg.PoolClient, 'query'>;
 
 /** The newest migration recorded in the schema's ledger; undefined when there is no ledger. */
 async function appliedVersion(db: Querier, schema: string): Promise<number | undefined> {
-  const { rows } = await db.query<{ ledger: string | null }>('SELECT to_regclass($1) AS ledger', [`${quoteIdent(schema)}.migrations`]);
+  const { rows } = await db.query<{ ledger: string | null }>('SELECT to_regclass($1) AS ledger', [
+    `${quoteIdent(schema)}.migrations`,
+  ]);
   if (!rows[0]?.ledger) return undefined;
   const max = await db.query<{ id: number | null }>(`SELECT max(id) AS id FROM ${quoteIdent(schema)}.migrations`);
   return max.rows[0]?.id ?? 0;
@@ -65,10 +68,15 @@ export async function checkMigrated(pool: pg.Pool, schema: string, dir = migrati
   const known = (await loadMigrations(dir)).length;
   const version = await appliedVersion(pool, schema);
   if (version === undefined) {
-    throw new MigrationError(`schema "${schema}" is not set up (no ${schema}.migrations table): run \`mailer migrate\` (or connect once with migrate on) with a role that may create tables`);
+    throw new MigrationError(
+      `schema "${schema}" is not set up (no ${schema}.migrations table): run \`mailer migrate\` (or connect once with migrate on) with a role that may create tables`,
+    );
   }
   if (version > known) throw tooNew(version, known);
-  if (version < known) throw new MigrationError(`schema "${schema}" is at migration ${version}, this code needs ${known}: run \`mailer migrate\` with a role that may change tables`);
+  if (version < known)
+    throw new MigrationError(
+      `schema "${schema}" is at migration ${version}, this code needs ${known}: run \`mailer migrate\` with a role that may change tables`,
+    );
 }
 
 // The layout before the service had a schema of its own: tables in `public`,
@@ -92,12 +100,18 @@ async function adoptLegacyLayout(client: Querier, schema: string): Promise<boole
   );
   const names = new Set(columns.rows.map((c) => c.column_name));
   if (!names.has('id') || !names.has('name')) return false;
-  const { rows } = await client.query<{ id: number; name: string }>('SELECT id, name FROM public.schema_migrations ORDER BY id');
-  const ours = rows.every((r, i) => r.id === i + 1 && (i >= LEGACY_MIGRATIONS.length || r.name === LEGACY_MIGRATIONS[i]));
+  const { rows } = await client.query<{ id: number; name: string }>(
+    'SELECT id, name FROM public.schema_migrations ORDER BY id',
+  );
+  const ours = rows.every(
+    (r, i) => r.id === i + 1 && (i >= LEGACY_MIGRATIONS.length || r.name === LEGACY_MIGRATIONS[i]),
+  );
   if (!ours || rows.length < 2) return false;
   if (rows.length > LEGACY_MIGRATIONS.length) throw tooNew(rows.length, LEGACY_MIGRATIONS.length);
   if (rows.length < LEGACY_MIGRATIONS.length) {
-    throw new MigrationError(`the database is at an old layout with ${rows.length} of its 3 migrations: run the previous release once to finish them, then this one`);
+    throw new MigrationError(
+      `the database is at an old layout with ${rows.length} of its 3 migrations: run the previous release once to finish them, then this one`,
+    );
   }
   const s = quoteIdent(schema);
   for (const table of LEGACY_TABLES) await client.query(`ALTER TABLE public.${table} SET SCHEMA ${s}`);
@@ -132,7 +146,9 @@ export async function migrate(pool: pg.Pool, schema: string, dir = migrationsDir
       applied_at timestamptz NOT NULL DEFAULT now()
     )`);
     const done: number[] = [];
-    const applied = new Set((await client.query<{ id: number }>(`SELECT id FROM ${s}.migrations ORDER BY id`)).rows.map((r) => r.id));
+    const applied = new Set(
+      (await client.query<{ id: number }>(`SELECT id FROM ${s}.migrations ORDER BY id`)).rows.map((r) => r.id),
+    );
     if (!applied.size && (await adoptLegacyLayout(client, schema))) {
       await client.query(`INSERT INTO ${s}.migrations (id, name) VALUES (1, $1)`, [migrations[0]!.name]);
       applied.add(1);

@@ -22,14 +22,22 @@ export function submittedInput(message: unknown): unknown {
   return {
     ...message,
     attachments: attachments.map((a: unknown) =>
-      a && typeof a === 'object' && !Array.isArray(a) && !('encoding' in a) ? { ...a, encoding: 'base64' } : a),
+      a && typeof a === 'object' && !Array.isArray(a) && !('encoding' in a) ? { ...a, encoding: 'base64' } : a,
+    ),
   };
 }
 
 /** Validates one submission and records the verdict; `moved-on` when the email was no longer waiting (cancelled). */
-export async function admit(db: Db, config: Pick<Config, 'messageIdDomain'>, emailId: string, message: unknown): Promise<Admission> {
+export async function admit(
+  db: Db,
+  config: Pick<Config, 'messageIdDomain'>,
+  emailId: string,
+  message: unknown,
+): Promise<Admission> {
   if (message === null || message === undefined) {
-    return (await rejectSubmission(db, emailId, 'message', 'is missing (the submission row was removed)')) ? 'rejected' : 'moved-on';
+    return (await rejectSubmission(db, emailId, 'message', 'is missing (the submission row was removed)'))
+      ? 'rejected'
+      : 'moved-on';
   }
   let email;
   try {

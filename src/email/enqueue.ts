@@ -35,7 +35,12 @@ export interface EnqueueOptions {
  * items of the call are then written in the caller's transaction, which must
  * be rolled back (as after any failed statement in it).
  */
-export async function insertEmails(q: Queryable, t: Tables, items: readonly EnqueueItem[], options: EnqueueOptions): Promise<InsertResult[]> {
+export async function insertEmails(
+  q: Queryable,
+  t: Tables,
+  items: readonly EnqueueItem[],
+  options: EnqueueOptions,
+): Promise<InsertResult[]> {
   if (!items.length) return [];
   const now = Date.now();
   const rows = items.map((item) => ({ ...item, id: randomUUID() }));
@@ -71,17 +76,35 @@ export async function insertEmails(q: Queryable, t: Tables, items: readonly Enqu
      )${options.outbox ? `, o AS (INSERT INTO ${t.outbox} (email_id) SELECT id FROM e)` : ''}
      SELECT id FROM e`,
     [
-      col((r) => r.id), col((r) => r.idempotencyKey ?? null), col((r) => r.payloadHash),
-      col((r) => json(r.email.from)), col((r) => json(r.email.to)), col((r) => json(r.email.cc)), col((r) => json(r.email.bcc)),
-      col((r) => json(r.email.replyTo)), col((r) => r.email.subject), col((r) => r.email.text), col((r) => r.email.html),
-      col((r) => json(r.email.headers)), col((r) => r.sendAt ?? null),
+      col((r) => r.id),
+      col((r) => r.idempotencyKey ?? null),
+      col((r) => r.payloadHash),
+      col((r) => json(r.email.from)),
+      col((r) => json(r.email.to)),
+      col((r) => json(r.email.cc)),
+      col((r) => json(r.email.bcc)),
+      col((r) => json(r.email.replyTo)),
+      col((r) => r.email.subject),
+      col((r) => r.email.text),
+      col((r) => r.email.html),
+      col((r) => json(r.email.headers)),
+      col((r) => r.sendAt ?? null),
       col((r) => (r.sendAt && r.sendAt.getTime() > now ? 'scheduled' : 'queued')),
-      col((r) => messageIdFor(r.id, r.email.from, options.messageIdDomain)), col((r) => workflowIdFor(r.id)),
-      recipients.map((x) => x.id), recipients.map((x) => x.address),
-      attachments.map((x) => x.id), attachments.map((x) => x.position), attachments.map((x) => x.filename),
-      attachments.map((x) => x.contentType), attachments.map((x) => x.content), attachments.map((x) => x.size),
-      attachments.map((x) => x.checksum), attachments.map((x) => x.cid),
-      col((r) => r.priority?.priority_key ?? null), col((r) => r.priority?.fairness_key ?? null), col((r) => r.priority?.fairness_weight ?? null),
+      col((r) => messageIdFor(r.id, r.email.from, options.messageIdDomain)),
+      col((r) => workflowIdFor(r.id)),
+      recipients.map((x) => x.id),
+      recipients.map((x) => x.address),
+      attachments.map((x) => x.id),
+      attachments.map((x) => x.position),
+      attachments.map((x) => x.filename),
+      attachments.map((x) => x.contentType),
+      attachments.map((x) => x.content),
+      attachments.map((x) => x.size),
+      attachments.map((x) => x.checksum),
+      attachments.map((x) => x.cid),
+      col((r) => r.priority?.priority_key ?? null),
+      col((r) => r.priority?.fairness_key ?? null),
+      col((r) => r.priority?.fairness_weight ?? null),
     ],
   );
   const created = new Set(inserted.rows.map((r) => r.id));

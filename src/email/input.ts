@@ -20,8 +20,15 @@ export interface AttachmentInput {
 
 /** The only headers a caller may set (names are case-insensitive at run time). */
 export type AllowedHeaderName =
-  | 'List-Unsubscribe' | 'List-Unsubscribe-Post' | 'List-Id' | 'X-Entity-Ref-ID' | 'X-Campaign' | 'X-Tag'
-  | 'Auto-Submitted' | 'Precedence' | 'Importance';
+  | 'List-Unsubscribe'
+  | 'List-Unsubscribe-Post'
+  | 'List-Id'
+  | 'X-Entity-Ref-ID'
+  | 'X-Campaign'
+  | 'X-Tag'
+  | 'Auto-Submitted'
+  | 'Precedence'
+  | 'Importance';
 
 export interface EmailInput {
   from: AddressInput;

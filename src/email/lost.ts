@@ -87,7 +87,10 @@ export interface LostEmail {
  * `olderThanMs` (a just-submitted email may be between commit and start), and
  * whose workflow is not running.
  */
-export async function findLost(ctx: OpsContext, { olderThanMs = ctx.config.reconcile.olderThanMs, limit = 1000 } = {}): Promise<LostEmail[]> {
+export async function findLost(
+  ctx: OpsContext,
+  { olderThanMs = ctx.config.reconcile.olderThanMs, limit = 1000 } = {},
+): Promise<LostEmail[]> {
   const { rows } = await ctx.db.pool.query<Candidate>(
     `SELECT ${CANDIDATE_COLUMNS} FROM ${ctx.db.t.emails}
       WHERE status IN ${sqlList(UNFINISHED_STATUSES)} AND NOT email_has_been_sent
@@ -97,15 +100,26 @@ export async function findLost(ctx: OpsContext, { olderThanMs = ctx.config.recon
       ORDER BY created_on LIMIT $2`,
     [olderThanMs / 1000, limit],
   );
-  const states = await workflowStates(ctx.temporal, rows.map((r) => r.workflow_id));
+  const states = await workflowStates(
+    ctx.temporal,
+    rows.map((r) => r.workflow_id),
+  );
   return rows.flatMap((r) => {
     const workflow = states.get(r.workflow_id) ?? 'UNKNOWN';
     if (workflow === 'RUNNING') return [];
-    return [{
-      id: r.id, status: r.status, workflowId: r.workflow_id, workflow, attempts: r.attempts, lastError: r.last_error,
-      updatedAt: r.updated_at.toISOString(), sendAt: r.send_at?.toISOString() ?? null,
-      priority: { priority_key: r.priority_key, fairness_key: r.fairness_key, fairness_weight: r.fairness_weight },
-    }];
+    return [
+      {
+        id: r.id,
+        status: r.status,
+        workflowId: r.workflow_id,
+        workflow,
+        attempts: r.attempts,
+        lastError: r.last_error,
+        updatedAt: r.updated_at.toISOString(),
+        sendAt: r.send_at?.toISOString() ?? null,
+        priority: { priority_key: r.priority_key, fairness_key: r.fairness_key, fairness_weight: r.fairness_weight },
+      },
+    ];
   });
 }
 
@@ -123,12 +137,22 @@ export interface ReconcileResult {
  * any time and concurrently: a start joins a running workflow, and delivery
  * itself is guarded by the sent flag and the claim in Postgres.
  */
-export async function reconcile(ctx: OpsContext, { dryRun = false, olderThanMs = ctx.config.reconcile.olderThanMs } = {}): Promise<ReconcileResult> {
+export async function reconcile(
+  ctx: OpsContext,
+  { dryRun = false, olderThanMs = ctx.config.reconcile.olderThanMs } = {},
+): Promise<ReconcileResult> {
   const lost = await findLost(ctx, { olderThanMs });
   const result: ReconcileResult = { dryRun, lost, restarted: [], skipped: [] };
   if (dryRun) return result;
   for (const email of lost) {
-    const outcome = await startEmailWorkflow(ctx.temporal, ctx.config, email.id, email.sendAt ? new Date(email.sendAt) : null, undefined, email.priority);
+    const outcome = await startEmailWorkflow(
+      ctx.temporal,
+      ctx.config,
+      email.id,
+      email.sendAt ? new Date(email.sendAt) : null,
+      undefined,
+      email.priority,
+    );
     if (outcome.started) result.restarted.push(email.id);
     else result.skipped.push({ id: email.id, reason: outcome.reason });
   }

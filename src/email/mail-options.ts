@@ -10,7 +10,8 @@ import { ALLOWED_HEADERS, ATTACHMENT_TOP_LEVEL_TYPES } from './validation.ts';
 
 // Records written before the type allowlist may hold message/* or multipart/*,
 // which nodemailer would send unencoded: they go out as opaque bytes instead.
-const safeType = (type: string) => (ATTACHMENT_TOP_LEVEL_TYPES.has(type.slice(0, type.indexOf('/'))) ? type : 'application/octet-stream');
+const safeType = (type: string) =>
+  ATTACHMENT_TOP_LEVEL_TYPES.has(type.slice(0, type.indexOf('/'))) ? type : 'application/octet-stream';
 
 const toNodemailer = (a: Address) => ({ name: a.name ?? '', address: a.address });
 
@@ -18,7 +19,8 @@ export function mailOptions(email: EmailRecord, attachments: NormalizedAttachmen
   // A purged email is final and is never sent again; were one to get here, sending an empty shell would be worse than failing.
   if (email.purgedAt) throw new Error(`email ${email.id} has no content to send (purged)`);
   // A message submitted through SQL has these only once the validator admitted it.
-  if (!email.from || email.subject === null || !email.messageId) throw new Error(`email ${email.id} has not been admitted by the validator`);
+  if (!email.from || email.subject === null || !email.messageId)
+    throw new Error(`email ${email.id} has not been admitted by the validator`);
   const from = email.from;
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(email.headers)) {

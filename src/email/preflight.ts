@@ -6,8 +6,10 @@ type Issue = { field: string; reason: string };
 const MiB = 1024 * 1024;
 
 export const size = (n: number) => (n % MiB === 0 ? `${n / MiB} MiB` : `${n} bytes`);
-export const tooManyRecipients = (L: Limits) => `too many recipients: to, cc and bcc together may have at most ${L.maxRecipients}`;
-export const overTotal = (total: number, L: Limits) => `makes the message about ${total} bytes (attachments counted base64-encoded), over the ${size(L.messageMaxBytes)} limit`;
+export const tooManyRecipients = (L: Limits) =>
+  `too many recipients: to, cc and bcc together may have at most ${L.maxRecipients}`;
+export const overTotal = (total: number, L: Limits) =>
+  `makes the message about ${total} bytes (attachments counted base64-encoded), over the ${size(L.messageMaxBytes)} limit`;
 const isRecord = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 
 /** The fewest bytes an attachment's content can decode to, without decoding it. */
@@ -39,25 +41,32 @@ export function preflight(input: unknown, L: Limits, allowedHeaders: ReadonlyMap
     }
   }
   if (count(input.replyTo) > L.maxRecipients) refuse('replyTo', `has more than ${L.maxRecipients} addresses`);
-  if (typeof input.subject === 'string' && input.subject.length > 2 * L.subjectMaxChars) refuse('subject', `is longer than ${L.subjectMaxChars} characters`);
+  if (typeof input.subject === 'string' && input.subject.length > 2 * L.subjectMaxChars)
+    refuse('subject', `is longer than ${L.subjectMaxChars} characters`);
   for (const field of ['text', 'html'] as const) {
     const body = input[field];
-    if (typeof body === 'string' && body.length > L.bodyMaxBytes) refuse(field, `is larger than ${size(L.bodyMaxBytes)} (UTF-8)`);
+    if (typeof body === 'string' && body.length > L.bodyMaxBytes)
+      refuse(field, `is larger than ${size(L.bodyMaxBytes)} (UTF-8)`);
   }
   if (isRecord(input.headers)) {
     // Own keys, so a `__proto__` key (JSON.parse makes one) is seen: a parser building a plain object would drop it.
     const names = Object.keys(input.headers);
-    if (names.length > allowedHeaders.size) refuse('headers', `has more than ${allowedHeaders.size} entries, the number of allowed headers`);
-    else if (names.includes('__proto__')) refuse('headers.__proto__', `is not an allowed header (allowed: ${[...allowedHeaders.values()].join(', ')})`);
+    if (names.length > allowedHeaders.size)
+      refuse('headers', `has more than ${allowedHeaders.size} entries, the number of allowed headers`);
+    else if (names.includes('__proto__'))
+      refuse('headers.__proto__', `is not an allowed header (allowed: ${[...allowedHeaders.values()].join(', ')})`);
   }
   const attachments = input.attachments;
   if (Array.isArray(attachments)) {
     if (attachments.length > L.maxAttachments) refuse('attachments', `has more than ${L.maxAttachments} attachments`);
     else {
-      let total = (typeof input.text === 'string' ? input.text.length : 0) + (typeof input.html === 'string' ? input.html.length : 0);
+      let total =
+        (typeof input.text === 'string' ? input.text.length : 0) +
+        (typeof input.html === 'string' ? input.html.length : 0);
       attachments.forEach((a: unknown, i) => {
         const bytes = isRecord(a) ? contentSizeAtLeast(a) : 0;
-        if (bytes > L.attachmentMaxBytes) refuse(`attachments[${i}].content`, `is larger than ${size(L.attachmentMaxBytes)}`);
+        if (bytes > L.attachmentMaxBytes)
+          refuse(`attachments[${i}].content`, `is larger than ${size(L.attachmentMaxBytes)}`);
         total += Math.ceil(bytes / 3) * 4;
       });
       if (!issues.length && total > L.messageMaxBytes) refuse('attachments', overTotal(total, L));

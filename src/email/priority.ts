@@ -38,12 +38,20 @@ export function validatePriority(options: PriorityOptions): PriorityColumns {
       throw new ValidationError('fairnessKey', 'must be a non-empty string of at most 64 bytes');
     }
     // It lands in Temporal's task metadata: an id (tenant, plan), never an address.
-    if (/[\u0000-\u001f\u007f]|@/.test(fairnessKey)) throw new ValidationError('fairnessKey', 'must be an id such as a tenant id: no control characters, no email address');
+    if (/[\u0000-\u001f\u007f]|@/.test(fairnessKey))
+      throw new ValidationError(
+        'fairnessKey',
+        'must be an id such as a tenant id: no control characters, no email address',
+      );
   }
-  if (fairnessWeight !== undefined && !(typeof fairnessWeight === 'number' && fairnessWeight >= 0.001 && fairnessWeight <= 1000)) {
+  if (
+    fairnessWeight !== undefined &&
+    !(typeof fairnessWeight === 'number' && fairnessWeight >= 0.001 && fairnessWeight <= 1000)
+  ) {
     throw new ValidationError('fairnessWeight', 'must be a number from 0.001 to 1000');
   }
-  if (fairnessWeight !== undefined && fairnessKey === undefined) throw new ValidationError('fairnessWeight', 'needs a fairnessKey');
+  if (fairnessWeight !== undefined && fairnessKey === undefined)
+    throw new ValidationError('fairnessWeight', 'needs a fairnessKey');
   return {
     // `normal` is the server's default: stored as NULL, so the default stays the server's.
     priority_key: priority === undefined || priority === 'normal' ? null : PRIORITY_KEYS[priority],

@@ -23,7 +23,14 @@
 // next run picks up where it stopped; two purges at once only share the work.
 import type { Config } from '../config.ts';
 import type { Db } from '../db/schema.ts';
-import { contentPurgeDue, deleteExpiredRecords, limitWindow, purgeContent, type PurgeBatch, recordDeletionDue } from './transitions.ts';
+import {
+  contentPurgeDue,
+  deleteExpiredRecords,
+  limitWindow,
+  purgeContent,
+  type PurgeBatch,
+  recordDeletionDue,
+} from './transitions.ts';
 
 export interface RetentionPolicy {
   contentAfterMs: number | undefined;
@@ -80,14 +87,27 @@ async function countDue(db: Db, predicate: string, batch: PurgeBatch): Promise<n
  */
 export async function purgeExpired(db: Db, policy: RetentionPolicy, options: PurgeOptions = {}): Promise<PurgeResult> {
   const started = Date.now();
-  const result: PurgeResult = { dryRun: options.dryRun ?? false, contentPurged: 0, recordsDeleted: 0, batches: 0, durationMs: 0, done: true };
+  const result: PurgeResult = {
+    dryRun: options.dryRun ?? false,
+    contentPurged: 0,
+    recordsDeleted: 0,
+    batches: 0,
+    durationMs: 0,
+    done: true,
+  };
   if (options.dryRun) {
-    if (policy.contentAfterMs !== undefined) result.contentPurged = await countDue(db, contentPurgeDue(db.t, 'e'), batchFor(policy, policy.contentAfterMs));
-    if (policy.recordAfterMs !== undefined) result.recordsDeleted = await countDue(db, recordDeletionDue(db.t, 'e'), batchFor(policy, policy.recordAfterMs));
+    if (policy.contentAfterMs !== undefined)
+      result.contentPurged = await countDue(db, contentPurgeDue(db.t, 'e'), batchFor(policy, policy.contentAfterMs));
+    if (policy.recordAfterMs !== undefined)
+      result.recordsDeleted = await countDue(db, recordDeletionDue(db.t, 'e'), batchFor(policy, policy.recordAfterMs));
     result.durationMs = Date.now() - started;
     return result;
   }
-  const phases: [number | undefined, (db: Db, batch: PurgeBatch) => Promise<number>, 'contentPurged' | 'recordsDeleted'][] = [
+  const phases: [
+    number | undefined,
+    (db: Db, batch: PurgeBatch) => Promise<number>,
+    'contentPurged' | 'recordsDeleted',
+  ][] = [
     [policy.contentAfterMs, purgeContent, 'contentPurged'],
     [policy.recordAfterMs, deleteExpiredRecords, 'recordsDeleted'],
   ];
@@ -102,7 +122,11 @@ export async function purgeExpired(db: Db, policy: RetentionPolicy, options: Pur
       const n = await run(db, batch);
       result[counter] += n;
       result.batches++;
-      options.onBatch?.({ contentPurged: result.contentPurged, recordsDeleted: result.recordsDeleted, batches: result.batches });
+      options.onBatch?.({
+        contentPurged: result.contentPurged,
+        recordsDeleted: result.recordsDeleted,
+        batches: result.batches,
+      });
       // A short batch: nothing more was due (a row that changed while the batch waited for its lock is left to the next run).
       if (n < batch.batchSize) break;
     }

@@ -3,7 +3,12 @@
 // bounded: a frozen or unreachable Temporal must not hold the caller (a web
 // request, usually) — the email is already stored, and the reconciler starts
 // it later.
-import { type Client, isGrpcDeadlineError, isGrpcServiceError, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import {
+  type Client,
+  isGrpcDeadlineError,
+  isGrpcServiceError,
+  WorkflowExecutionAlreadyStartedError,
+} from '@temporalio/client';
 import { NamespaceNotFoundError } from '@temporalio/common';
 import { EmailStatusKey, SEND_EMAIL_WORKFLOW, type SendEmailInput } from '../contract.ts';
 import type { ClientConfig } from '../config.ts';
@@ -57,11 +62,25 @@ export async function startEmailWorkflow(
   }
 }
 
-function classifyStartError(err: unknown, config: Pick<ClientConfig, 'temporal'>, timeoutMs: number): { code: StartFailure; reason: string } {
-  if (err instanceof NamespaceNotFoundError || (isGrpcServiceError(err) && err.code === 5 && /namespace/i.test(err.details))) {
-    return { code: 'TEMPORAL_CONFIG', reason: `TEMPORAL_NAMESPACE: namespace "${config.temporal.namespace}" not found on ${config.temporal.address}` };
+function classifyStartError(
+  err: unknown,
+  config: Pick<ClientConfig, 'temporal'>,
+  timeoutMs: number,
+): { code: StartFailure; reason: string } {
+  if (
+    err instanceof NamespaceNotFoundError ||
+    (isGrpcServiceError(err) && err.code === 5 && /namespace/i.test(err.details))
+  ) {
+    return {
+      code: 'TEMPORAL_CONFIG',
+      reason: `TEMPORAL_NAMESPACE: namespace "${config.temporal.namespace}" not found on ${config.temporal.address}`,
+    };
   }
-  if (isGrpcDeadlineError(err)) return { code: 'START_TIMEOUT', reason: `Temporal at ${config.temporal.address} did not answer within ${timeoutMs} ms` };
+  if (isGrpcDeadlineError(err))
+    return {
+      code: 'START_TIMEOUT',
+      reason: `Temporal at ${config.temporal.address} did not answer within ${timeoutMs} ms`,
+    };
   const message = err instanceof Error ? err.message : String(err);
   return { code: 'TEMPORAL_UNAVAILABLE', reason: `Temporal at ${config.temporal.address}: ${message}` };
 }

@@ -2,7 +2,16 @@
 // (the newest `emails_status_check`) lists the same values (a test compares them), the CLI validates `--status`
 // against this list, and the workflow's search attribute adds its two
 // in-between states (`retrying`, `held`).
-export const EMAIL_STATUSES = ['queued', 'scheduled', 'blocked', 'sending', 'sent', 'failed', 'cancelled', 'rejected'] as const;
+export const EMAIL_STATUSES = [
+  'queued',
+  'scheduled',
+  'blocked',
+  'sending',
+  'sent',
+  'failed',
+  'cancelled',
+  'rejected',
+] as const;
 export type EmailStatus = (typeof EMAIL_STATUSES)[number];
 
 /**

@@ -76,7 +76,13 @@ export interface InsertResult {
 export async function insertEmail(
   { pool, t }: Db,
   email: NormalizedEmail,
-  options: { idempotencyKey?: string; sendAt?: Date; payloadHash: string; messageIdDomain?: string; priority?: PriorityColumns },
+  options: {
+    idempotencyKey?: string;
+    sendAt?: Date;
+    payloadHash: string;
+    messageIdDomain?: string;
+    priority?: PriorityColumns;
+  },
 ): Promise<InsertResult> {
   const id = randomUUID();
   const workflowId = workflowIdFor(id);
@@ -99,12 +105,26 @@ export async function insertEmail(
        )
        SELECT id, created_on FROM e`,
       [
-        id, options.idempotencyKey ?? null, options.payloadHash,
-        JSON.stringify(email.from), JSON.stringify(email.to), JSON.stringify(email.cc), JSON.stringify(email.bcc), JSON.stringify(email.replyTo),
-        email.subject, email.text, email.html, JSON.stringify(email.headers), options.sendAt ?? null,
+        id,
+        options.idempotencyKey ?? null,
+        options.payloadHash,
+        JSON.stringify(email.from),
+        JSON.stringify(email.to),
+        JSON.stringify(email.cc),
+        JSON.stringify(email.bcc),
+        JSON.stringify(email.replyTo),
+        email.subject,
+        email.text,
+        email.html,
+        JSON.stringify(email.headers),
+        options.sendAt ?? null,
         options.sendAt && options.sendAt.getTime() > Date.now() ? 'scheduled' : 'queued',
-        messageIdFor(id, email.from, options.messageIdDomain), workflowId, recipients,
-        options.priority?.priority_key ?? null, options.priority?.fairness_key ?? null, options.priority?.fairness_weight ?? null,
+        messageIdFor(id, email.from, options.messageIdDomain),
+        workflowId,
+        recipients,
+        options.priority?.priority_key ?? null,
+        options.priority?.fairness_key ?? null,
+        options.priority?.fairness_weight ?? null,
       ],
     );
     if (!inserted.rows[0]) {
@@ -134,7 +154,12 @@ export async function insertEmail(
   }
 }
 
-async function insertAttachments(client: pg.PoolClient, t: Tables, emailId: string, attachments: NormalizedAttachment[]): Promise<void> {
+async function insertAttachments(
+  client: pg.PoolClient,
+  t: Tables,
+  emailId: string,
+  attachments: NormalizedAttachment[],
+): Promise<void> {
   for (const [position, a] of attachments.entries()) {
     await client.query(
       `INSERT INTO ${t.attachments} (email_id, position, filename, content_type, content, size, checksum, content_id)
@@ -174,11 +199,29 @@ export interface EmailRow {
 
 export function fromRow(r: EmailRow): EmailRecord {
   return {
-    id: r.id, createdOn: r.created_on, from: r.sender, to: r.to_addrs, cc: r.cc_addrs, bcc: r.bcc_addrs, replyTo: r.reply_to,
-    subject: r.subject, text: r.text_body, html: r.html_body, headers: r.headers, sendAt: r.send_at, status: r.status,
-    sent: r.email_has_been_sent, sentAt: r.sent_at, messageId: r.message_id, smtpResponse: r.smtp_response,
-    attempts: r.attempts, lastError: r.last_error, blockReason: r.block_reason, workflowId: r.workflow_id,
-    idempotencyKey: r.idempotency_key, purgedAt: r.purged_at ?? null,
+    id: r.id,
+    createdOn: r.created_on,
+    from: r.sender,
+    to: r.to_addrs,
+    cc: r.cc_addrs,
+    bcc: r.bcc_addrs,
+    replyTo: r.reply_to,
+    subject: r.subject,
+    text: r.text_body,
+    html: r.html_body,
+    headers: r.headers,
+    sendAt: r.send_at,
+    status: r.status,
+    sent: r.email_has_been_sent,
+    sentAt: r.sent_at,
+    messageId: r.message_id,
+    smtpResponse: r.smtp_response,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    blockReason: r.block_reason,
+    workflowId: r.workflow_id,
+    idempotencyKey: r.idempotency_key,
+    purgedAt: r.purged_at ?? null,
     rejection: r.rejection ? { field: r.rejection.field, reason: r.rejection.reason } : null,
   };
 }
@@ -198,9 +241,13 @@ export function hasAttachments(t: Tables): string {
  * them: one query when there are none, as for nearly every email (attachments
  * are written with the record and never change, so the flag cannot go stale).
  */
-export async function loadForSending(db: Db, id: string): Promise<{ email: EmailRecord; attachments: NormalizedAttachment[] } | undefined> {
+export async function loadForSending(
+  db: Db,
+  id: string,
+): Promise<{ email: EmailRecord; attachments: NormalizedAttachment[] } | undefined> {
   const { rows } = await db.pool.query<EmailRow & { has_attachments: boolean }>(
-    `SELECT e.*, ${hasAttachments(db.t)} FROM ${db.t.emails} e WHERE e.id = $1`, [id],
+    `SELECT e.*, ${hasAttachments(db.t)} FROM ${db.t.emails} e WHERE e.id = $1`,
+    [id],
   );
   const row = rows[0];
   if (!row) return undefined;
@@ -208,14 +255,31 @@ export async function loadForSending(db: Db, id: string): Promise<{ email: Email
 }
 
 export async function loadAttachments({ pool, t }: Db, id: string): Promise<NormalizedAttachment[]> {
-  const { rows } = await pool.query<{ filename: string; content_type: string; content: Buffer; size: number; checksum: string; content_id: string | null }>(
+  const { rows } = await pool.query<{
+    filename: string;
+    content_type: string;
+    content: Buffer;
+    size: number;
+    checksum: string;
+    content_id: string | null;
+  }>(
     `SELECT filename, content_type, content, size, checksum, content_id FROM ${t.attachments} WHERE email_id = $1 ORDER BY position`,
     [id],
   );
-  return rows.map((r) => ({ filename: r.filename, contentType: r.content_type, content: r.content, size: r.size, checksum: r.checksum, cid: r.content_id }));
+  return rows.map((r) => ({
+    filename: r.filename,
+    contentType: r.content_type,
+    content: r.content,
+    size: r.size,
+    checksum: r.checksum,
+    cid: r.content_id,
+  }));
 }
 
-export async function listEmails({ pool, t }: Db, { status, limit = 50 }: { status?: EmailStatus; limit?: number } = {}): Promise<EmailRecord[]> {
+export async function listEmails(
+  { pool, t }: Db,
+  { status, limit = 50 }: { status?: EmailStatus; limit?: number } = {},
+): Promise<EmailRecord[]> {
   const { rows } = await pool.query<EmailRow>(
     `SELECT * FROM ${t.emails} WHERE ($1::text IS NULL OR status = $1) ORDER BY created_on DESC, id DESC LIMIT $2`,
     [status ?? null, limit],

@@ -39,7 +39,8 @@ export function suppressionAddress(value: unknown, field = 'address'): string {
 }
 
 export function suppressionReason(value: unknown, field = 'reason'): SuppressionReason {
-  if (!SUPPRESSION_REASONS.includes(value as SuppressionReason)) throw new ValidationError(field, `must be one of ${SUPPRESSION_REASONS.join(', ')}`);
+  if (!SUPPRESSION_REASONS.includes(value as SuppressionReason))
+    throw new ValidationError(field, `must be one of ${SUPPRESSION_REASONS.join(', ')}`);
   return value as SuppressionReason;
 }
 
@@ -50,10 +51,15 @@ export interface SuppressOptions {
 }
 
 /** Adds (or, when already listed, keeps the first finding of) an address; `changed` says whether it was new. */
-export async function addSuppression({ pool, t }: Db, address: string, { reason, detail, emailId }: SuppressOptions): Promise<{ address: string; changed: boolean }> {
+export async function addSuppression(
+  { pool, t }: Db,
+  address: string,
+  { reason, detail, emailId }: SuppressOptions,
+): Promise<{ address: string; changed: boolean }> {
   const a = suppressionAddress(address);
   const r = suppressionReason(reason);
-  if (detail !== undefined && (typeof detail !== 'string' || detail.length > 1000)) throw new ValidationError('detail', 'must be text of at most 1000 characters');
+  if (detail !== undefined && (typeof detail !== 'string' || detail.length > 1000))
+    throw new ValidationError('detail', 'must be text of at most 1000 characters');
   const { rowCount } = await pool.query(
     `INSERT INTO ${t.suppressions} (address, reason, detail, email_id) VALUES ($1, $2, $3, $4) ON CONFLICT (address) DO NOTHING`,
     [a, r, detail ?? null, emailId ?? null],
@@ -61,22 +67,44 @@ export async function addSuppression({ pool, t }: Db, address: string, { reason,
   return { address: a, changed: rowCount === 1 };
 }
 
-export async function removeSuppression({ pool, t }: Db, address: string): Promise<{ address: string; changed: boolean }> {
+export async function removeSuppression(
+  { pool, t }: Db,
+  address: string,
+): Promise<{ address: string; changed: boolean }> {
   const a = suppressionAddress(address);
   const { rowCount } = await pool.query(`DELETE FROM ${t.suppressions} WHERE address = $1`, [a]);
   return { address: a, changed: rowCount === 1 };
 }
 
-export async function listSuppressions({ pool, t }: Db, { limit = 100, address }: { limit?: number; address?: string } = {}): Promise<Suppression[]> {
-  const { rows } = await pool.query<{ address: string; reason: SuppressionReason; detail: string | null; email_id: string | null; created_at: Date }>(
+export async function listSuppressions(
+  { pool, t }: Db,
+  { limit = 100, address }: { limit?: number; address?: string } = {},
+): Promise<Suppression[]> {
+  const { rows } = await pool.query<{
+    address: string;
+    reason: SuppressionReason;
+    detail: string | null;
+    email_id: string | null;
+    created_at: Date;
+  }>(
     `SELECT * FROM ${t.suppressions} WHERE ($1::text IS NULL OR address = $1) ORDER BY created_at DESC, address LIMIT $2`,
     [address === undefined ? null : suppressionAddress(address), limit],
   );
-  return rows.map((r) => ({ address: r.address, reason: r.reason, detail: r.detail, emailId: r.email_id, createdAt: r.created_at.toISOString() }));
+  return rows.map((r) => ({
+    address: r.address,
+    reason: r.reason,
+    detail: r.detail,
+    emailId: r.email_id,
+    createdAt: r.created_at.toISOString(),
+  }));
 }
 
 /** Records what a delivery found: addresses refused for good, as `bounce`, with the email and the reply. */
-export async function suppressRefused({ pool, t }: Db, emailId: string, refused: { address: string; reply: string }[]): Promise<number> {
+export async function suppressRefused(
+  { pool, t }: Db,
+  emailId: string,
+  refused: { address: string; reply: string }[],
+): Promise<number> {
   if (!refused.length) return 0;
   const { rowCount } = await pool.query(
     `INSERT INTO ${t.suppressions} (address, reason, detail, email_id)
@@ -91,7 +119,10 @@ export async function suppressRefused({ pool, t }: Db, emailId: string, refused:
 export function suppressionsApi(db: Db) {
   return {
     add: (address: string, options: { reason: SuppressionReason; detail?: string }) =>
-      addSuppression(db, address, { reason: options.reason, ...(options.detail !== undefined ? { detail: options.detail } : {}) }),
+      addSuppression(db, address, {
+        reason: options.reason,
+        ...(options.detail !== undefined ? { detail: options.detail } : {}),
+      }),
     remove: (address: string) => removeSuppression(db, address),
     list: (options?: { limit?: number; address?: string }) => listSuppressions(db, options),
   };

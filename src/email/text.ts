@@ -33,10 +33,15 @@ export function textProblem(s: string, kind: 'line' | 'body'): string | undefine
   }
   const invisible = INVISIBLE_IN_A_LINE.exec(s)?.[0];
   if (invisible) {
-    const what = invisible < '\u00a0' ? 'a C1 control character'
-      : invisible === '\u2028' || invisible === '\u2029' ? 'a Unicode line or paragraph separator' : 'a bidirectional override or isolate';
+    const what =
+      invisible < '\u00a0'
+        ? 'a C1 control character'
+        : invisible === '\u2028' || invisible === '\u2029'
+          ? 'a Unicode line or paragraph separator'
+          : 'a bidirectional override or isolate';
     return `contains ${what} (${hex(invisible)}), which can disguise the text`;
   }
-  if (ENCODED_WORD.test(s)) return 'contains an RFC 2047 encoded word ("=?charset?Q?...?="), which mail readers would decode; give the text itself';
+  if (ENCODED_WORD.test(s))
+    return 'contains an RFC 2047 encoded word ("=?charset?Q?...?="), which mail readers would decode; give the text itself';
   return undefined;
 }

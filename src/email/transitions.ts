@@ -36,7 +36,11 @@ export type ClaimedRow = EmailRow & { took_over: boolean; has_attachments: boole
  * claim was not taken.
  */
 export async function claimDelivery(
-  db: Db, emailId: string, claim: string, ttlSeconds: number, onUncertain: 'resend' | 'hold',
+  db: Db,
+  emailId: string,
+  claim: string,
+  ttlSeconds: number,
+  onUncertain: 'resend' | 'hold',
 ): Promise<ClaimedRow | undefined> {
   const { t } = db;
   const { rows } = await db.pool.query<ClaimedRow>(
@@ -55,7 +59,10 @@ export async function claimDelivery(
 
 /** A live attempt keeps its claim fresh (every heartbeat). */
 export async function refreshClaim(db: Db, emailId: string, claim: string): Promise<void> {
-  await db.pool.query(`UPDATE ${db.t.emails} SET delivery_claimed_at = clock_timestamp() WHERE id = $1 AND delivery_claim = $2`, [emailId, claim]);
+  await db.pool.query(
+    `UPDATE ${db.t.emails} SET delivery_claimed_at = clock_timestamp() WHERE id = $1 AND delivery_claim = $2`,
+    [emailId, claim],
+  );
 }
 
 /** Policy `hold`: give the claim back and wait for an operator's decision. */
@@ -77,7 +84,13 @@ export async function releaseForRetry(db: Db, emailId: string, claim: string, la
 }
 
 /** The server refused the message for good (5xx): `failed`, with its reply. */
-export async function releaseFailed(db: Db, emailId: string, claim: string, lastError: string, smtpResponse: string): Promise<void> {
+export async function releaseFailed(
+  db: Db,
+  emailId: string,
+  claim: string,
+  lastError: string,
+  smtpResponse: string,
+): Promise<void> {
   await db.pool.query(
     `UPDATE ${db.t.emails} SET status = 'failed', last_error = $3, smtp_response = $4, delivery_claim = NULL, updated_at = clock_timestamp()
       WHERE id = $1 AND delivery_claim = $2`,
@@ -144,7 +157,10 @@ export async function markSentByOperator(db: Db, emailId: string): Promise<void>
 }
 
 /** A failed email goes back to `queued` for a new run; undefined when it is not failed, was sent, or has no content left to send. */
-export async function requeueFailed(db: Db, emailId: string): Promise<({ workflow_id: string; send_at: Date | null } & PriorityColumns) | undefined> {
+export async function requeueFailed(
+  db: Db,
+  emailId: string,
+): Promise<({ workflow_id: string; send_at: Date | null } & PriorityColumns) | undefined> {
   const { rows } = await db.pool.query<{ workflow_id: string; send_at: Date | null } & PriorityColumns>(
     `UPDATE ${db.t.emails} SET status = 'queued', delivery_claim = NULL, updated_at = clock_timestamp()
       WHERE id = $1 AND status = 'failed' AND NOT email_has_been_sent AND purged_at IS NULL RETURNING workflow_id, send_at, ${PRIORITY_COLUMNS}`,
@@ -265,7 +281,12 @@ export async function deleteExpiredRecords(db: Db, batch: PurgeBatch): Promise<n
  * recipients and attachments are written and the raw message dropped, in one
  * statement. False when the email had moved on (cancelled before validation).
  */
-export async function admitSubmission(db: Db, emailId: string, email: NormalizedEmail, messageId: string): Promise<boolean> {
+export async function admitSubmission(
+  db: Db,
+  emailId: string,
+  email: NormalizedEmail,
+  messageId: string,
+): Promise<boolean> {
   const { t } = db;
   const a = email.attachments;
   const { rows } = await db.pool.query<{ n: number }>(
@@ -284,10 +305,25 @@ export async function admitSubmission(db: Db, emailId: string, email: Normalized
      )
      SELECT count(*)::int AS n FROM e`,
     [
-      emailId, JSON.stringify(email.from), JSON.stringify(email.to), JSON.stringify(email.cc), JSON.stringify(email.bcc),
-      JSON.stringify(email.replyTo), email.subject, email.text, email.html, JSON.stringify(email.headers), messageId, recipientsOf(email),
-      a.map((_, i) => i), a.map((x) => x.filename), a.map((x) => x.contentType), a.map((x) => x.content), a.map((x) => x.size),
-      a.map((x) => x.checksum), a.map((x) => x.cid),
+      emailId,
+      JSON.stringify(email.from),
+      JSON.stringify(email.to),
+      JSON.stringify(email.cc),
+      JSON.stringify(email.bcc),
+      JSON.stringify(email.replyTo),
+      email.subject,
+      email.text,
+      email.html,
+      JSON.stringify(email.headers),
+      messageId,
+      recipientsOf(email),
+      a.map((_, i) => i),
+      a.map((x) => x.filename),
+      a.map((x) => x.contentType),
+      a.map((x) => x.content),
+      a.map((x) => x.size),
+      a.map((x) => x.checksum),
+      a.map((x) => x.cid),
     ],
   );
   return rows[0]?.n === 1;

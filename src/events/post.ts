@@ -17,7 +17,13 @@ const MAX_REDIRECTS = 3;
 
 /** The body of a webhook POST: the event exactly as `EmailEvent` declares it. */
 export function webhookBody(event: EmailEvent): string {
-  return JSON.stringify({ id: event.id, type: event.type, emailId: event.emailId, occurredAt: event.occurredAt, details: event.details });
+  return JSON.stringify({
+    id: event.id,
+    type: event.type,
+    emailId: event.emailId,
+    occurredAt: event.occurredAt,
+    details: event.details,
+  });
 }
 
 async function excerpt(res: Response): Promise<string> {
@@ -62,15 +68,20 @@ export async function postEvent(hook: WebhookConfig, event: EmailEvent, signal?:
         const location = res.headers.get('location');
         const next = location ? new URL(location, target) : undefined;
         if (!next || next.origin !== target.origin) {
-          return { kind: 'retry', error: `HTTP ${res.status}: redirect to ${next ? next.origin : 'nowhere'} not followed (only the same origin is); set WEBHOOK_URL to the final address` };
+          return {
+            kind: 'retry',
+            error: `HTTP ${res.status}: redirect to ${next ? next.origin : 'nowhere'} not followed (only the same origin is); set WEBHOOK_URL to the final address`,
+          };
         }
-        if (hop >= MAX_REDIRECTS) return { kind: 'retry', error: `HTTP ${res.status}: more than ${MAX_REDIRECTS} redirects` };
+        if (hop >= MAX_REDIRECTS)
+          return { kind: 'retry', error: `HTTP ${res.status}: more than ${MAX_REDIRECTS} redirects` };
         target = next;
         continue;
       }
       const text = await excerpt(res);
       const error = `HTTP ${res.status}${text ? `: ${text}` : ''}`;
-      if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) return { kind: 'refused', status: res.status, error };
+      if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429)
+        return { kind: 'refused', status: res.status, error };
       const after = retryAfterMs(res);
       return { kind: 'retry', error, ...(after !== undefined ? { retryAfterMs: after } : {}) };
     }

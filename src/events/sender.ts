@@ -9,7 +9,10 @@ export function webhookSenderId(taskQueue: string): string {
   return `webhooks-${taskQueue}`;
 }
 
-export async function ensureWebhookSender(temporal: Client, config: Pick<Config, 'webhook' | 'temporal'>): Promise<string | undefined> {
+export async function ensureWebhookSender(
+  temporal: Client,
+  config: Pick<Config, 'webhook' | 'temporal'>,
+): Promise<string | undefined> {
   if (!config.webhook) return undefined;
   const workflowId = webhookSenderId(config.temporal.taskQueue);
   await temporal.workflow.start(WEBHOOK_SENDER_WORKFLOW, {

@@ -22,7 +22,13 @@ export interface EmailEvent {
 
 /** An event with its webhook delivery, for operators. */
 export interface EmailEventRecord extends EmailEvent {
-  webhook: { state: WebhookState; attempts: number; lastError: string | null; nextAttemptAt: string | null; doneAt: string | null };
+  webhook: {
+    state: WebhookState;
+    attempts: number;
+    lastError: string | null;
+    nextAttemptAt: string | null;
+    doneAt: string | null;
+  };
 }
 
 /** The NOTIFY channel of a schema's events (payload: `{"id","emailId","type"}`). */
@@ -69,7 +75,10 @@ export interface ListEventsOptions {
 }
 
 /** Events oldest first, by email, webhook state or after a cursor. */
-export async function listEvents({ pool, t }: Db, { emailId, webhook, after, limit = 100 }: ListEventsOptions = {}): Promise<EmailEventRecord[]> {
+export async function listEvents(
+  { pool, t }: Db,
+  { emailId, webhook, after, limit = 100 }: ListEventsOptions = {},
+): Promise<EmailEventRecord[]> {
   const { rows } = await pool.query<EventRow>(
     `SELECT * FROM (
        SELECT * FROM ${t.events}
@@ -83,22 +92,49 @@ export async function listEvents({ pool, t }: Db, { emailId, webhook, after, lim
 
 export interface WebhookSummary {
   counts: Record<WebhookState, number>;
-  oldestPending: { id: string; occurredAt: string; attempts: number; lastError: string | null; nextAttemptAt: string } | null;
+  oldestPending: {
+    id: string;
+    occurredAt: string;
+    attempts: number;
+    lastError: string | null;
+    nextAttemptAt: string;
+  } | null;
   lastRefused: { id: string; emailId: string; type: EmailEventType; lastError: string | null; at: string | null }[];
 }
 
 /** What `mailer webhooks` shows: how many events are in each state, what is holding up, and what the receiver refused. */
 export async function webhookSummary({ pool, t }: Db): Promise<WebhookSummary> {
   const [counts, oldest, refused] = await Promise.all([
-    pool.query<{ webhook: WebhookState; n: number }>(`SELECT webhook, count(*)::int AS n FROM ${t.events} GROUP BY webhook`),
+    pool.query<{ webhook: WebhookState; n: number }>(
+      `SELECT webhook, count(*)::int AS n FROM ${t.events} GROUP BY webhook`,
+    ),
     pool.query<EventRow>(`SELECT * FROM ${t.events} WHERE webhook = 'pending' ORDER BY id LIMIT 1`),
-    pool.query<EventRow>(`SELECT * FROM ${t.events} WHERE webhook = 'refused' ORDER BY webhook_done_at DESC, id DESC LIMIT 10`),
+    pool.query<EventRow>(
+      `SELECT * FROM ${t.events} WHERE webhook = 'refused' ORDER BY webhook_done_at DESC, id DESC LIMIT 10`,
+    ),
   ]);
-  const summary: WebhookSummary = { counts: { pending: 0, delivered: 0, refused: 0, expired: 0 }, oldestPending: null, lastRefused: [] };
+  const summary: WebhookSummary = {
+    counts: { pending: 0, delivered: 0, refused: 0, expired: 0 },
+    oldestPending: null,
+    lastRefused: [],
+  };
   for (const r of counts.rows) summary.counts[r.webhook] = r.n;
   const o = oldest.rows[0];
-  if (o) summary.oldestPending = { id: o.id, occurredAt: o.occurred_at.toISOString(), attempts: o.webhook_attempts, lastError: o.webhook_last_error, nextAttemptAt: o.webhook_next_at.toISOString() };
-  summary.lastRefused = refused.rows.map((r) => ({ id: r.id, emailId: r.email_id, type: r.type, lastError: r.webhook_last_error, at: r.webhook_done_at?.toISOString() ?? null }));
+  if (o)
+    summary.oldestPending = {
+      id: o.id,
+      occurredAt: o.occurred_at.toISOString(),
+      attempts: o.webhook_attempts,
+      lastError: o.webhook_last_error,
+      nextAttemptAt: o.webhook_next_at.toISOString(),
+    };
+  summary.lastRefused = refused.rows.map((r) => ({
+    id: r.id,
+    emailId: r.email_id,
+    type: r.type,
+    lastError: r.webhook_last_error,
+    at: r.webhook_done_at?.toISOString() ?? null,
+  }));
   return summary;
 }
 

@@ -44,7 +44,15 @@ import {
 } from '../contract.ts';
 import type { EmailStatus } from '../email/status.ts';
 
-export { resolveSignal, stateQuery, type Resolution, type SendEmailInput, type SendEmailResult, type SendEmailState, type Step } from '../contract.ts';
+export {
+  resolveSignal,
+  stateQuery,
+  type Resolution,
+  type SendEmailInput,
+  type SendEmailResult,
+  type SendEmailState,
+  type Step,
+} from '../contract.ts';
 
 /** Patch id of the local first delivery attempt: histories recorded before it replay the regular activity. */
 export const LOCAL_FIRST_ATTEMPT = 'local-first-delivery-attempt';
@@ -76,13 +84,28 @@ function attemptFailure(err: unknown): AttemptFailure {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   if (cause instanceof ApplicationFailure) {
     const detail = cause.details?.[0] as { retryAfterMs?: number } | undefined;
-    return { type: cause.type ?? 'Error', message: cause.message, nonRetryable: cause.nonRetryable === true, retryAfterMs: detail?.retryAfterMs };
+    return {
+      type: cause.type ?? 'Error',
+      message: cause.message,
+      nonRetryable: cause.nonRetryable === true,
+      retryAfterMs: detail?.retryAfterMs,
+    };
   }
   if (cause instanceof TimeoutFailure) {
     // A dead or partitioned worker: the attempt's claim expires and a new attempt may send.
-    return { type: 'ActivityTimeout', message: `delivery attempt timed out (${cause.timeoutType})`, nonRetryable: false, retryAfterMs: undefined };
+    return {
+      type: 'ActivityTimeout',
+      message: `delivery attempt timed out (${cause.timeoutType})`,
+      nonRetryable: false,
+      retryAfterMs: undefined,
+    };
   }
-  return { type: 'Error', message: cause instanceof Error ? cause.message : String(cause), nonRetryable: false, retryAfterMs: undefined };
+  return {
+    type: 'Error',
+    message: cause instanceof Error ? cause.message : String(cause),
+    nonRetryable: false,
+    retryAfterMs: undefined,
+  };
 }
 
 /** Backoff before attempt `attempt + 1`: initial × coefficient^(attempt-1), capped. */
@@ -91,7 +114,14 @@ export function retryDelayMs(policy: DeliverPolicy, attempt: number): number {
 }
 
 export async function sendEmail({ emailId, sendAt }: SendEmailInput): Promise<SendEmailResult> {
-  const state: SendEmailState = { step: 'checking', status: 'queued', attempt: 0, lastError: null, lastErrorClass: null, nextAttemptAt: null };
+  const state: SendEmailState = {
+    step: 'checking',
+    status: 'queued',
+    attempt: 0,
+    lastError: null,
+    lastErrorClass: null,
+    nextAttemptAt: null,
+  };
   setHandler(stateQuery, () => state);
   let resolution: Resolution | undefined;
   setHandler(resolveSignal, ({ decision }) => {
@@ -104,7 +134,13 @@ export async function sendEmail({ emailId, sendAt }: SendEmailInput): Promise<Se
   let shown: WorkflowEmailStatus = 'queued';
   const enter = (step: Step, status: WorkflowEmailStatus) => {
     // Replay-safe (the SDK drops it during replay); ids and states only.
-    log.info('email step', { emailId, step, status, attempt: state.attempt, errorClass: state.lastErrorClass ?? undefined });
+    log.info('email step', {
+      emailId,
+      step,
+      status,
+      attempt: state.attempt,
+      errorClass: state.lastErrorClass ?? undefined,
+    });
     state.step = step;
     state.status = status;
     if (status !== shown && !(status === 'sending' && shown === 'queued')) {
@@ -176,7 +212,10 @@ export async function sendEmail({ emailId, sendAt }: SendEmailInput): Promise<Se
           finish(status);
           // Failing the run (not completing it) lets an operator start a new run
           // under the same workflow id (reuse policy ALLOW_DUPLICATE_FAILED_ONLY).
-          throw ApplicationFailure.nonRetryable(`email ${emailId} failed after ${state.attempt} attempt(s): ${failure.message}`, 'EmailFailed');
+          throw ApplicationFailure.nonRetryable(
+            `email ${emailId} failed after ${state.attempt} attempt(s): ${failure.message}`,
+            'EmailFailed',
+          );
         }
         const delay = Math.max(retryDelayMs(plan.policy, state.attempt), failure.retryAfterMs ?? 0);
         state.nextAttemptAt = new Date(Date.now() + delay).toISOString();

@@ -16,7 +16,12 @@ const { pumpWebhooks } = proxyActivities<Activities>({
   startToCloseTimeout: '3 minutes',
   heartbeatTimeout: '30 seconds',
   // Postgres down, the lock held by a run that is still ending: try again, for as long as it takes.
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: ['WebhookNotConfigured'] },
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    nonRetryableErrorTypes: ['WebhookNotConfigured'],
+  },
 });
 
 export async function webhookSender(): Promise<void> {
@@ -26,7 +31,11 @@ export async function webhookSender(): Promise<void> {
     } catch (err) {
       // The worker that took the task has no WEBHOOK_URL: webhooks were turned
       // off. Stop; a worker started with WEBHOOK_URL starts the sender again.
-      if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'WebhookNotConfigured') {
+      if (
+        err instanceof ActivityFailure &&
+        err.cause instanceof ApplicationFailure &&
+        err.cause.type === 'WebhookNotConfigured'
+      ) {
         log.warn('webhook sender stopped: WEBHOOK_URL is not set on the worker');
         return;
       }

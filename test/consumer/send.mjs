@@ -4,7 +4,12 @@ import { Mailer } from 'durable-mailer';
 
 const mailer = await Mailer.connect();
 try {
-  const result = await mailer.send({ from: 'shop@acme.example', to: 'buyer@example.com', subject: 'Order 1001', text: 'Thanks!' });
+  const result = await mailer.send({
+    from: 'shop@acme.example',
+    to: 'buyer@example.com',
+    subject: 'Order 1001',
+    text: 'Thanks!',
+  });
   console.log(JSON.stringify(result));
 } finally {
   await mailer.close();

@@ -10,7 +10,9 @@ export async function placeOrder(mailer: Mailer, orderId: string): Promise<SendR
     subject: `Order ${orderId}`,
     text: 'Thanks for your order.',
     headers: { 'X-Entity-Ref-ID': orderId },
-    attachments: [{ filename: 'invoice.pdf', content: new Uint8Array([37, 80, 68, 70]), contentType: 'application/pdf' }],
+    attachments: [
+      { filename: 'invoice.pdf', content: new Uint8Array([37, 80, 68, 70]), contentType: 'application/pdf' },
+    ],
   };
   try {
     return await mailer.send(email, { idempotencyKey: `order-${orderId}`, sendAt: new Date() });
