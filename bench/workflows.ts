@@ -31,9 +31,7 @@ import { EmailAttempt, EmailErrorClass, EmailStatus } from '../src/search-attrib
 /** What the floor's no-op activities return: the common-path results of the real ones. */
 export interface FloorActivities {
   blockCheck(emailId: string): Promise<{ outcome: 'pass' }>;
-  prepare(
-    emailId: string,
-  ): Promise<{
+  prepare(emailId: string): Promise<{
     outcome: 'ready';
     size: number;
     deliverTaskQueue: string;
