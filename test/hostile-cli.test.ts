@@ -10,7 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.ts';
-import { createTestEnv, runMailer, type TestEnv } from './helpers.ts';
+import { createTestEnv, runMailer, type TestEnv, waitFor } from './helpers.ts';
 
 const exec = promisify(execFile);
 const OK = ['--from', 'app@acme.example', '--to', 'ann@example.com', '--subject', 'Hi', '--text', 'Hello'];
@@ -205,12 +205,19 @@ describe('mailer: hostile arguments', () => {
   });
 
   it('wrote only the two accepted emails and started only their workflows', async () => {
-    const { rows } = await env.pool.query('SELECT count(*)::int AS n FROM mailer.emails');
-    expect(rows[0].n).toBe(2);
+    const { rows } = await env.pool.query<{ workflow_id: string }>('SELECT workflow_id FROM mailer.emails');
+    expect(rows).toHaveLength(2);
     const { rows: limits } = await env.pool.query('SELECT count(*)::int AS n FROM mailer.recipient_limits');
     expect(limits[0].n).toBe(0);
-    const { count } = await env.client.temporal.workflow.count(`TaskQueue = '${env.config.temporal.taskQueue}'`);
-    expect(count).toBe(2);
+    // Each stored email's workflow exists (describe reads the truth, not visibility)…
+    for (const { workflow_id } of rows) await env.client.temporal.workflow.getHandle(workflow_id).describe();
+    // …and visibility, which trails a start, lists no other once it has caught up with these two.
+    const query = `TaskQueue = '${env.config.temporal.taskQueue}'`;
+    await waitFor(
+      'visibility to list both workflows',
+      async () => (await env.client.temporal.workflow.count(query)).count >= 2,
+    );
+    expect((await env.client.temporal.workflow.count(query)).count).toBe(2);
   });
 
   it('the real binary: a FIFO and /dev/zero end promptly with exit 2', async () => {
