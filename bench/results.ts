@@ -19,19 +19,10 @@ export const PHASES = [
   'compare',
 ] as const;
 export type Phase = (typeof PHASES)[number];
-/** What a run without --phases measures (engine-regular, the shape before the fast path, is opt-in). */
-export const DEFAULT_PHASES: Phase[] = [
-  'smtp',
-  'engine-minimal',
-  'engine',
-  'work',
-  'pipeline',
-  'latency',
-  'outbox',
-  'ratelimit',
-  'backlog',
-  'priority',
-];
+/** Phases a run includes only when --phases names them: the shape before the fast path, and the revision comparison. */
+const OPT_IN: readonly Phase[] = ['engine-regular', 'compare'];
+/** What a run without --phases measures: every phase but the opt-in ones, in PHASES order. */
+export const DEFAULT_PHASES: Phase[] = PHASES.filter((p) => !OPT_IN.includes(p));
 
 export interface CpuResult extends CpuDelta {
   /** CPU milliseconds per email (or workflow), per process group and in total. */
